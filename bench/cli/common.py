@@ -1,0 +1,60 @@
+"""What every command shares: the store option, error handling, the console."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator
+
+import typer
+from rich.console import Console
+
+from bench.store import StoreError
+from scac.config import ConfigError
+from scac.data.coco import DatasetError
+
+# a log file or CI gets wide lines rather than rich's 80-column default
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+STORE_OPTION = typer.Option(
+    None, "--store", help="Results store: an SQLAlchemy URL or an SQLite path "
+    "[default: $BENCH_STORE or results/store.sqlite]", show_default=False,
+)
+
+EXPECTED = (ConfigError, DatasetError, StoreError, KeyError, FileNotFoundError, ValueError)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print ``error: message`` to stderr and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def errors_as_messages() -> Iterator[None]:
+    """Turn the library's expected errors into one clear line and a non-zero exit code."""
+    try:
+        yield
+    except EXPECTED as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        fail(str(message))
+
+
+def _raise_interrupt(signum, frame) -> None:  # noqa: ARG001
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGTERM behaves as Ctrl-C (schedulers stop jobs with it); both exit with code 130."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: the run in progress is marked 'interrupted'; "
+                          "run the same command again to finish the rest")
+        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,34 @@
+"""Rich renderings of the toolkit's tables."""
+
+from __future__ import annotations
+
+import math
+
+from rich.table import Table
+
+from bench.report import StudyTable
+
+
+def fmt(mean: float, std: float) -> str:
+    """``mean ± std`` with one decimal (std omitted for a single seed)."""
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.1f}" if math.isnan(std) else f"{mean:.1f} ± {std:.1f}"
+
+
+def study_table(table: StudyTable) -> Table:
+    """Arm x metric, mean ± std over seeds, best mean per column in bold."""
+    summary = table.summary()
+    t = Table(title=f"{table.study.name}: {table.study.question}", title_justify="left")
+    t.add_column("arm")
+    t.add_column("seeds", justify="right")
+    for m in table.metrics:
+        t.add_column(m, justify="right")
+    best = {m: summary[f"{m} mean"].max() for m in table.metrics}
+    for _, row in summary.iterrows():
+        cells = []
+        for m in table.metrics:
+            text = fmt(row[f"{m} mean"], row[f"{m} std"])
+            cells.append(f"[bold]{text}[/]" if row[f"{m} mean"] == best[m] else text)
+        t.add_row(str(row["arm"]), str(row["n"]), *cells)
+    return t

@@ -1,0 +1,112 @@
+"""Progress display for long work: rich bars on a terminal, one plain line per run otherwise."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from scac.config import PhaseConfig
+from scac.engine.train import Callbacks
+
+if TYPE_CHECKING:
+    from bench.runner import RunOutcome
+    from bench.studies import RunSpec
+
+
+def describe(outcome: RunOutcome) -> str:
+    """One line about a finished, skipped or failed run."""
+    s = outcome.spec
+    head = f"{s.study} | {s.arm} | seed {s.seed} | {outcome.run_key[:10]}"
+    if outcome.status == "finished":
+        shown = " ".join(f"{k} {v:.1f}" for k, v in list(outcome.metrics.items())[:3])
+        return f"{head}: finished in {outcome.seconds:.1f} s, {shown}"
+    if outcome.status == "failed":
+        return f"{head}: FAILED after {outcome.seconds:.1f} s: {outcome.error}"
+    return f"{head}: {outcome.status}"
+
+
+class _RunBar(Callbacks):
+    """Advances the per-run bar as training steps finish."""
+
+    def __init__(self, progress: Progress, task, total_epochs: int) -> None:
+        self.progress, self.task, self.total_epochs = progress, task, total_epochs
+
+    def on_phase_start(self, phase: PhaseConfig, index: int, steps_per_epoch: int) -> None:
+        if index == 0:
+            self.progress.update(self.task, total=steps_per_epoch * self.total_epochs)
+
+    def on_step(self, phase: PhaseConfig, epoch: int, step: int, loss: float) -> None:
+        self.progress.update(self.task, advance=1, info=f"{phase.name} ep {epoch + 1} loss {loss:.3f}")
+
+
+class Reporter:
+    """Shows a study's progress.
+
+    Args:
+        console: where to print.
+        live: rich progress bars (a terminal) or plain lines (a log file, CI).
+        quiet: print nothing.
+    """
+
+    def __init__(self, console: Console | None = None, live: bool | None = None, quiet: bool = False) -> None:
+        self.console = console or Console()
+        self.live = sys.stdout.isatty() if live is None else live
+        self.quiet = quiet
+        self.progress: Progress | None = None
+        self._overall = None
+
+    @classmethod
+    def silent(cls) -> Reporter:
+        return cls(live=False, quiet=True)
+
+    def _print(self, text: str) -> None:
+        if not self.quiet:
+            (self.progress.console if self.progress else self.console).print(text, markup=False, highlight=False)
+
+    @contextlib.contextmanager
+    def study(self, name: str, total: int, todo: int) -> Iterator[None]:
+        """Around a whole study: an overall bar, and a first line saying what is to do."""
+        self._print(f"study {name}: {total} runs, {total - todo} already finished, {todo} to run")
+        if self.live and not self.quiet:
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("{task.fields[info]}"), console=self.console, transient=False,
+            )
+            with self.progress:
+                self._overall = self.progress.add_task(f"{name}", total=total, completed=total - todo, info="")
+                yield
+            self.progress = None
+        else:
+            yield
+
+    @contextlib.contextmanager
+    def preparing(self) -> Iterator[None]:
+        """Around the one-time generation of the dataset and pretrained weights."""
+        if self.progress is not None:
+            task = self.progress.add_task("preparing data and weights (first use only)", total=None, info="")
+            yield
+            self.progress.remove_task(task)
+        else:
+            yield
+
+    def run_callbacks(self, spec: RunSpec) -> Callbacks:
+        """Callbacks that draw a bar for one run (none in plain mode)."""
+        if self.progress is None:
+            return Callbacks()
+        for task in list(self.progress.task_ids):
+            if task != self._overall:
+                self.progress.remove_task(task)
+        epochs = sum(p.epochs for p in spec.config.train.phases)
+        task = self.progress.add_task(f"  {spec.arm} seed {spec.seed}", total=None, info="")
+        return _RunBar(self.progress, task, epochs)
+
+    def run_finished(self, done: int, total: int, outcome: RunOutcome) -> None:
+        """One line per finished run; the overall bar advances."""
+        self._print(f"[{done}/{total}] {describe(outcome)}")
+        if self.progress is not None and self._overall is not None:
+            self.progress.update(self._overall, advance=1)

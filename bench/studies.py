@@ -1,0 +1,204 @@
+"""Studies as data: a question, a base recipe, named arms (each a reason and a few overrides), seeds.
+
+A study file (``studies/NAME.toml``)::
+
+    question = "How much surrounding context should the context branch see?"
+    recipe = "synth"                      # studies/recipes/synth.toml
+    seeds = [0, 1, 2]
+    parameter = "model.context_ratio"     # the studied key (plots put it on the x axis)
+    reference = "ratio 1.0"               # the arm others are compared with
+    metrics = ["mAP", "mAP_ambiguous"]    # columns of the study table
+
+    [[arms]]
+    name = "ratio 1.0"
+    reason = "no context: the context patch is the object patch"
+    set = { "model.context_ratio" = 1.0 }
+
+    [smoke]                               # what --smoke changes, on top of the recipe's [smoke]
+    seeds = [0]
+
+Every arm x seed becomes one run config: recipe <- study ``set`` <- arm ``set`` <- seed <-
+``--set`` from the command line <- smoke overrides. Unknown keys anywhere raise
+:class:`scac.config.ConfigError` naming the file, the arm and the key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scac.config import ConfigError, RunConfig, load_recipe, read_toml, with_overrides
+
+_STUDY_KEYS = {"question", "recipe", "seeds", "parameter", "reference", "metrics", "set", "arms", "smoke", "notes"}
+_ARM_KEYS = {"name", "reason", "set"}
+_SMOKE_KEYS = {"seeds", "set"}
+
+
+def studies_dir() -> Path:
+    """``$BENCH_STUDIES``, else ``./studies`` if it exists, else the repository's ``studies/``."""
+    if os.environ.get("BENCH_STUDIES"):
+        return Path(os.environ["BENCH_STUDIES"])
+    local = Path.cwd() / "studies"
+    if local.is_dir():
+        return local
+    return Path(__file__).resolve().parents[1] / "studies"
+
+
+def known_studies() -> list[str]:
+    """Names of the study files in :func:`studies_dir`."""
+    return sorted(p.stem for p in studies_dir().glob("*.toml"))
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm: a name, why it is there, and the overrides that make it."""
+
+    name: str
+    reason: str
+    overrides: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Study:
+    """A parsed study file."""
+
+    name: str
+    path: Path
+    question: str
+    recipe: Path
+    seeds: tuple[int, ...]
+    arms: tuple[Arm, ...]
+    overrides: dict[str, Any]
+    smoke_overrides: dict[str, Any]
+    smoke_seeds: tuple[int, ...] | None
+    metrics: tuple[str, ...]
+    parameter: str | None
+    reference: str | None
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run a study asks for."""
+
+    study: str
+    arm: str
+    seed: int
+    config: RunConfig
+    smoke: bool
+
+
+def _check_keys(data: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
+
+
+def _table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table of dotted keys, got {value!r}")
+    return dict(value)
+
+
+def find_recipe(name: str, relative_to: Path) -> Path:
+    """A recipe by name (``studies/recipes/NAME.toml``) or by path."""
+    for candidate in (relative_to / "recipes" / f"{name}.toml", relative_to / name, Path(name),
+                      studies_dir() / "recipes" / f"{name}.toml"):
+        if candidate.is_file():
+            return candidate
+    known = sorted(p.stem for p in (studies_dir() / "recipes").glob("*.toml"))
+    raise ConfigError(f"unknown recipe {name!r}; known: {', '.join(known) or '(none)'}")
+
+
+def load_study(name: str) -> Study:
+    """Read and validate a study by name (``studies/NAME.toml``) or path.
+
+    Raises:
+        ConfigError: unknown study (known ones listed), malformed TOML (file and line), unknown
+            keys, arms without a reason, or overrides that do not apply to the recipe.
+    """
+    path = Path(name)
+    if not (path.suffix == ".toml" and path.is_file()):
+        path = studies_dir() / f"{name}.toml"
+        if not path.is_file():
+            raise ConfigError(f"unknown study {name!r}; known: {', '.join(known_studies()) or '(none)'}")
+    data = read_toml(path)
+    _check_keys(data, _STUDY_KEYS, str(path))
+    for required in ("question", "recipe", "arms"):
+        if required not in data:
+            raise ConfigError(f"{path}: missing key {required!r}")
+    arms = []
+    for i, arm in enumerate(data["arms"]):
+        where = f"{path}: arms[{i}]"
+        if not isinstance(arm, dict):
+            raise ConfigError(f"{where} must be a table")
+        _check_keys(arm, _ARM_KEYS, where)
+        if not arm.get("name") or not arm.get("reason"):
+            raise ConfigError(f"{where} needs a name and a reason")
+        arms.append(Arm(str(arm["name"]), str(arm["reason"]), _table(arm.get("set", {}), f"{where}.set")))
+    names = [a.name for a in arms]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: arm names must be unique, got {names}")
+    smoke = _table(data.get("smoke", {}), f"{path}: [smoke]")
+    _check_keys(smoke, _SMOKE_KEYS, f"{path}: [smoke]")
+    recipe = find_recipe(str(data["recipe"]), path.parent)
+    reference = data.get("reference")
+    if reference is not None and reference not in names:
+        raise ConfigError(f"{path}: reference arm {reference!r} is not an arm ({', '.join(names)})")
+    study = Study(
+        name=path.stem,
+        path=path,
+        question=str(data["question"]),
+        recipe=recipe,
+        seeds=tuple(int(s) for s in data.get("seeds", [0])),
+        arms=tuple(arms),
+        overrides=_table(data.get("set", {}), f"{path}: set"),
+        smoke_overrides=_table(smoke.get("set", {}), f"{path}: [smoke].set"),
+        smoke_seeds=tuple(int(s) for s in smoke["seeds"]) if "seeds" in smoke else None,
+        metrics=tuple(data.get("metrics", ("mAP", "CF1", "OF1"))),
+        parameter=data.get("parameter"),
+        reference=reference,
+    )
+    expand(study, smoke=False)  # validate every arm's overrides now, naming the arm
+    return study
+
+
+def recipe_smoke_overrides(recipe: Path) -> dict[str, Any]:
+    """The ``[smoke]`` table of a recipe: what ``--smoke`` shrinks."""
+    return _table(read_toml(recipe).get("smoke", {}), f"{recipe}: [smoke]")
+
+
+def expand(
+    study: Study,
+    *,
+    smoke: bool = False,
+    seeds: tuple[int, ...] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> list[RunSpec]:
+    """Every (arm, seed) of ``study`` as a resolved run config, arms in file order.
+
+    Args:
+        study: the study.
+        smoke: apply the recipe's and the study's smoke overrides (tiny data, short phases).
+        seeds: replace the study's seeds.
+        overrides: dotted-key overrides from the command line, applied to every run.
+    """
+    base = load_recipe(study.recipe)
+    seeds = seeds or (study.smoke_seeds if smoke and study.smoke_seeds else study.seeds)
+    specs = []
+    for arm in study.arms:
+        layers = [("study set", study.overrides), (f"arm {arm.name!r}", arm.overrides),
+                  ("--set", overrides or {})]
+        if smoke:
+            layers.append(("recipe [smoke]", recipe_smoke_overrides(study.recipe)))
+            layers.append(("study [smoke]", study.smoke_overrides))
+        for seed in seeds:
+            cfg = base
+            for where, layer in layers + [("seed", {"seed": seed})]:
+                try:
+                    cfg = with_overrides(cfg, layer)
+                except ConfigError as err:
+                    raise ConfigError(f"{study.path}: {where}: {err}") from None
+            specs.append(RunSpec(study.name, arm.name, seed, cfg, smoke))
+    return specs

@@ -1,0 +1,11 @@
+"""scac: the spatial-context-aware network and its peers, as a library.
+
+Data, models, losses, metrics and the training engine, usable from a notebook without the
+``bench`` toolkit (which depends on this package, never the reverse).
+"""
+
+__version__ = "0.1.0"
+
+# Bumped whenever a code change alters the numbers a given config produces; part of every run
+# key, so results of older code are never mistaken for current ones.
+RESULTS_VERSION = 1

@@ -1,0 +1,394 @@
+"""The built-in synthetic context benchmark: small objects whose label only their context decides.
+
+The SCAC paper (§2.3) claims that expanding an object patch by a ratio to see its surroundings
+helps to label objects that look alike. This generator makes that claim testable on a CPU. It
+writes a dataset in COCO format (``annotations/instances_{split}.json`` + PNG images), so the
+same pycocotools reader serves synthetic and real data.
+
+Design (all sizes in pixels of a ``canvas`` x ``canvas`` image, 128 by default):
+
+* **Context classes** (unambiguous, large): ``person`` (tall figure), ``table`` (top + legs),
+  ``boat`` (hull + mast + sail). Each has a distinct shape.
+* **Ambiguous classes** (small, *identical* in appearance): ``ball``, ``plate`` and ``buoy`` are
+  all the same disk (same size and colour distribution). Its label is decided only by the
+  context object placed beside it: a disk beside a person is a ball, beside a table a plate,
+  beside a boat a buoy. The disk sits left or right of its context object, at any height along
+  it, with a gap of ``gap`` pixels between the two boxes: the deciding cue lies at a measurable
+  distance from the object, outside its tight box.
+* **Distinct classes** (small, unambiguous): ``kite`` (diamond), ``bottle`` (bar with a neck),
+  ``clock`` (ring), placed anywhere: the object branch alone can learn them.
+* **Distractor context**: most images also hold a context object of another type with no disk
+  beside it, at least ``distractor_distance`` pixels from every disk. A context patch expanded
+  too far takes in this wrong cue; and since the image-level label set then holds two context
+  classes, a model that sees the whole image cannot tell which one decides the disk.
+
+Every object has a box; the labels of an image are the set of classes present. Annotations
+carry two extra fields for tests and analysis: ``shape`` (what is drawn) and, for ambiguous
+objects, ``context_id`` (the annotation id of the deciding context object). Categories carry
+``group``: ``context``, ``ambiguous`` or ``distinct``.
+
+Determinism: image ``i`` of split ``s`` is drawn from ``numpy.random.default_rng([seed, s, i])``
+alone, so a dataset is the same on every machine and a larger dataset extends a smaller one.
+:func:`ensure_synth` writes the default dataset once into a cache folder and regenerates it when
+:data:`GENERATOR_VERSION` changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+GENERATOR_VERSION = 1
+
+# (id, name, group, shape). Category ids start at 1, as in COCO.
+CATEGORIES: tuple[tuple[int, str, str, str], ...] = (
+    (1, "person", "context", "person"),
+    (2, "table", "context", "table"),
+    (3, "boat", "context", "boat"),
+    (4, "ball", "ambiguous", "disk"),
+    (5, "plate", "ambiguous", "disk"),
+    (6, "buoy", "ambiguous", "disk"),
+    (7, "kite", "distinct", "diamond"),
+    (8, "bottle", "distinct", "bottle"),
+    (9, "clock", "distinct", "ring"),
+)
+CONTEXT_OF = {"ball": "person", "plate": "table", "buoy": "boat"}
+SHAPES = ("person", "table", "boat", "disk", "diamond", "bottle", "ring")
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2, "pretrain": 3}
+
+_BY_NAME = {name: (cid, group, shape) for cid, name, group, shape in CATEGORIES}
+_AMBIGUOUS_BY_CONTEXT = {ctx: amb for amb, ctx in CONTEXT_OF.items()}
+
+
+@dataclass(frozen=True)
+class SynthParams:
+    """Geometry of a scene. Changing a default changes the benchmark: bump the version."""
+
+    canvas: int = 128
+    gap: tuple[int, int] = (8, 14)  # pixels between a disk's box and its context object's box
+    distractor_distance: int = 34  # min distance from a disk centre to any other context box
+    disk_size: tuple[int, int] = (8, 11)
+    small_size: tuple[int, int] = (8, 12)
+    groups_p: tuple[float, float, float] = (0.1, 0.6, 0.3)  # P(0, 1, 2 disk+context groups)
+    distractor_p: float = 0.9
+    distinct_p: tuple[float, float, float] = (0.3, 0.4, 0.3)  # P(0, 1, 2 distinct objects)
+
+
+@dataclass
+class _Obj:
+    name: str
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2
+    color: tuple[int, int, int]
+    context: int | None = None  # index of the deciding context object (ambiguous only)
+
+
+# ---------------------------------------------------------------------------------------------
+# Geometry helpers
+
+
+def _context_box(rng: np.random.Generator, name: str) -> tuple[int, int]:
+    """(width, height) of a context object."""
+    if name == "person":
+        return int(rng.integers(12, 17)), int(rng.integers(28, 39))
+    if name == "table":
+        return int(rng.integers(32, 43)), int(rng.integers(14, 20))
+    return int(rng.integers(30, 41)), int(rng.integers(22, 31))  # boat
+
+
+def _overlaps(box, others, pad: float = 2.0) -> bool:
+    x1, y1, x2, y2 = box
+    return any(
+        x1 < b[2] + pad and b[0] - pad < x2 and y1 < b[3] + pad and b[1] - pad < y2 for b in others
+    )
+
+
+def _point_box_distance(px: float, py: float, box) -> float:
+    dx = max(box[0] - px, 0.0, px - box[2])
+    dy = max(box[1] - py, 0.0, py - box[3])
+    return float(np.hypot(dx, dy))
+
+
+def _inside(box, canvas: int, margin: int = 1) -> bool:
+    return box[0] >= margin and box[1] >= margin and box[2] <= canvas - margin and box[3] <= canvas - margin
+
+
+def _bright_color(rng: np.random.Generator) -> tuple[int, int, int]:
+    hue = rng.uniform(0, 6)
+    x = 1 - abs(hue % 2 - 1)
+    r, g, b = [(1, x, 0), (x, 1, 0), (0, 1, x), (0, x, 1), (x, 0, 1), (1, 0, x)][int(hue)]
+    lo = 40
+    return tuple(int(lo + (215 - lo) * c) for c in (r, g, b))  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------------------------
+# Scene layout
+
+
+def _layout(rng: np.random.Generator, p: SynthParams) -> list[_Obj]:
+    """Place disk+context groups, a distractor and distinct objects without overlap."""
+    objs: list[_Obj] = []
+    contexts = ["person", "table", "boat"]
+    n_groups = int(rng.choice(3, p=p.groups_p))
+    group_types = [contexts[i] for i in rng.permutation(3)[:n_groups]]
+    disk_color = lambda: tuple(int(v) for v in rng.integers([200, 150, 20], [240, 180, 50]))  # noqa: E731
+
+    for ctx in group_types:
+        for _attempt in range(50):
+            w, h = _context_box(rng, ctx)
+            d = int(rng.integers(p.disk_size[0], p.disk_size[1] + 1))
+            gap = int(rng.integers(p.gap[0], p.gap[1] + 1))
+            cx1 = int(rng.integers(1, p.canvas - w - 1))
+            cy1 = int(rng.integers(1, p.canvas - h - 1))
+            cbox = (cx1, cy1, cx1 + w, cy1 + h)
+            side = rng.integers(2)  # 0: disk on the left, 1: on the right
+            dx1 = cx1 - gap - d if side == 0 else cx1 + w + gap
+            dy1 = int(rng.integers(cy1, cy1 + h - d + 1)) if h > d else cy1
+            dbox = (dx1, dy1, dx1 + d, dy1 + d)
+            if not (_inside(cbox, p.canvas) and _inside(dbox, p.canvas)):
+                continue
+            if _overlaps(cbox, [o.box for o in objs], pad=3) or _overlaps(dbox, [o.box for o in objs], pad=3):
+                continue
+            # each disk's own context must be the only context object within reach
+            dcx, dcy = (dbox[0] + dbox[2]) / 2, (dbox[1] + dbox[3]) / 2
+            if any(
+                o.name in contexts and _point_box_distance(dcx, dcy, o.box) < p.distractor_distance
+                for o in objs
+            ):
+                continue
+            if any(
+                o.context is not None
+                and _point_box_distance((o.box[0] + o.box[2]) / 2, (o.box[1] + o.box[3]) / 2, cbox)
+                < p.distractor_distance
+                for o in objs
+            ):
+                continue
+            objs.append(_Obj(ctx, cbox, _bright_color(rng)))
+            objs.append(_Obj(_AMBIGUOUS_BY_CONTEXT[ctx], dbox, disk_color(), context=len(objs) - 1))
+            break
+
+    free = [c for c in contexts if c not in group_types]
+    if free and rng.random() < p.distractor_p:
+        ctx = free[int(rng.integers(len(free)))]
+        for _attempt in range(50):
+            w, h = _context_box(rng, ctx)
+            x1 = int(rng.integers(1, p.canvas - w - 1))
+            y1 = int(rng.integers(1, p.canvas - h - 1))
+            box = (x1, y1, x1 + w, y1 + h)
+            if _overlaps(box, [o.box for o in objs], pad=3):
+                continue
+            disks = [o for o in objs if o.context is not None]
+            if any(
+                _point_box_distance((o.box[0] + o.box[2]) / 2, (o.box[1] + o.box[3]) / 2, box)
+                < p.distractor_distance
+                for o in disks
+            ):
+                continue
+            objs.append(_Obj(ctx, box, _bright_color(rng)))
+            break
+
+    n_distinct = int(rng.choice(3, p=p.distinct_p))
+    for _ in range(n_distinct):
+        name = ("kite", "bottle", "clock")[int(rng.integers(3))]
+        for _attempt in range(50):
+            s = int(rng.integers(p.small_size[0], p.small_size[1] + 1))
+            w = max(4, s // 2) if name == "bottle" else s
+            x1 = int(rng.integers(1, p.canvas - w - 1))
+            y1 = int(rng.integers(1, p.canvas - s - 1))
+            box = (x1, y1, x1 + w, y1 + s)
+            if _overlaps(box, [o.box for o in objs], pad=3):
+                continue
+            objs.append(_Obj(name, box, _bright_color(rng)))
+            break
+    return objs
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing
+
+
+def _background(rng: np.random.Generator, canvas: int) -> np.ndarray:
+    """A smooth two-colour gradient with pixel noise: (H, W, 3) float."""
+    c0, c1 = rng.uniform(60, 190, size=3), rng.uniform(60, 190, size=3)
+    angle = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[0:canvas, 0:canvas] / max(canvas - 1, 1)
+    t = (np.cos(angle) * xx + np.sin(angle) * yy)
+    t = (t - t.min()) / max(float(np.ptp(t)), 1e-6)
+    img = c0[None, None] * (1 - t[..., None]) + c1[None, None] * t[..., None]
+    return img + rng.normal(0, 6, size=img.shape)
+
+
+def _draw(draw: ImageDraw.ImageDraw, o: _Obj) -> None:
+    x1, y1, x2, y2 = o.box
+    w, h = x2 - x1, y2 - y1
+    c, dark = o.color, tuple(v // 3 for v in o.color)
+    shape = _BY_NAME[o.name][2]
+    if shape == "person":
+        r = w / 2
+        draw.ellipse((x1 + w * 0.2, y1, x2 - w * 0.2, y1 + w * 0.6), fill=c)
+        draw.rectangle((x1, y1 + w * 0.65, x2 - 1, y1 + h * 0.65), fill=c)
+        draw.rectangle((x1 + 1, y1 + h * 0.65, x1 + r - 1, y2 - 1), fill=dark)
+        draw.rectangle((x1 + r + 1, y1 + h * 0.65, x2 - 2, y2 - 1), fill=dark)
+    elif shape == "table":
+        top = max(3, int(h * 0.3))
+        draw.rectangle((x1, y1, x2 - 1, y1 + top), fill=c)
+        draw.rectangle((x1 + 2, y1 + top, x1 + 4, y2 - 1), fill=dark)
+        draw.rectangle((x2 - 5, y1 + top, x2 - 3, y2 - 1), fill=dark)
+    elif shape == "boat":
+        hull = y1 + h * 0.6
+        draw.polygon([(x1, hull), (x2 - 1, hull), (x2 - w * 0.2, y2 - 1), (x1 + w * 0.2, y2 - 1)], fill=c)
+        mx = x1 + w * 0.45
+        draw.line([(mx, y1), (mx, hull)], fill=dark, width=2)
+        draw.polygon([(mx + 1, y1), (mx + 1, hull - 2), (x2 - w * 0.1, hull - 2)], fill=(235, 235, 235))
+    elif shape == "disk":
+        draw.ellipse((x1, y1, x2 - 1, y2 - 1), fill=c, outline=(60, 40, 10))
+    elif shape == "diamond":
+        mx, my = (x1 + x2) / 2, (y1 + y2) / 2
+        draw.polygon([(mx, y1), (x2 - 1, my), (mx, y2 - 1), (x1, my)], fill=c)
+    elif shape == "bottle":
+        neck = h * 0.3
+        draw.rectangle((x1 + w * 0.3, y1, x2 - 1 - w * 0.3, y1 + neck), fill=dark)
+        draw.rectangle((x1, y1 + neck, x2 - 1, y2 - 1), fill=c)
+    elif shape == "ring":
+        draw.ellipse((x1, y1, x2 - 1, y2 - 1), outline=c, width=max(2, int(w / 4)))
+
+
+def render_scene(rng: np.random.Generator, params: SynthParams) -> tuple[np.ndarray, list[_Obj]]:
+    """Draw one scene: an (H, W, 3) uint8 image and its objects."""
+    objs = _layout(rng, params)
+    bg = _background(rng, params.canvas)
+    img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    for o in objs:
+        _draw(draw, o)
+    return np.asarray(img), objs
+
+
+def scene_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The generator of image ``index`` of ``split``: independent of the dataset's size."""
+    return np.random.default_rng([seed, SPLIT_CODES[split], index])
+
+
+def shape_targets(objs: list[_Obj]) -> np.ndarray:
+    """Multi-hot over :data:`SHAPES`: what is drawn, blind to context (for backbone pretraining)."""
+    target = np.zeros(len(SHAPES), dtype=np.float32)
+    for o in objs:
+        target[SHAPES.index(_BY_NAME[o.name][2])] = 1.0
+    return target
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing COCO
+
+
+def _categories() -> list[dict]:
+    return [
+        {"id": cid, "name": name, "supercategory": group, "group": group, "shape": shape}
+        for cid, name, group, shape in CATEGORIES
+    ]
+
+
+def write_split(out: Path, split: str, n: int, seed: int, params: SynthParams) -> Path:
+    """Write ``n`` images of ``split`` and ``annotations/instances_{split}.json`` under ``out``."""
+    (out / split).mkdir(parents=True, exist_ok=True)
+    (out / "annotations").mkdir(parents=True, exist_ok=True)
+    images, annotations = [], []
+    ann_id = 1
+    for i in range(n):
+        img, objs = render_scene(scene_rng(seed, split, i), params)
+        image_id = i + 1
+        file_name = f"{image_id:012d}.png"
+        Image.fromarray(img).save(out / split / file_name)
+        images.append({"id": image_id, "file_name": file_name, "width": params.canvas, "height": params.canvas})
+        first_id = ann_id
+        for o in objs:
+            x1, y1, x2, y2 = (float(v) for v in o.box)
+            ann = {
+                "id": ann_id,
+                "image_id": image_id,
+                "category_id": _BY_NAME[o.name][0],
+                "bbox": [x1, y1, x2 - x1, y2 - y1],
+                "area": (x2 - x1) * (y2 - y1),
+                "iscrowd": 0,
+                "shape": _BY_NAME[o.name][2],
+            }
+            if o.context is not None:
+                ann["context_id"] = first_id + o.context
+            annotations.append(ann)
+            ann_id += 1
+    info = {
+        "description": "scac-bench synthetic context benchmark",
+        "generator": "scac.data.synth",
+        "version": GENERATOR_VERSION,
+        "seed": seed,
+        "split": split,
+        "params": asdict(params),
+    }
+    doc = {"info": info, "images": images, "annotations": annotations, "categories": _categories()}
+    path = out / "annotations" / f"instances_{split}.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def generate(out: str | Path, *, seed: int = 0, train: int = 1000, val: int = 500,
+             params: SynthParams | None = None) -> Path:
+    """Write a synthetic dataset with ``train`` and ``val`` splits to ``out`` (COCO format).
+
+    Args:
+        out: destination folder (created).
+        seed: dataset seed; the same seed gives byte-identical annotation files.
+        train: number of training images.
+        val: number of validation images.
+        params: scene geometry; the defaults define the benchmark.
+
+    Returns:
+        The dataset folder.
+    """
+    if train < 0 or val < 0:
+        raise ValueError(f"image counts must be >= 0, got train={train}, val={val}")
+    params = params or SynthParams()
+    out = Path(out)
+    write_split(out, "train", train, seed, params)
+    write_split(out, "val", val, seed, params)
+    manifest = {"generator": "scac.data.synth", "version": GENERATOR_VERSION, "seed": seed,
+                "train": train, "val": val, "params": asdict(params)}
+    (out / "synth.json").write_text(json.dumps(manifest, indent=1))
+    return out
+
+
+def ensure_synth(cache_dir: str | Path, *, seed: int, train: int, val: int, canvas: int = 128) -> Path:
+    """The synthetic dataset for these settings in ``cache_dir``, generated on first use.
+
+    A dataset written by another generator version is regenerated. Generation goes to a
+    temporary folder that is renamed when complete, so an interrupted generation never leaves
+    a half-written dataset behind, and concurrent workers do not collide.
+    """
+    params = SynthParams(canvas=canvas)
+    name = f"synth-v{GENERATOR_VERSION}-seed{seed}-train{train}-val{val}-c{canvas}"
+    target = Path(cache_dir) / name
+    manifest = target / "synth.json"
+    if manifest.exists():
+        try:
+            if json.loads(manifest.read_text()).get("version") == GENERATOR_VERSION:
+                return target
+        except (OSError, json.JSONDecodeError):
+            pass
+        shutil.rmtree(target, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    try:
+        generate(tmp, seed=seed, train=train, val=val, params=params)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / "synth.json").exists():  # pragma: no cover - a real failure
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

@@ -1,0 +1,14 @@
+"""Shapes as data: each feature map a part publishes, so the next part is sized from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One feature map: its key in the output dict, channels, and stride w.r.t. the input."""
+
+    name: str
+    channels: int
+    stride: int

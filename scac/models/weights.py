@@ -1,0 +1,91 @@
+"""Backbone weights: from the local torch hub cache or a file, never a surprise download.
+
+``weights`` in a model config is one of:
+
+* ``none``: random initialisation;
+* ``imagenet`` / ``imagenet-v2``: torchvision's ImageNet weights (``IMAGENET1K_V1``, the
+  original release the papers used, or ``IMAGENET1K_V2``), read from the torch hub cache
+  (``$TORCH_HOME/hub/checkpoints``). When the file is absent the error names the exact file
+  and folder, and the URL to fetch it from on a machine with internet access;
+* ``synthetic``: the tiny backbone pretrained on the synthetic shapes (``scac.engine.pretrain``);
+* any other string: a path to a state dict, loaded with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models import get_model_weights
+
+
+def imagenet_checkpoint(backbone: str, version: str = "IMAGENET1K_V1") -> tuple[Path, str]:
+    """(expected local file, download URL) of torchvision's ImageNet weights for ``backbone``."""
+    try:
+        enum = get_model_weights(backbone)
+    except ValueError:
+        raise ValueError(f"no torchvision ImageNet weights for backbone {backbone!r}") from None
+    url = enum[version].url
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    return folder / os.path.basename(url), url
+
+
+def resolve_weights(weights: str, backbone: str) -> Path | None:
+    """The state-dict file that ``weights`` names for ``backbone`` (None for random init).
+
+    Raises:
+        FileNotFoundError: the file is not on disk; the message says where it must go.
+        ValueError: ``synthetic`` (resolved by the engine, which trains it on first use).
+    """
+    if weights == "none":
+        return None
+    if weights in ("imagenet", "imagenet-v2"):
+        version = "IMAGENET1K_V1" if weights == "imagenet" else "IMAGENET1K_V2"
+        path, url = imagenet_checkpoint(backbone, version)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"ImageNet weights for {backbone} are not in the local torch hub cache: expected "
+                f"{path.name} in {path.parent}. Offline, nothing is downloaded: fetch {url} on a "
+                f"machine with internet access and copy it there (or set TORCH_HOME), or pass a "
+                f"path with model.weights=PATH."
+            )
+        return path
+    if weights == "synthetic":
+        raise ValueError("weights 'synthetic' are produced by scac.engine.pretrain, not resolved here")
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"backbone weights file not found: {path}")
+    return path
+
+
+def load_backbone_weights(backbone: nn.Module, path: Path) -> None:
+    """Load a state dict into ``backbone``, accepting torchvision's own key layout.
+
+    A torchvision classification checkpoint (``conv1.weight``, ..., ``fc.weight``) loads into
+    the trunk; the classifier keys are dropped since the trunk has none. Any other mismatch
+    raises, listing the missing and unexpected keys.
+    """
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    own = backbone.state_dict()
+    if hasattr(backbone, "body") and not any(k.startswith("body.") for k in state):
+        state = {f"body.{k}": v for k, v in state.items() if not k.startswith("fc.")}
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        def show(keys: list[str]) -> str:
+            return ", ".join(keys[:8]) + (f" ... ({len(keys)} in all)" if len(keys) > 8 else "") or "none"
+
+        raise ValueError(
+            f"state dict {path} does not match the backbone: missing keys: {show(missing)}; "
+            f"unexpected keys: {show(unexpected)}"
+        )
+    bad = [k for k in own if own[k].shape != state[k].shape]
+    if bad:
+        k = bad[0]
+        raise ValueError(f"state dict {path}: {k} has shape {tuple(state[k].shape)}, "
+                         f"the backbone expects {tuple(own[k].shape)} ({len(bad)} mismatched)")
+    backbone.load_state_dict(state)

@@ -1,0 +1,74 @@
+"""Stored predictions: the scores of every image x class of a run, re-scorable under any protocol.
+
+Saved as one ``.npz`` file (``scores`` float32, ``targets`` uint8, ``mask`` bool, ``image_ids``
+int64, ``classes`` and ``class_groups`` as strings), readable without the library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Predictions:
+    """Scores of one model on one split.
+
+    Attributes:
+        scores: (N, C) float32 probabilities.
+        targets: (N, C) uint8 0/1 labels.
+        mask: (N, C) bool, False where the label is ignored in evaluation (e.g. VOC difficult).
+        image_ids: (N,) int64 dataset image ids.
+        classes: C class names.
+        class_groups: C group names (e.g. ``ambiguous``), empty strings when the data has none.
+    """
+
+    scores: np.ndarray
+    targets: np.ndarray
+    mask: np.ndarray
+    image_ids: np.ndarray
+    classes: list[str]
+    class_groups: list[str]
+
+    def __post_init__(self) -> None:
+        n, c = self.scores.shape
+        if self.targets.shape != (n, c) or self.mask.shape != (n, c):
+            raise ValueError(f"predictions: scores {self.scores.shape}, targets {self.targets.shape} "
+                             f"and mask {self.mask.shape} must all be (N, C)")
+        if len(self.classes) != c or len(self.class_groups) != c or len(self.image_ids) != n:
+            raise ValueError("predictions: class names, groups and image ids must match the scores")
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(scores, targets, mask) as torch tensors."""
+        return (torch.from_numpy(self.scores), torch.from_numpy(self.targets.astype(np.float32)),
+                torch.from_numpy(self.mask))
+
+    def save(self, path: str | Path) -> Path:
+        """Write to ``path`` (``.npz``), atomically."""
+        path = Path(path)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez_compressed(
+            tmp, scores=self.scores.astype(np.float32), targets=self.targets.astype(np.uint8),
+            mask=self.mask.astype(bool), image_ids=self.image_ids.astype(np.int64),
+            classes=np.array(self.classes), class_groups=np.array(self.class_groups),
+        )
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Predictions:
+        """Read a file written by :meth:`save`; a missing or malformed file names itself."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"predictions file not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return cls(
+                    scores=f["scores"], targets=f["targets"], mask=f["mask"], image_ids=f["image_ids"],
+                    classes=[str(c) for c in f["classes"]], class_groups=[str(g) for g in f["class_groups"]],
+                )
+        except (KeyError, ValueError, OSError) as err:
+            raise ValueError(f"not a predictions file: {path} ({err})") from None
