@@ -74,7 +74,8 @@ class SCACConfig:
 
     name: str = "scac"
     backbone: str = "resnext101_32x8d"
-    weights: str = "none"  # none | imagenet | synthetic | path to a state dict
+    weights: str = "none"  # backbone: none | imagenet | imagenet-v2 | synthetic | path
+    detector_weights: str = "none"  # FPN + RPN: none | synthetic | path to a state dict
     fpn_channels: int = 256
     anchor_sizes: tuple[int, ...] = (32, 64, 128, 256)  # one size per FPN level, P2..P5
     aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from pycocotools.coco import COCO
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
-from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2 import functional as TF
 
 
@@ -56,15 +56,19 @@ class Sample:
 
 
 def read_image(path: Path) -> torch.Tensor:
-    """Decode an image file to (3, H, W) uint8; a missing or corrupt file names the file."""
+    """Decode an image file to (3, H, W) uint8 with PIL; a missing or corrupt file names the file.
+
+    PIL rather than ``torchvision.io``: torchvision deprecates its decoders from 0.29, and PIL
+    raises on truncated files instead of returning a partly grey image.
+    """
     try:
-        data = torch.from_numpy(np.fromfile(path, dtype=np.uint8))
+        with Image.open(path) as im:
+            array = np.asarray(im.convert("RGB"))
     except FileNotFoundError:
         raise DatasetError(f"image file not found: {path}") from None
-    try:
-        return decode_image(data, mode=ImageReadMode.RGB)
-    except (RuntimeError, ValueError) as err:
+    except (OSError, SyntaxError, ValueError) as err:
         raise DatasetError(f"cannot decode image {path}: {err}") from None
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)
 
 
 def flip_decision(seed: int, epoch: int, index: int) -> bool:

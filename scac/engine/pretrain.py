@@ -1,13 +1,19 @@
-"""Pretraining a backbone on synthetic shapes: the synthetic world's "ImageNet weights".
+"""Pretraining on synthetic shapes: the synthetic world's ImageNet and COCO-detector weights.
 
-The paper's recipe loads a pretrained backbone and freezes it (§3.1). The synthetic benchmark
-has no ImageNet, so the tiny backbone is pretrained once on a separate stream of synthetic scenes
-(split ``pretrain``, never the benchmark's images) to recognise *which shapes are drawn*:
-person, table, boat, disk, diamond, bottle, ring. The task is blind to context: a disk is a disk
-whether it is a ball, a plate or a buoy, so the pretrained features know shapes, not the
-benchmark's labels. The weights are cached, keyed by the generator version, the backbone and
-the pretraining settings, and shared by every run and study that asks for
-``model.weights = "synthetic"``.
+The paper's recipe loads pretrained weights and freezes them (§3.1). The synthetic benchmark has
+no ImageNet, so its parts are pretrained once on a separate stream of synthetic scenes (split
+``pretrain``, never the benchmark's images), with tasks blind to the benchmark's labels:
+
+1. **Backbone** (``model.weights = "synthetic"``): multi-label recognition of *which shapes are
+   drawn* (person, table, boat, disk, diamond, bottle, ring). A disk is a disk whether it is a
+   ball, a plate or a buoy, so the features know shapes, not context-defined labels.
+2. **Detector** (``model.detector_weights = "synthetic"``, SCAC only): the FPN and the region
+   proposal network trained on the same stream's boxes with class-agnostic objectness, on the
+   frozen pretrained backbone, as one would start from a COCO-pretrained Faster R-CNN.
+
+Both are cached, keyed by the generator version, the architecture and the settings, and shared
+by every run and study that asks for them. Files are written atomically, so concurrent workers
+at worst train the same weights twice.
 """
 
 from __future__ import annotations
@@ -96,30 +102,36 @@ def pretrain(
     return state, accuracy
 
 
-def synthetic_weights(
+def _cached(cache_dir: Path, prefix: str, key: dict, train: Callable[[], tuple[dict, dict]]) -> Path:
+    """The cached state dict for ``key``, produced by ``train() -> (state, report)`` on first use."""
+    text = json.dumps({"generator": GENERATOR_VERSION, **key}, sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    path = Path(cache_dir) / "weights" / f"{prefix}-{digest}.pt"
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state, report = train()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    path.with_suffix(".json").write_text(json.dumps({"key": json.loads(text), **report}, indent=1))
+    return path
+
+
+def synthetic_backbone_weights(
     backbone_name: str,
     cache_dir: Path,
     settings: PretrainSettings | None = None,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> Path:
-    """Path of the cached synthetic-pretrained weights, training them on first use.
-
-    The file is written atomically, so concurrent workers at worst train it twice.
-    """
+    """Path of the cached shape-pretrained backbone, training it on first use."""
     settings = settings or PretrainSettings()
-    key = json.dumps({"backbone": backbone_name, "generator": GENERATOR_VERSION, **asdict(settings)},
-                     sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    path = Path(cache_dir) / "weights" / f"synthetic-{backbone_name}-{digest}.pt"
-    if path.is_file():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state, accuracy = pretrain(backbone_name, settings, progress)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    path.with_suffix(".json").write_text(json.dumps({"settings": json.loads(key), "shape_accuracy": accuracy}))
-    return path
+
+    def train() -> tuple[dict, dict]:
+        state, accuracy = pretrain(backbone_name, settings, progress)
+        return state, {"shape_accuracy": accuracy}
+
+    return _cached(cache_dir, f"synthetic-{backbone_name}", {"backbone": backbone_name, **asdict(settings)}, train)
 
 

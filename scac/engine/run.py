@@ -22,7 +22,8 @@ from scac.config import RunConfig, config_hash, to_dict
 from scac.data.synth import GENERATOR_VERSION
 from scac.engine.datasets import build_datasets
 from scac.engine.evaluate import predict
-from scac.engine.pretrain import PretrainSettings, synthetic_weights
+from scac.engine.pretrain import PretrainSettings, synthetic_backbone_weights
+from scac.engine.pretrain_detector import DetectorPretrainSettings, detector_key, synthetic_detector_weights
 from scac.engine.train import Callbacks, TrainLog, train
 from scac.losses import LOSSES
 from scac.metrics import summarize
@@ -83,22 +84,48 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def weights_path(cfg: RunConfig, cache_dir: Path) -> Path | None:
-    """The backbone weights file of ``cfg`` (pretrained on synthetic shapes on first use)."""
-    if cfg.model.weights == "synthetic":
-        return synthetic_weights(cfg.model.backbone, cache_dir, PretrainSettings())
-    return resolve_weights(cfg.model.weights, cfg.model.backbone)
+def pretrained_paths(cfg: RunConfig, cache_dir: Path) -> dict[str, Path]:
+    """The pretrained files of ``cfg`` by part, training synthetic ones on first use."""
+    out: dict[str, Path] = {}
+    m = cfg.model
+    if m.weights == "synthetic":
+        out["backbone"] = synthetic_backbone_weights(m.backbone, cache_dir, PretrainSettings())
+    else:
+        path = resolve_weights(m.weights, m.backbone)
+        if path is not None:
+            out["backbone"] = path
+    detector = getattr(m, "detector_weights", "none")
+    if detector == "synthetic":
+        out["detector"] = synthetic_detector_weights(m, cfg.data.image_size, cache_dir, out.get("backbone"),
+                                                     _weights_identity(m.weights))
+    elif detector != "none":
+        path = Path(detector).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"detector weights file not found: {path}")
+        out["detector"] = path
+    return out
+
+
+def _weights_identity(weights: str) -> str:
+    if weights in ("none", "imagenet", "imagenet-v2"):
+        return weights
+    if weights == "synthetic":
+        return f"synthetic-g{GENERATOR_VERSION}-" + json.dumps(asdict(PretrainSettings()), sort_keys=True)
+    path = Path(weights).expanduser()
+    return f"file-{_file_digest(path)}" if path.is_file() else f"missing:{path}"
 
 
 def weights_identity(cfg: RunConfig) -> str:
-    """What identifies the backbone weights without training them."""
-    w = cfg.model.weights
-    if w in ("none", "imagenet", "imagenet-v2"):
-        return w
-    if w == "synthetic":
-        return f"synthetic-g{GENERATOR_VERSION}-" + json.dumps(asdict(PretrainSettings()), sort_keys=True)
-    path = Path(w).expanduser()
-    return f"file-{_file_digest(path)}" if path.is_file() else f"missing:{path}"
+    """What identifies the pretrained weights without training them."""
+    m = cfg.model
+    text = _weights_identity(m.weights)
+    detector = getattr(m, "detector_weights", "none")
+    if detector == "synthetic":
+        settings = json.dumps(asdict(DetectorPretrainSettings()), sort_keys=True)
+        text += f"|detector-synthetic-{json.dumps(detector_key(m, cfg.data.image_size), sort_keys=True)}-{settings}"
+    elif detector != "none":
+        text += "|detector-" + _weights_identity(detector)
+    return text
 
 
 def run_identity(cfg: RunConfig) -> str:
@@ -113,7 +140,7 @@ def run_identity(cfg: RunConfig) -> str:
 def prepare(cfg: RunConfig, cache_dir: Path) -> None:
     """Generate what ``cfg`` needs once (synthetic dataset, pretrained weights) before any run."""
     build_datasets(cfg.data, cfg.seed, cache_dir)
-    weights_path(cfg, cache_dir)
+    pretrained_paths(cfg, cache_dir)
 
 
 def run_experiment(
@@ -139,9 +166,9 @@ def run_experiment(
     artifacts_dir = Path(artifacts_dir)
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     data = build_datasets(cfg.data, cfg.seed, cache_dir)
-    weights = weights_path(cfg, cache_dir)
+    pretrained = pretrained_paths(cfg, cache_dir)
     seed_everything(cfg.seed)
-    model = build_model(cfg.model, len(data.classes), weights).to(dev)
+    model = build_model(cfg.model, len(data.classes), pretrained).to(dev)
     loss_fn = partial(LOSSES.get(cfg.model.name), settings=cfg.loss)
     (artifacts_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
 

@@ -80,6 +80,54 @@ class TinyResNet(nn.Module):
         return out
 
 
+class _ShallowStage(nn.Module):
+    """One 3x3 stride-2 conv, then a 1x1 residual conv: depth without receptive-field growth."""
+
+    def __init__(self, cin: int, cout: int, norm: Callable[[int], nn.Module]) -> None:
+        super().__init__()
+        self.down = nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1, bias=False), norm(cout), nn.ReLU(inplace=True))
+        self.mix = nn.Sequential(nn.Conv2d(cout, cout, 1, bias=False), norm(cout))
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.down(x)
+        return self.relu(x + self.mix(x))
+
+
+class ShallowNet(nn.Module):
+    """A 4-stage network with a small, known receptive field (7, 15, 31, 63 px at C2..C5).
+
+    Each stage is one 3x3 stride-2 convolution followed by a 1x1 residual convolution, so a
+    feature at C_k sees exactly a (2^(k+1) - 1)-pixel window. The synthetic benchmark uses it so
+    that context at a known distance is out of reach of an object patch's own features.
+
+    Args:
+        widths: channels of the four stages (C2..C5).
+        stem: channels of the stride-2 stem.
+        norm_layer: normalisation (``nn.BatchNorm2d`` to pretrain, frozen inside SCAC).
+    """
+
+    def __init__(
+        self,
+        widths: tuple[int, int, int, int] = (32, 64, 96, 128),
+        stem: int = 24,
+        norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d,
+    ) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, stem, 3, 2, 1, bias=False), norm_layer(stem), nn.ReLU(inplace=True))
+        chans = (stem, *widths)
+        self.stages = nn.ModuleList(_ShallowStage(chans[i], chans[i + 1], norm_layer) for i in range(4))
+        self.features = [FeatureSpec(f"c{i + 2}", w, 2 ** (i + 2)) for i, w in enumerate(widths)]
+
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        out: OrderedDict[str, torch.Tensor] = OrderedDict()
+        x = self.stem(x)  # (B, stem, H/2, W/2)
+        for spec, stage in zip(self.features, self.stages, strict=True):
+            x = stage(x)  # (B, channels, H/stride, W/stride)
+            out[spec.name] = x
+        return out
+
+
 def _out_channels(layer: nn.Sequential) -> int:
     last = layer[-1]  # Bottleneck ends in conv3, BasicBlock in conv2
     return (last.conv3 if hasattr(last, "conv3") else last.conv2).out_channels
@@ -107,6 +155,12 @@ class TorchvisionResNet(nn.Module):
 def tiny(norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d) -> nn.Module:
     """The synthetic default's backbone (about 0.5 M parameters)."""
     return TinyResNet(norm_layer=norm_layer)
+
+
+@BACKBONES.register("shallow")
+def shallow(norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d) -> nn.Module:
+    """The synthetic default's backbone: receptive fields of 7-63 px (about 0.1 M parameters)."""
+    return ShallowNet(norm_layer=norm_layer)
 
 
 def _torchvision(factory: Callable[..., tv_resnet.ResNet]) -> Callable[..., nn.Module]:

@@ -1,7 +1,8 @@
 """The one place where configs become modules (STYLE: explicit arguments, one translation point).
 
 :func:`build_model` dispatches on ``model.name`` through :data:`MODELS`; every builder takes the
-model's config section, the number of classes and the resolved backbone weights file.
+model's config section, the number of classes and the pretrained state-dict files already
+resolved, by part: ``{"backbone": path, "detector": path}`` (see ``scac.engine.run``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
 from torch import nn
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
@@ -37,19 +39,33 @@ def build_backbone(name: str, weights_path: Path | None = None) -> nn.Module:
     return backbone
 
 
+def load_parts(model: nn.Module, path: Path, parts: tuple[str, ...]) -> None:
+    """Load a state dict that holds exactly the named top-level ``parts`` of ``model``."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    own = {k for k in model.state_dict() if k.split(".")[0] in parts}
+    missing, unexpected = sorted(own - set(state)), sorted(set(state) - own)
+    if missing or unexpected:
+        raise ValueError(f"state dict {path} does not hold the model's {'/'.join(parts)}: "
+                         f"missing keys: {', '.join(missing[:8]) or 'none'}; "
+                         f"unexpected keys: {', '.join(unexpected[:8]) or 'none'}")
+    model.load_state_dict(state, strict=False)
+
+
 @MODELS.register("scac")
-def build_scac(cfg: SCACConfig, num_classes: int, weights_path: Path | None = None) -> SCAC:
+def build_scac(cfg: SCACConfig, num_classes: int, pretrained: dict[str, Path] | None = None) -> SCAC:
     """SCAC from its config section.
 
     Args:
         cfg: the ``model`` section.
         num_classes: number of labels C.
-        weights_path: backbone state dict (see ``scac.models.weights``), or None.
+        pretrained: state-dict files by part: ``backbone`` (see ``scac.models.weights``) and
+            ``detector`` (FPN + region proposal network).
     """
+    pretrained = pretrained or {}
     branches = set(cfg.branches)
     if not branches or branches - set(_BRANCHES):
         raise ValueError(f"model.branches must be a non-empty subset of {list(_BRANCHES)}, got {list(cfg.branches)}")
-    backbone = build_backbone(cfg.backbone, weights_path)
+    backbone = build_backbone(cfg.backbone, pretrained.get("backbone"))
     neck = FPNNeck(backbone.features, cfg.fpn_channels)
     levels = [f.name for f in neck.features]
     if len(cfg.anchor_sizes) != len(levels):
@@ -73,7 +89,7 @@ def build_scac(cfg: SCACConfig, num_classes: int, weights_path: Path | None = No
     roi_pool = PyramidRoIAlign(neck.features, cfg.roi_size, sampling_ratio=2,
                                canonical_scale=cfg.roi_canonical_scale)
     with_context = "context" in branches
-    return SCAC(
+    model = SCAC(
         backbone=backbone,
         neck=neck,
         object_patches=ObjectPatchGenerator(rpn),
@@ -87,8 +103,11 @@ def build_scac(cfg: SCACConfig, num_classes: int, weights_path: Path | None = No
         aggregation=AGGREGATIONS.get(cfg.aggregation),
         fusion=FUSIONS.get(cfg.fusion),
     )
+    if pretrained.get("detector") is not None:
+        load_parts(model, pretrained["detector"], ("neck", "object_patches"))
+    return model
 
 
-def build_model(cfg, num_classes: int, weights_path: Path | None = None) -> nn.Module:
-    """Any registered model from its ``model`` config section."""
-    return MODELS.get(cfg.name)(cfg, num_classes, weights_path)
+def build_model(cfg, num_classes: int, pretrained: dict[str, Path] | None = None) -> nn.Module:
+    """Any registered model from its ``model`` config section and pretrained files by part."""
+    return MODELS.get(cfg.name)(cfg, num_classes, pretrained)

@@ -70,6 +70,8 @@ def load_backbone_weights(backbone: nn.Module, path: Path) -> None:
     state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
+    # batch-norm counters have no frozen-batch-norm counterpart (torchvision drops them too)
+    state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     own = backbone.state_dict()
     if hasattr(backbone, "body") and not any(k.startswith("body.") for k in state):
         state = {f"body.{k}": v for k, v in state.items() if not k.startswith("fc.")}
