@@ -41,7 +41,9 @@ class _RunBar(Callbacks):
             self.progress.update(self.task, total=steps_per_epoch * self.total_epochs)
 
     def on_step(self, phase: PhaseConfig, epoch: int, step: int, loss: float) -> None:
-        self.progress.update(self.task, advance=1, info=f"{phase.name} ep {epoch + 1} loss {loss:.3f}")
+        self.progress.update(
+            self.task, advance=1, info=f"{phase.name} ep {epoch + 1} loss {loss:.3f}"
+        )
 
 
 class Reporter:
@@ -53,7 +55,9 @@ class Reporter:
         quiet: print nothing.
     """
 
-    def __init__(self, console: Console | None = None, live: bool | None = None, quiet: bool = False) -> None:
+    def __init__(
+        self, console: Console | None = None, live: bool | None = None, quiet: bool = False
+    ) -> None:
         self.console = console or Console()
         self.live = sys.stdout.isatty() if live is None else live
         self.quiet = quiet
@@ -66,7 +70,9 @@ class Reporter:
 
     def _print(self, text: str) -> None:
         if not self.quiet:
-            (self.progress.console if self.progress else self.console).print(text, markup=False, highlight=False)
+            (self.progress.console if self.progress else self.console).print(
+                text, markup=False, highlight=False
+            )
 
     @contextlib.contextmanager
     def study(self, name: str, total: int, todo: int) -> Iterator[None]:
@@ -74,11 +80,18 @@ class Reporter:
         self._print(f"study {name}: {total} runs, {total - todo} already finished, {todo} to run")
         if self.live and not self.quiet:
             self.progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                TextColumn("{task.fields[info]}"), console=self.console, transient=False,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[info]}"),
+                console=self.console,
+                transient=False,
             )
             with self.progress:
-                self._overall = self.progress.add_task(f"{name}", total=total, completed=total - todo, info="")
+                self._overall = self.progress.add_task(
+                    f"{name}", total=total, completed=total - todo, info=""
+                )
                 yield
             self.progress = None
         else:
@@ -88,7 +101,9 @@ class Reporter:
     def preparing(self) -> Iterator[None]:
         """Around the one-time generation of the dataset and pretrained weights."""
         if self.progress is not None:
-            task = self.progress.add_task("preparing data and weights (first use only)", total=None, info="")
+            task = self.progress.add_task(
+                "preparing data and weights (first use only)", total=None, info=""
+            )
             yield
             self.progress.remove_task(task)
         else:

@@ -42,7 +42,9 @@ class StudyTable:
         return pd.DataFrame(rows)
 
 
-def study_table(study: Study, store: Store, *, smoke: bool = False, seeds: tuple[int, ...] | None = None) -> StudyTable:
+def study_table(
+    study: Study, store: Store, *, smoke: bool = False, seeds: tuple[int, ...] | None = None
+) -> StudyTable:
     """Collect the finished runs of ``study`` from ``store``.
 
     Args:
@@ -52,13 +54,24 @@ def study_table(study: Study, store: Store, *, smoke: bool = False, seeds: tuple
         seeds: only these seeds (default: the study's).
     """
     seeds = seeds or (study.smoke_seeds if smoke and study.smoke_seeds else study.seeds)
-    rows = [r for r in store.study_members(study.name) if bool(r["smoke"]) == smoke and r["seed"] in seeds]
+    rows = [
+        r
+        for r in store.study_members(study.name)
+        if bool(r["smoke"]) == smoke and r["seed"] in seeds
+    ]
     arms = {a.name for a in study.arms}
     finished = [r for r in rows if r["status"] == "finished" and r["arm"] in arms]
     metrics = list(study.metrics)
     frame = pd.DataFrame(
-        [{"arm": r["arm"], "seed": r["seed"], "run_key": r["run_key"],
-          **{m: (r["metrics"] or {}).get(m) for m in metrics}} for r in finished],
+        [
+            {
+                "arm": r["arm"],
+                "seed": r["seed"],
+                "run_key": r["run_key"],
+                **{m: (r["metrics"] or {}).get(m) for m in metrics},
+            }
+            for r in finished
+        ],
         columns=["arm", "seed", "run_key", *metrics],
     )
     for m in metrics:

@@ -55,10 +55,21 @@ def git_commit() -> str | None:
     """The commit of the code that runs, with ``-dirty`` when the tree has changes."""
     root = Path(__file__).resolve().parents[1]
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{sha}-dirty" if dirty else sha
@@ -66,22 +77,44 @@ def git_commit() -> str | None:
 
 def versions() -> dict[str, str]:
     """Versions of what decides the numbers."""
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": np.__version__, "scac": scac.__version__,
-            "results_version": str(scac.RESULTS_VERSION)}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "scac": scac.__version__,
+        "results_version": str(scac.RESULTS_VERSION),
+    }
 
 
-def execute(spec: RunSpec, run_key: str, store: Store, *, cache_dir: Path, device: str,
-            reporter: Reporter, commit: str | None) -> RunOutcome:
+def execute(
+    spec: RunSpec,
+    run_key: str,
+    store: Store,
+    *,
+    cache_dir: Path,
+    device: str,
+    reporter: Reporter,
+    commit: str | None,
+) -> RunOutcome:
     """Run one config into the store; failures are recorded, Ctrl-C is recorded and re-raised."""
     store.start(run_key, git_commit=commit, versions=versions(), device=str(resolve_device(device)))
     start = time.perf_counter()
     try:
-        result = run_experiment(spec.config, artifacts_dir=store.artifacts_dir(run_key), cache_dir=cache_dir,
-                                device=device, callbacks=reporter.run_callbacks(spec))
+        result = run_experiment(
+            spec.config,
+            artifacts_dir=store.artifacts_dir(run_key),
+            cache_dir=cache_dir,
+            device=device,
+            callbacks=reporter.run_callbacks(spec),
+        )
     except KeyboardInterrupt:
-        store.fail(run_key, "interrupted (Ctrl-C or SIGTERM)", status="interrupted",
-                   wall_seconds=time.perf_counter() - start)
+        store.fail(
+            run_key,
+            "interrupted (Ctrl-C or SIGTERM)",
+            status="interrupted",
+            wall_seconds=time.perf_counter() - start,
+        )
         raise
     except Exception:  # noqa: BLE001 - any failure of a run is recorded, the study goes on
         text = traceback.format_exc()
@@ -89,7 +122,9 @@ def execute(spec: RunSpec, run_key: str, store: Store, *, cache_dir: Path, devic
         store.fail(run_key, text, wall_seconds=seconds)
         return RunOutcome(spec, run_key, "failed", seconds, error=text.strip().splitlines()[-1])
     seconds = time.perf_counter() - start
-    store.finish(run_key, metrics=result.metrics, per_class_ap=result.per_class_ap, wall_seconds=seconds)
+    store.finish(
+        run_key, metrics=result.metrics, per_class_ap=result.per_class_ap, wall_seconds=seconds
+    )
     return RunOutcome(spec, run_key, "finished", seconds, metrics=result.metrics)
 
 
@@ -121,8 +156,20 @@ def run_study(
     specs = expand(study, smoke=smoke, seeds=seeds, overrides=overrides)
     keys = [run_identity(s.config) for s in specs]
     for spec, key in zip(specs, keys, strict=True):
-        store.link(study.name, spec.arm, spec.seed, key, spec.config.model.name, to_dict(spec.config), smoke)
-    todo = list({k: (s, k) for s, k in zip(specs, keys, strict=True) if store.status(k) != "finished"}.values())
+        store.link(
+            study.name,
+            spec.arm,
+            spec.seed,
+            key,
+            spec.config.model.name,
+            to_dict(spec.config),
+            smoke,
+        )
+    todo = list(
+        {
+            k: (s, k) for s, k in zip(specs, keys, strict=True) if store.status(k) != "finished"
+        }.values()
+    )
     outcomes = {k: RunOutcome(s, k, "skipped") for s, k in zip(specs, keys, strict=True)}
     commit = git_commit()
     with reporter.study(study.name, total=len(specs), todo=len(todo)):
@@ -131,8 +178,15 @@ def run_study(
                 prepare(todo[0][0].config, cache_dir)
         done = len(specs) - len(todo)
         for spec, key in todo:
-            outcome = execute(spec, key, store, cache_dir=cache_dir, device=device, reporter=reporter,
-                              commit=commit)
+            outcome = execute(
+                spec,
+                key,
+                store,
+                cache_dir=cache_dir,
+                device=device,
+                reporter=reporter,
+                commit=commit,
+            )
             outcomes[key] = outcome
             done += 1
             reporter.run_finished(done, len(specs), outcome)

@@ -99,7 +99,9 @@ def _clean(values: dict[str, float] | None) -> dict[str, float | None] | None:
     """NaN is not JSON (PostgreSQL refuses it): store it as null."""
     if values is None:
         return None
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()}
+    return {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()
+    }
 
 
 def masked_url(url: str) -> str:
@@ -138,8 +140,12 @@ class Store:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as err:
-                raise StoreError(f"cannot create the store's folder {path.parent}: {err.strerror}") from None
-            if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+                raise StoreError(
+                    f"cannot create the store's folder {path.parent}: {err.strerror}"
+                ) from None
+            if not os.access(path.parent, os.W_OK) or (
+                path.exists() and not os.access(path, os.W_OK)
+            ):
                 raise StoreError(f"store {path} is not writable")
             default_root = path.parent / "runs"
         else:
@@ -168,7 +174,9 @@ class Store:
         try:
             metadata.create_all(engine)
         except sa.exc.SQLAlchemyError as err:
-            raise StoreError(f"cannot open store {self.display}: {err.__class__.__name__}: {err.orig}") from None
+            raise StoreError(
+                f"cannot open store {self.display}: {err.__class__.__name__}: {err.orig}"
+            ) from None
         return engine
 
     def _write(self, statement_fn) -> None:
@@ -180,52 +188,112 @@ class Store:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    def link(self, study: str, arm: str, seed: int, run_key: str, model: str, config: dict,
-             smoke: bool = False) -> None:
+    def link(
+        self,
+        study: str,
+        arm: str,
+        seed: int,
+        run_key: str,
+        model: str,
+        config: dict,
+        smoke: bool = False,
+    ) -> None:
         """Record that ``study``/``arm``/``seed`` asks for ``run_key`` (creating the run row)."""
 
         def do(conn) -> None:
-            if conn.execute(sa.select(runs.c.run_key).where(runs.c.run_key == run_key)).first() is None:
+            if (
+                conn.execute(sa.select(runs.c.run_key).where(runs.c.run_key == run_key)).first()
+                is None
+            ):
                 now = _now()
-                conn.execute(runs.insert().values(run_key=run_key, model=model, status="pending",
-                                                  config=config, attempts=0, created_at=now, updated_at=now))
-            key = ((members.c.study == study) & (members.c.arm == arm) & (members.c.seed == seed)
-                   & (members.c.smoke == smoke))
+                conn.execute(
+                    runs.insert().values(
+                        run_key=run_key,
+                        model=model,
+                        status="pending",
+                        config=config,
+                        attempts=0,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            key = (
+                (members.c.study == study)
+                & (members.c.arm == arm)
+                & (members.c.seed == seed)
+                & (members.c.smoke == smoke)
+            )
             if conn.execute(sa.select(members.c.run_key).where(key)).first() is None:
-                conn.execute(members.insert().values(study=study, arm=arm, seed=seed, smoke=smoke, run_key=run_key))
+                conn.execute(
+                    members.insert().values(
+                        study=study, arm=arm, seed=seed, smoke=smoke, run_key=run_key
+                    )
+                )
             else:
                 conn.execute(members.update().where(key).values(run_key=run_key))
 
         self._write(do)
 
-    def start(self, run_key: str, *, git_commit: str | None, versions: dict[str, str], device: str) -> None:
+    def start(
+        self, run_key: str, *, git_commit: str | None, versions: dict[str, str], device: str
+    ) -> None:
         """Mark a run as running (one more attempt)."""
-        self._write(lambda conn: conn.execute(
-            runs.update().where(runs.c.run_key == run_key).values(
-                status="running", attempts=runs.c.attempts + 1, error=None, git_commit=git_commit,
-                versions=versions, device=device, host=socket.gethostname(), updated_at=_now(),
-                artifacts=str(self.artifacts_dir(run_key)),
+        self._write(
+            lambda conn: conn.execute(
+                runs.update()
+                .where(runs.c.run_key == run_key)
+                .values(
+                    status="running",
+                    attempts=runs.c.attempts + 1,
+                    error=None,
+                    git_commit=git_commit,
+                    versions=versions,
+                    device=device,
+                    host=socket.gethostname(),
+                    updated_at=_now(),
+                    artifacts=str(self.artifacts_dir(run_key)),
+                )
             )
-        ))
+        )
 
-    def finish(self, run_key: str, *, metrics: dict[str, float], per_class_ap: dict[str, float],
-               wall_seconds: float, protocol: str = "default") -> None:
+    def finish(
+        self,
+        run_key: str,
+        *,
+        metrics: dict[str, float],
+        per_class_ap: dict[str, float],
+        wall_seconds: float,
+        protocol: str = "default",
+    ) -> None:
         """Mark a run finished with its results."""
-        self._write(lambda conn: conn.execute(
-            runs.update().where(runs.c.run_key == run_key).values(
-                status="finished", metrics=_clean(metrics), per_class_ap=_clean(per_class_ap),
-                wall_seconds=wall_seconds, protocol=protocol, updated_at=_now(),
+        self._write(
+            lambda conn: conn.execute(
+                runs.update()
+                .where(runs.c.run_key == run_key)
+                .values(
+                    status="finished",
+                    metrics=_clean(metrics),
+                    per_class_ap=_clean(per_class_ap),
+                    wall_seconds=wall_seconds,
+                    protocol=protocol,
+                    updated_at=_now(),
+                )
             )
-        ))
+        )
 
-    def fail(self, run_key: str, error: str, *, status: str = "failed", wall_seconds: float | None = None) -> None:
+    def fail(
+        self, run_key: str, error: str, *, status: str = "failed", wall_seconds: float | None = None
+    ) -> None:
         """Mark a run failed (or interrupted) with its error text."""
         if status not in ("failed", "interrupted"):
             raise ValueError(f"status must be 'failed' or 'interrupted', got {status!r}")
-        self._write(lambda conn: conn.execute(
-            runs.update().where(runs.c.run_key == run_key).values(
-                status=status, error=error, wall_seconds=wall_seconds, updated_at=_now())
-        ))
+        self._write(
+            lambda conn: conn.execute(
+                runs.update()
+                .where(runs.c.run_key == run_key)
+                .values(status=status, error=error, wall_seconds=wall_seconds, updated_at=_now())
+            )
+        )
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -236,15 +304,19 @@ class Store:
     def get(self, run_id: str) -> RunRecord:
         """The run whose key is ``run_id`` or starts with it (a unique prefix, as git)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(runs).where(runs.c.run_key.startswith(run_id, autoescape=True))).all()
+            rows = conn.execute(
+                sa.select(runs).where(runs.c.run_key.startswith(run_id, autoescape=True))
+            ).all()
         exact = [r for r in rows if r.run_key == run_id]
         if exact:
             rows = exact
         if not rows:
             raise KeyError(f"no run {run_id!r} in store {self.display}")
         if len(rows) > 1:
-            raise KeyError(f"run id {run_id!r} is ambiguous in store {self.display}: "
-                           f"{', '.join(r.run_key for r in rows[:5])}")
+            raise KeyError(
+                f"run id {run_id!r} is ambiguous in store {self.display}: "
+                f"{', '.join(r.run_key for r in rows[:5])}"
+            )
         return RunRecord(**rows[0]._asdict())
 
     def status(self, run_key: str) -> str | None:
@@ -252,10 +324,14 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(runs.c.status).where(runs.c.run_key == run_key)).scalar()
 
-    def list_runs(self, study: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    def list_runs(
+        self, study: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
         """Rows of runs joined with their study memberships (a run without one has study None)."""
         j = runs.outerjoin(members, members.c.run_key == runs.c.run_key)
-        q = sa.select(runs, members.c.study, members.c.arm, members.c.seed, members.c.smoke).select_from(j)
+        q = sa.select(
+            runs, members.c.study, members.c.arm, members.c.seed, members.c.smoke
+        ).select_from(j)
         if study is not None:
             q = q.where(members.c.study == study)
         if status is not None:

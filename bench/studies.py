@@ -1,4 +1,4 @@
-"""Studies as data: a question, a base recipe, named arms (each a reason and a few overrides), seeds.
+"""Studies as data: a question, a base recipe, named arms (a reason and overrides each), seeds.
 
 A study file (``studies/NAME.toml``)::
 
@@ -31,7 +31,18 @@ from typing import Any
 
 from scac.config import ConfigError, RunConfig, load_recipe, read_toml, with_overrides
 
-_STUDY_KEYS = {"question", "recipe", "seeds", "parameter", "reference", "metrics", "set", "arms", "smoke", "notes"}
+_STUDY_KEYS = {
+    "question",
+    "recipe",
+    "seeds",
+    "parameter",
+    "reference",
+    "metrics",
+    "set",
+    "arms",
+    "smoke",
+    "notes",
+}
 _ARM_KEYS = {"name", "reason", "set"}
 _SMOKE_KEYS = {"seeds", "set"}
 
@@ -92,7 +103,9 @@ class RunSpec:
 def _check_keys(data: dict, allowed: set[str], where: str) -> None:
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
+        raise ConfigError(
+            f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})"
+        )
 
 
 def _table(value: Any, where: str) -> dict[str, Any]:
@@ -103,8 +116,12 @@ def _table(value: Any, where: str) -> dict[str, Any]:
 
 def find_recipe(name: str, relative_to: Path) -> Path:
     """A recipe by name (``studies/recipes/NAME.toml``) or by path."""
-    for candidate in (relative_to / "recipes" / f"{name}.toml", relative_to / name, Path(name),
-                      studies_dir() / "recipes" / f"{name}.toml"):
+    for candidate in (
+        relative_to / "recipes" / f"{name}.toml",
+        relative_to / name,
+        Path(name),
+        studies_dir() / "recipes" / f"{name}.toml",
+    ):
         if candidate.is_file():
             return candidate
     known = sorted(p.stem for p in (studies_dir() / "recipes").glob("*.toml"))
@@ -122,7 +139,9 @@ def load_study(name: str) -> Study:
     if not (path.suffix == ".toml" and path.is_file()):
         path = studies_dir() / f"{name}.toml"
         if not path.is_file():
-            raise ConfigError(f"unknown study {name!r}; known: {', '.join(known_studies()) or '(none)'}")
+            raise ConfigError(
+                f"unknown study {name!r}; known: {', '.join(known_studies()) or '(none)'}"
+            )
     data = read_toml(path)
     _check_keys(data, _STUDY_KEYS, str(path))
     for required in ("question", "recipe", "arms"):
@@ -136,7 +155,9 @@ def load_study(name: str) -> Study:
         _check_keys(arm, _ARM_KEYS, where)
         if not arm.get("name") or not arm.get("reason"):
             raise ConfigError(f"{where} needs a name and a reason")
-        arms.append(Arm(str(arm["name"]), str(arm["reason"]), _table(arm.get("set", {}), f"{where}.set")))
+        arms.append(
+            Arm(str(arm["name"]), str(arm["reason"]), _table(arm.get("set", {}), f"{where}.set"))
+        )
     names = [a.name for a in arms]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: arm names must be unique, got {names}")
@@ -188,8 +209,11 @@ def expand(
     seeds = seeds or (study.smoke_seeds if smoke and study.smoke_seeds else study.seeds)
     specs = []
     for arm in study.arms:
-        layers = [("study set", study.overrides), (f"arm {arm.name!r}", arm.overrides),
-                  ("--set", overrides or {})]
+        layers = [
+            ("study set", study.overrides),
+            (f"arm {arm.name!r}", arm.overrides),
+            ("--set", overrides or {}),
+        ]
         if smoke:
             layers.append(("recipe [smoke]", recipe_smoke_overrides(study.recipe)))
             layers.append(("study [smoke]", study.smoke_overrides))

@@ -57,9 +57,14 @@ def main() -> None:
     y = np.array(labels)
     size = [(params.canvas, params.canvas)]
     with torch.no_grad():
-        feats = [model.neck(model.backbone(normalize(torch.stack(images[s : s + 50]))))
-                 for s in range(0, len(images), 50)]
-        print(f"backbone {cfg.model.backbone}, {len(y)} disks, chance {np.bincount(np.unique(y, return_inverse=True)[1]).max() / len(y):.3f}")
+        feats = [
+            model.neck(model.backbone(normalize(torch.stack(images[s : s + 50]))))
+            for s in range(0, len(images), 50)
+        ]
+        print(
+            f"backbone {cfg.model.backbone}, {len(y)} disks, "
+            f"chance {np.unique(y, return_counts=True)[1].max() / len(y):.3f}"
+        )
         for ratio in (float(r) for r in args.ratios.split(",")):
             pooled = []
             for k, s in enumerate(range(0, len(images), 50)):

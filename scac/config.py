@@ -17,12 +17,13 @@ import dataclasses
 import difflib
 import hashlib
 import json
-import tomllib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from scac.registry import Registry
 
@@ -291,7 +292,9 @@ def _set_path(data: dict[str, Any], key: str, value: Any) -> None:
         last = depth == len(parts) - 1
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError(f"unknown config key {key!r}: {where!r} is not an index < {len(node)}")
+                raise ConfigError(
+                    f"unknown config key {key!r}: {where!r} is not an index < {len(node)}"
+                )
             index: Any = int(part)
         elif isinstance(node, dict):
             if part not in node:

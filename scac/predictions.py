@@ -36,24 +36,33 @@ class Predictions:
     def __post_init__(self) -> None:
         n, c = self.scores.shape
         if self.targets.shape != (n, c) or self.mask.shape != (n, c):
-            raise ValueError(f"predictions: scores {self.scores.shape}, targets {self.targets.shape} "
-                             f"and mask {self.mask.shape} must all be (N, C)")
+            raise ValueError(
+                f"predictions: scores {self.scores.shape}, targets {self.targets.shape} "
+                f"and mask {self.mask.shape} must all be (N, C)"
+            )
         if len(self.classes) != c or len(self.class_groups) != c or len(self.image_ids) != n:
             raise ValueError("predictions: class names, groups and image ids must match the scores")
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(scores, targets, mask) as torch tensors."""
-        return (torch.from_numpy(self.scores), torch.from_numpy(self.targets.astype(np.float32)),
-                torch.from_numpy(self.mask))
+        return (
+            torch.from_numpy(self.scores),
+            torch.from_numpy(self.targets.astype(np.float32)),
+            torch.from_numpy(self.mask),
+        )
 
     def save(self, path: str | Path) -> Path:
         """Write to ``path`` (``.npz``), atomically."""
         path = Path(path)
         tmp = path.with_suffix(".tmp.npz")
         np.savez_compressed(
-            tmp, scores=self.scores.astype(np.float32), targets=self.targets.astype(np.uint8),
-            mask=self.mask.astype(bool), image_ids=self.image_ids.astype(np.int64),
-            classes=np.array(self.classes), class_groups=np.array(self.class_groups),
+            tmp,
+            scores=self.scores.astype(np.float32),
+            targets=self.targets.astype(np.uint8),
+            mask=self.mask.astype(bool),
+            image_ids=self.image_ids.astype(np.int64),
+            classes=np.array(self.classes),
+            class_groups=np.array(self.class_groups),
         )
         tmp.replace(path)
         return path
@@ -67,8 +76,12 @@ class Predictions:
         try:
             with np.load(path, allow_pickle=False) as f:
                 return cls(
-                    scores=f["scores"], targets=f["targets"], mask=f["mask"], image_ids=f["image_ids"],
-                    classes=[str(c) for c in f["classes"]], class_groups=[str(g) for g in f["class_groups"]],
+                    scores=f["scores"],
+                    targets=f["targets"],
+                    mask=f["mask"],
+                    image_ids=f["image_ids"],
+                    classes=[str(c) for c in f["classes"]],
+                    class_groups=[str(g) for g in f["class_groups"]],
                 )
         except (KeyError, ValueError, OSError) as err:
             raise ValueError(f"not a predictions file: {path} ({err})") from None

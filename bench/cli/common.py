@@ -19,8 +19,11 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 STORE_OPTION = typer.Option(
-    None, "--store", help="Results store: an SQLAlchemy URL or an SQLite path "
-    "[default: $BENCH_STORE or results/store.sqlite]", show_default=False,
+    None,
+    "--store",
+    help="Results store: an SQLAlchemy URL or an SQLite path "
+    "[default: $BENCH_STORE or results/store.sqlite]",
+    show_default=False,
 )
 
 EXPECTED = (ConfigError, DatasetError, StoreError, KeyError, FileNotFoundError, ValueError)
@@ -53,8 +56,10 @@ def interruptible() -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: the run in progress is marked 'interrupted'; "
-                          "run the same command again to finish the rest")
+        err_console.print(
+            "[yellow]interrupted[/]: the run in progress is marked 'interrupted'; "
+            "run the same command again to finish the rest"
+        )
         sys.exit(130)
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -7,7 +7,8 @@ import typer
 from bench.cli import data, results, run
 
 app = typer.Typer(
-    help="scac-bench: train, ablate and tabulate multi-label image classifiers (SCAC and its peers).",
+    help="scac-bench: train, ablate and tabulate multi-label image classifiers "
+    "(SCAC and its peers).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )

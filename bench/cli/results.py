@@ -17,7 +17,9 @@ app = typer.Typer(help="List and inspect the runs in the results store.", no_arg
 @app.command("list")
 def list_(
     study: str = typer.Option(None, "--study", help="Only runs of this study."),
-    status: str = typer.Option(None, "--status", help="Only runs with this status (finished, failed...)."),
+    status: str = typer.Option(
+        None, "--status", help="Only runs with this status (finished, failed...)."
+    ),
     store: str = STORE_OPTION,
 ) -> None:
     """One line per run (and study membership): key, study, arm, seed, status, mAP, time."""
@@ -28,10 +30,17 @@ def list_(
         t.add_column(col, justify="right" if col in ("seed", "mAP", "seconds") else "left")
     for r in rows:
         m = (r["metrics"] or {}).get("mAP")
-        t.add_row(r["run_key"][:12], (r["study"] or "-") + (" (smoke)" if r["smoke"] else ""), r["arm"] or "-",
-                  "-" if r["seed"] is None else str(r["seed"]), r["status"], r["model"],
-                  "-" if m is None else f"{m:.1f}", "-" if r["wall_seconds"] is None else f"{r['wall_seconds']:.0f}",
-                  r["updated_at"].strftime("%Y-%m-%d %H:%M"))
+        t.add_row(
+            r["run_key"][:12],
+            (r["study"] or "-") + (" (smoke)" if r["smoke"] else ""),
+            r["arm"] or "-",
+            "-" if r["seed"] is None else str(r["seed"]),
+            r["status"],
+            r["model"],
+            "-" if m is None else f"{m:.1f}",
+            "-" if r["wall_seconds"] is None else f"{r['wall_seconds']:.0f}",
+            r["updated_at"].strftime("%Y-%m-%d %H:%M"),
+        )
     console.print(t)
 
 
@@ -43,9 +52,14 @@ def show(
     """A run's provenance, metrics, per-class AP, config, and the error of a failed run."""
     with errors_as_messages():
         r = Store(store).get(run)
-    console.print(f"[bold]run {r.run_key}[/]  status [bold]{r.status}[/]  model {r.model}  attempts {r.attempts}")
-    console.print(f"commit {r.git_commit or '-'}  device {r.device or '-'}  host {r.host or '-'}  "
-                  f"wall {r.wall_seconds or 0:.1f} s  artifacts {r.artifacts or '-'}")
+    console.print(
+        f"[bold]run {r.run_key}[/]  status [bold]{r.status}[/]  model {r.model}  "
+        f"attempts {r.attempts}"
+    )
+    console.print(
+        f"commit {r.git_commit or '-'}  device {r.device or '-'}  host {r.host or '-'}  "
+        f"wall {r.wall_seconds or 0:.1f} s  artifacts {r.artifacts or '-'}"
+    )
     if r.versions:
         console.print("versions " + json.dumps(r.versions))
     if r.metrics:

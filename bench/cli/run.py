@@ -13,7 +13,9 @@ from bench.store import Store
 from bench.studies import load_study
 from scac.config import parse_override
 
-app = typer.Typer(help="Run studies (every arm x seed) into the results store.", no_args_is_help=True)
+app = typer.Typer(
+    help="Run studies (every arm x seed) into the results store.", no_args_is_help=True
+)
 
 
 def _seeds(text: str | None) -> tuple[int, ...] | None:
@@ -24,8 +26,12 @@ def _seeds(text: str | None) -> tuple[int, ...] | None:
 def study(
     name: str = typer.Argument(..., help="Study name (studies/NAME.toml) or path to a study file."),
     smoke: bool = typer.Option(False, "--smoke", help="Tiny data and one short epoch per phase."),
-    seeds: str = typer.Option(None, "--seeds", help="Comma-separated seeds replacing the study's, e.g. 0,1."),
-    set_: list[str] = typer.Option([], "--set", help="Override a config key for every run: key=value."),
+    seeds: str = typer.Option(
+        None, "--seeds", help="Comma-separated seeds replacing the study's, e.g. 0,1."
+    ),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override a config key for every run: key=value."
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1..."),
     store: str = STORE_OPTION,
 ) -> None:
@@ -38,9 +44,19 @@ def study(
         overrides = dict(parse_override(o) for o in set_)
         st = Store(store)
         with interruptible():
-            outcome = run_study(s, st, smoke=smoke, seeds=_seeds(seeds), overrides=overrides, device=device,
-                                reporter=Reporter(console))
+            outcome = run_study(
+                s,
+                st,
+                smoke=smoke,
+                seeds=_seeds(seeds),
+                overrides=overrides,
+                device=device,
+                reporter=Reporter(console),
+            )
         console.print(render.study_table(study_table(s, st, smoke=smoke, seeds=_seeds(seeds))))
     if outcome.failed:
-        console.print(f"[red]{len(outcome.failed)} run(s) failed[/]; see `bench results show RUN` for the traceback")
+        console.print(
+            f"[red]{len(outcome.failed)} run(s) failed[/]; "
+            "see `bench results show RUN` for the traceback"
+        )
         raise typer.Exit(1)

@@ -61,7 +61,7 @@ def normalize(images_uint8: torch.Tensor) -> torch.Tensor:
 
 
 def collate(samples: list[Sample]) -> Batch:
-    """Stack samples into a :class:`Batch` (a module-level function, so loader workers pickle it)."""
+    """Stack samples into a :class:`Batch` (module level, so loader workers can pickle it)."""
     return Batch(
         images=normalize(torch.stack([s.image for s in samples])),
         boxes=[s.boxes for s in samples],

@@ -153,8 +153,15 @@ class CocoMultiLabel(Dataset):
         """(N, 4) xyxy boxes in original pixels and (N,) class indices of image ``index``."""
         anns = self.coco.imgToAnns.get(self.image_ids[index], [])
         boxes = torch.tensor(
-            [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
-             for a in anns],
+            [
+                [
+                    a["bbox"][0],
+                    a["bbox"][1],
+                    a["bbox"][0] + a["bbox"][2],
+                    a["bbox"][1] + a["bbox"][3],
+                ]
+                for a in anns
+            ],
             dtype=torch.float32,
         ).reshape(-1, 4)
         labels = torch.tensor([self._index_of[a["category_id"]] for a in anns], dtype=torch.int64)

@@ -130,14 +130,21 @@ def _point_box_distance(px: float, py: float, box) -> float:
 
 
 def _inside(box, canvas: int, margin: int = 1) -> bool:
-    return box[0] >= margin and box[1] >= margin and box[2] <= canvas - margin and box[3] <= canvas - margin
+    return (
+        box[0] >= margin
+        and box[1] >= margin
+        and box[2] <= canvas - margin
+        and box[3] <= canvas - margin
+    )
 
 
 # hue ranges (on a 0-6 scale) of the distinct classes: shape and colour both tell them apart
 _DISTINCT_HUES = {"kite": (5.1, 5.7), "bottle": (2.0, 2.6), "clock": (3.7, 4.3)}
 
 
-def _bright_color(rng: np.random.Generator, hues: tuple[float, float] = (0.0, 6.0)) -> tuple[int, int, int]:
+def _bright_color(
+    rng: np.random.Generator, hues: tuple[float, float] = (0.0, 6.0)
+) -> tuple[int, int, int]:
     hue = rng.uniform(*hues) % 6
     x = 1 - abs(hue % 2 - 1)
     r, g, b = [(1, x, 0), (x, 1, 0), (0, 1, x), (0, x, 1), (x, 0, 1), (1, 0, x)][int(hue)]
@@ -153,7 +160,9 @@ def _centre(box) -> tuple[float, float]:
     return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
 
 
-def _place_group(rng: np.random.Generator, p: SynthParams, ctx: str, objs: list[_Obj], disk_color) -> None:
+def _place_group(
+    rng: np.random.Generator, p: SynthParams, ctx: str, objs: list[_Obj], disk_color
+) -> None:
     """A context object with a disk beside it, its own context the only one within reach."""
     for _attempt in range(60):
         w, h = _context_box(rng, ctx)
@@ -172,9 +181,15 @@ def _place_group(rng: np.random.Generator, p: SynthParams, ctx: str, objs: list[
         if _overlaps(cbox, boxes, pad=3) or _overlaps(dbox, boxes, pad=3):
             continue
         near = p.distractor_distance[0]
-        if any(o.name in CONTEXT_OF.values() and _point_box_distance(*_centre(dbox), o.box) < near for o in objs):
+        if any(
+            o.name in CONTEXT_OF.values() and _point_box_distance(*_centre(dbox), o.box) < near
+            for o in objs
+        ):
             continue
-        if any(o.context is not None and _point_box_distance(*_centre(o.box), cbox) < near for o in objs):
+        if any(
+            o.context is not None and _point_box_distance(*_centre(o.box), cbox) < near
+            for o in objs
+        ):
             continue
         objs.append(_Obj(ctx, cbox, _bright_color(rng)))
         objs.append(_Obj(_AMBIGUOUS_BY_CONTEXT[ctx], dbox, disk_color(), context=len(objs) - 1))
@@ -214,7 +229,9 @@ def _layout(rng: np.random.Generator, p: SynthParams) -> list[_Obj]:
     for ctx in group_types:
         _place_group(rng, p, ctx, objs, disk_color)
     free = [c for c in contexts if c not in {o.name for o in objs}]
-    for ctx in rng.permutation(free).tolist()[: int(rng.choice(len(p.distractors_p), p=p.distractors_p))]:
+    for ctx in rng.permutation(free).tolist()[
+        : int(rng.choice(len(p.distractors_p), p=p.distractors_p))
+    ]:
         _place_distractor(rng, p, ctx, objs)
 
     n_distinct = int(rng.choice(3, p=p.distinct_p))
@@ -242,7 +259,7 @@ def _background(rng: np.random.Generator, canvas: int) -> np.ndarray:
     c0, c1 = rng.uniform(60, 190, size=3), rng.uniform(60, 190, size=3)
     angle = rng.uniform(0, 2 * np.pi)
     yy, xx = np.mgrid[0:canvas, 0:canvas] / max(canvas - 1, 1)
-    t = (np.cos(angle) * xx + np.sin(angle) * yy)
+    t = np.cos(angle) * xx + np.sin(angle) * yy
     t = (t - t.min()) / max(float(np.ptp(t)), 1e-6)
     img = c0[None, None] * (1 - t[..., None]) + c1[None, None] * t[..., None]
     return img + rng.normal(0, 6, size=img.shape)
@@ -266,10 +283,14 @@ def _draw(draw: ImageDraw.ImageDraw, o: _Obj) -> None:
         draw.rectangle((x2 - 5, y1 + top, x2 - 3, y2 - 1), fill=dark)
     elif shape == "boat":
         hull = y1 + h * 0.6
-        draw.polygon([(x1, hull), (x2 - 1, hull), (x2 - w * 0.2, y2 - 1), (x1 + w * 0.2, y2 - 1)], fill=c)
+        draw.polygon(
+            [(x1, hull), (x2 - 1, hull), (x2 - w * 0.2, y2 - 1), (x1 + w * 0.2, y2 - 1)], fill=c
+        )
         mx = x1 + w * 0.45
         draw.line([(mx, y1), (mx, hull)], fill=dark, width=2)
-        draw.polygon([(mx + 1, y1), (mx + 1, hull - 2), (x2 - w * 0.1, hull - 2)], fill=(235, 235, 235))
+        draw.polygon(
+            [(mx + 1, y1), (mx + 1, hull - 2), (x2 - w * 0.1, hull - 2)], fill=(235, 235, 235)
+        )
     elif shape == "disk":
         draw.ellipse((x1, y1, x2 - 1, y2 - 1), fill=c, outline=(60, 40, 10))
     elif shape == "diamond":
@@ -329,7 +350,14 @@ def write_split(out: Path, split: str, n: int, seed: int, params: SynthParams) -
         image_id = i + 1
         file_name = f"{image_id:012d}.png"
         Image.fromarray(img).save(out / split / file_name)
-        images.append({"id": image_id, "file_name": file_name, "width": params.canvas, "height": params.canvas})
+        images.append(
+            {
+                "id": image_id,
+                "file_name": file_name,
+                "width": params.canvas,
+                "height": params.canvas,
+            }
+        )
         first_id = ann_id
         for o in objs:
             x1, y1, x2, y2 = (float(v) for v in o.box)
@@ -360,8 +388,14 @@ def write_split(out: Path, split: str, n: int, seed: int, params: SynthParams) -
     return path
 
 
-def generate(out: str | Path, *, seed: int = 0, train: int = 1000, val: int = 500,
-             params: SynthParams | None = None) -> Path:
+def generate(
+    out: str | Path,
+    *,
+    seed: int = 0,
+    train: int = 1000,
+    val: int = 500,
+    params: SynthParams | None = None,
+) -> Path:
     """Write a synthetic dataset with ``train`` and ``val`` splits to ``out`` (COCO format).
 
     Args:
@@ -380,13 +414,21 @@ def generate(out: str | Path, *, seed: int = 0, train: int = 1000, val: int = 50
     out = Path(out)
     write_split(out, "train", train, seed, params)
     write_split(out, "val", val, seed, params)
-    manifest = {"generator": "scac.data.synth", "version": GENERATOR_VERSION, "seed": seed,
-                "train": train, "val": val, "params": asdict(params)}
+    manifest = {
+        "generator": "scac.data.synth",
+        "version": GENERATOR_VERSION,
+        "seed": seed,
+        "train": train,
+        "val": val,
+        "params": asdict(params),
+    }
     (out / "synth.json").write_text(json.dumps(manifest, indent=1))
     return out
 
 
-def ensure_synth(cache_dir: str | Path, *, seed: int, train: int, val: int, canvas: int = 128) -> Path:
+def ensure_synth(
+    cache_dir: str | Path, *, seed: int, train: int, val: int, canvas: int = 128
+) -> Path:
     """The synthetic dataset for these settings in ``cache_dir``, generated on first use.
 
     A dataset written by another generator version is regenerated. Generation goes to a

@@ -47,7 +47,9 @@ def dataset_root(cfg: DataConfig, cache_dir: Path) -> Path:
     """The dataset folder: the configured root, or the synthetic default in the cache."""
     if cfg.format == "synth" and not cfg.root:
         s = cfg.synth
-        return ensure_synth(cache_dir / "datasets", seed=s.seed, train=s.train, val=s.val, canvas=s.canvas)
+        return ensure_synth(
+            cache_dir / "datasets", seed=s.seed, train=s.train, val=s.val, canvas=s.canvas
+        )
     if not cfg.root:
         raise DatasetError(f"data.root must name the dataset folder for data.format={cfg.format!r}")
     return Path(cfg.root).expanduser()
@@ -68,13 +70,20 @@ def build_datasets(cfg: DataConfig, seed: int, cache_dir: Path) -> DataBundle:
         raise DatasetError(f"dataset folder not found: {root}")
 
     def split(name: str, train: bool) -> CocoMultiLabel:
-        ds = CocoMultiLabel(root / "annotations" / f"instances_{name}.json", root / name,
-                            image_size=cfg.image_size, hflip=cfg.hflip and train, seed=seed)
+        ds = CocoMultiLabel(
+            root / "annotations" / f"instances_{name}.json",
+            root / name,
+            image_size=cfg.image_size,
+            hflip=cfg.hflip and train,
+            seed=seed,
+        )
         ds.cache_images = len(ds) * 3 * cfg.image_size**2 < _CACHE_BYTES
         return ds
 
     train, val = split(cfg.train_split, True), split(cfg.val_split, False)
     if train.classes != val.classes:
-        raise DatasetError(f"{cfg.train_split} and {cfg.val_split} have different categories in {root}")
+        raise DatasetError(
+            f"{cfg.train_split} and {cfg.val_split} have different categories in {root}"
+        )
     fp = _fingerprint(train.ann_file, val.ann_file)
     return DataBundle(train=train, val=val, root=root, fingerprint=fp)

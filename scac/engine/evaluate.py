@@ -35,7 +35,9 @@ def predict(
     """
     scores_of = scores_of or (lambda m, b: m(b.images).scores)
     model.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate, num_workers=num_workers)
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, collate_fn=collate, num_workers=num_workers
+    )
     scores, targets, masks, ids = [], [], [], []
     for batch in loader:
         batch = batch.to(device)

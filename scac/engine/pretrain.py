@@ -30,7 +30,14 @@ import torch
 from torch import nn
 
 from scac.data.batch import normalize
-from scac.data.synth import GENERATOR_VERSION, SHAPES, SynthParams, render_scene, scene_rng, shape_targets
+from scac.data.synth import (
+    GENERATOR_VERSION,
+    SHAPES,
+    SynthParams,
+    render_scene,
+    scene_rng,
+    shape_targets,
+)
 from scac.models.backbones import BACKBONES
 
 
@@ -98,12 +105,16 @@ def pretrain(
             if progress:
                 progress(step, steps, float(loss))
         accuracy = correct / total
-    state = {k: v for k, v in backbone.state_dict().items() if not k.endswith("num_batches_tracked")}
+    state = {
+        k: v for k, v in backbone.state_dict().items() if not k.endswith("num_batches_tracked")
+    }
     return state, accuracy
 
 
-def _cached(cache_dir: Path, prefix: str, key: dict, train: Callable[[], tuple[dict, dict]]) -> Path:
-    """The cached state dict for ``key``, produced by ``train() -> (state, report)`` on first use."""
+def _cached(
+    cache_dir: Path, prefix: str, key: dict, train: Callable[[], tuple[dict, dict]]
+) -> Path:
+    """The cached state dict for ``key``; ``train() -> (state, report)`` makes it on first use."""
     text = json.dumps({"generator": GENERATOR_VERSION, **key}, sort_keys=True)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     path = Path(cache_dir) / "weights" / f"{prefix}-{digest}.pt"
@@ -132,6 +143,9 @@ def synthetic_backbone_weights(
         state, accuracy = pretrain(backbone_name, settings, progress)
         return state, {"shape_accuracy": accuracy}
 
-    return _cached(cache_dir, f"synthetic-{backbone_name}", {"backbone": backbone_name, **asdict(settings)}, train)
-
-
+    return _cached(
+        cache_dir,
+        f"synthetic-{backbone_name}",
+        {"backbone": backbone_name, **asdict(settings)},
+        train,
+    )

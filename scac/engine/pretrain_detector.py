@@ -48,17 +48,30 @@ def _scenes(settings: DetectorPretrainSettings, start: int, count: int, size: in
         img, objs = render_scene(scene_rng(settings.seed + 1, "pretrain", i), params)
         image = torch.from_numpy(img.copy()).permute(2, 0, 1)
         if size != settings.canvas:
-            image = torch.nn.functional.interpolate(image[None].float(), size=(size, size), mode="bilinear",
-                                                    antialias=True)[0].round().clamp(0, 255).to(torch.uint8)
+            image = (
+                torch.nn.functional.interpolate(
+                    image[None].float(), size=(size, size), mode="bilinear", antialias=True
+                )[0]
+                .round()
+                .clamp(0, 255)
+                .to(torch.uint8)
+            )
         images.append(image)
-        boxes.append(torch.tensor([o.box for o in objs], dtype=torch.float32).reshape(-1, 4) * scale)
+        boxes.append(
+            torch.tensor([o.box for o in objs], dtype=torch.float32).reshape(-1, 4) * scale
+        )
     return torch.stack(images), boxes
 
 
 def detector_key(cfg: SCACConfig, image_size: int) -> dict:
     """The settings that shape the FPN and RPN weights."""
-    return {"backbone": cfg.backbone, "fpn_channels": cfg.fpn_channels, "anchor_sizes": list(cfg.anchor_sizes),
-            "aspect_ratios": list(cfg.aspect_ratios), "image_size": image_size}
+    return {
+        "backbone": cfg.backbone,
+        "fpn_channels": cfg.fpn_channels,
+        "anchor_sizes": list(cfg.anchor_sizes),
+        "aspect_ratios": list(cfg.aspect_ratios),
+        "image_size": image_size,
+    }
 
 
 def pretrain_detector(
@@ -74,7 +87,9 @@ def pretrain_detector(
         (state dict of the ``neck`` and ``object_patches`` parts, report with proposal recall).
     """
     torch.manual_seed(settings.seed)
-    model = build_model(replace(cfg, branches=("object",)), 1, {"backbone": backbone_path} if backbone_path else {})
+    model = build_model(
+        replace(cfg, branches=("object",)), 1, {"backbone": backbone_path} if backbone_path else {}
+    )
     set_frozen(model, ("backbone",))
     params = [p for n, p in model.named_parameters() if n.split(".")[0] in DETECTOR_PARTS]
     opt = torch.optim.SGD(params, lr=settings.lr, momentum=0.9, weight_decay=1e-4)
@@ -99,8 +114,16 @@ def pretrain_detector(
             with torch.no_grad():
                 c = model.backbone(x)
             props = model.object_patches(sizes, x, model.neck(c))
-            obj, box = rpn_loss(props.objectness, props.deltas, props.anchors, gt, fg_iou=0.7, bg_iou=0.3,
-                                batch_size=256, positive_fraction=0.5)
+            obj, box = rpn_loss(
+                props.objectness,
+                props.deltas,
+                props.anchors,
+                gt,
+                fg_iou=0.7,
+                bg_iou=0.3,
+                batch_size=256,
+                positive_fraction=0.5,
+            )
             loss = obj + box
             opt.zero_grad()
             loss.backward()
@@ -109,13 +132,17 @@ def pretrain_detector(
             step += 1
             if progress:
                 progress(step, steps, float(loss))
-    recall = proposal_recall(model, *_scenes(settings, settings.images, settings.held_out, image_size))
+    recall = proposal_recall(
+        model, *_scenes(settings, settings.images, settings.held_out, image_size)
+    )
     state = {k: v for k, v in model.state_dict().items() if k.split(".")[0] in DETECTOR_PARTS}
     return state, {"proposal_recall@0.5": recall}
 
 
 @torch.no_grad()
-def proposal_recall(model, images: torch.Tensor, boxes: list[torch.Tensor], iou: float = 0.5) -> float:
+def proposal_recall(
+    model, images: torch.Tensor, boxes: list[torch.Tensor], iou: float = 0.5
+) -> float:
     """Share of ground-truth boxes that some object patch overlaps with IoU >= ``iou``."""
     model.eval()
     hit = total = 0
@@ -141,6 +168,14 @@ def synthetic_detector_weights(
 ) -> Path:
     """Path of the cached synthetic-pretrained FPN + RPN for ``cfg``, training them on first use."""
     settings = settings or DetectorPretrainSettings()
-    key = {"detector": detector_key(cfg, image_size), "backbone_weights": backbone_identity, **asdict(settings)}
-    return _cached(cache_dir, f"synthetic-detector-{cfg.backbone}", key,
-                   lambda: pretrain_detector(cfg, image_size, backbone_path, settings, progress))
+    key = {
+        "detector": detector_key(cfg, image_size),
+        "backbone_weights": backbone_identity,
+        **asdict(settings),
+    }
+    return _cached(
+        cache_dir,
+        f"synthetic-detector-{cfg.backbone}",
+        key,
+        lambda: pretrain_detector(cfg, image_size, backbone_path, settings, progress),
+    )

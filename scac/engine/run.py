@@ -23,7 +23,11 @@ from scac.data.synth import GENERATOR_VERSION
 from scac.engine.datasets import build_datasets
 from scac.engine.evaluate import predict
 from scac.engine.pretrain import PretrainSettings, synthetic_backbone_weights
-from scac.engine.pretrain_detector import DetectorPretrainSettings, detector_key, synthetic_detector_weights
+from scac.engine.pretrain_detector import (
+    DetectorPretrainSettings,
+    detector_key,
+    synthetic_detector_weights,
+)
 from scac.engine.train import Callbacks, TrainLog, train
 from scac.losses import LOSSES
 from scac.metrics import summarize
@@ -96,8 +100,9 @@ def pretrained_paths(cfg: RunConfig, cache_dir: Path) -> dict[str, Path]:
             out["backbone"] = path
     detector = getattr(m, "detector_weights", "none")
     if detector == "synthetic":
-        out["detector"] = synthetic_detector_weights(m, cfg.data.image_size, cache_dir, out.get("backbone"),
-                                                     _weights_identity(m.weights))
+        out["detector"] = synthetic_detector_weights(
+            m, cfg.data.image_size, cache_dir, out.get("backbone"), _weights_identity(m.weights)
+        )
     elif detector != "none":
         path = Path(detector).expanduser()
         if not path.is_file():
@@ -110,7 +115,9 @@ def _weights_identity(weights: str) -> str:
     if weights in ("none", "imagenet", "imagenet-v2"):
         return weights
     if weights == "synthetic":
-        return f"synthetic-g{GENERATOR_VERSION}-" + json.dumps(asdict(PretrainSettings()), sort_keys=True)
+        return f"synthetic-g{GENERATOR_VERSION}-" + json.dumps(
+            asdict(PretrainSettings()), sort_keys=True
+        )
     path = Path(weights).expanduser()
     return f"file-{_file_digest(path)}" if path.is_file() else f"missing:{path}"
 
@@ -122,7 +129,8 @@ def weights_identity(cfg: RunConfig) -> str:
     detector = getattr(m, "detector_weights", "none")
     if detector == "synthetic":
         settings = json.dumps(asdict(DetectorPretrainSettings()), sort_keys=True)
-        text += f"|detector-synthetic-{json.dumps(detector_key(m, cfg.data.image_size), sort_keys=True)}-{settings}"
+        key = json.dumps(detector_key(m, cfg.data.image_size), sort_keys=True)
+        text += f"|detector-synthetic-{key}-{settings}"
     elif detector != "none":
         text += "|detector-" + _weights_identity(detector)
     return text
@@ -134,7 +142,9 @@ def run_identity(cfg: RunConfig) -> str:
     ``scac.RESULTS_VERSION`` changes whenever a code change alters the numbers of a config, so
     runs of an older version are not mistaken for current ones.
     """
-    return config_hash(cfg, data_identity(cfg), weights_identity(cfg), f"results-v{scac.RESULTS_VERSION}")
+    return config_hash(
+        cfg, data_identity(cfg), weights_identity(cfg), f"results-v{scac.RESULTS_VERSION}"
+    )
 
 
 def prepare(cfg: RunConfig, cache_dir: Path) -> None:
@@ -173,13 +183,24 @@ def run_experiment(
     (artifacts_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
 
     start = time.perf_counter()
-    log = train(model, loss_fn, data.train, cfg.train.phases, batch_size=cfg.train.batch_size,
-                seed=cfg.seed, device=dev, grad_clip=cfg.train.grad_clip, num_workers=num_workers,
-                callbacks=callbacks)
+    log = train(
+        model,
+        loss_fn,
+        data.train,
+        cfg.train.phases,
+        batch_size=cfg.train.batch_size,
+        seed=cfg.seed,
+        device=dev,
+        grad_clip=cfg.train.grad_clip,
+        num_workers=num_workers,
+        callbacks=callbacks,
+    )
     train_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
-    preds = predict(model, data.val, batch_size=cfg.train.eval_batch_size, device=dev, num_workers=num_workers)
+    preds = predict(
+        model, data.val, batch_size=cfg.train.eval_batch_size, device=dev, num_workers=num_workers
+    )
     metrics, per_class = summarize(preds, cfg.eval.threshold)
     eval_seconds = time.perf_counter() - start
 

@@ -66,21 +66,33 @@ def _schedule(phase: PhaseConfig, total_steps: int) -> Callable[[int], float]:
     def factor(step: int) -> float:
         warm = min(1.0, (step + 1) / phase.warmup_steps) if phase.warmup_steps else 1.0
         if phase.schedule == "cosine":
-            return warm * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
+            return (
+                warm * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
+            )
         return warm
 
     if phase.schedule not in ("constant", "cosine"):
-        raise ValueError(f"unknown schedule {phase.schedule!r} in phase {phase.name!r}; known: constant, cosine")
+        raise ValueError(
+            f"unknown schedule {phase.schedule!r} in phase {phase.name!r}; known: constant, cosine"
+        )
     return factor
 
 
-def epoch_batches(dataset, batch_size: int, seed: int, epoch: int, num_workers: int = 0) -> Iterator[Batch]:
+def epoch_batches(
+    dataset, batch_size: int, seed: int, epoch: int, num_workers: int = 0
+) -> Iterator[Batch]:
     """Shuffled batches of one epoch, in an order fixed by (seed, epoch)."""
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(epoch)
     gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=RandomSampler(dataset, generator=gen),
-                        collate_fn=collate, num_workers=num_workers, drop_last=len(dataset) > batch_size)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=RandomSampler(dataset, generator=gen),
+        collate_fn=collate,
+        num_workers=num_workers,
+        drop_last=len(dataset) > batch_size,
+    )
     yield from loader
 
 
@@ -125,21 +137,28 @@ def train(
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
             raise ValueError(f"phase {phase.name!r} freezes every parameter")
-        opt = torch.optim.SGD(params, lr=phase.lr, momentum=phase.momentum, weight_decay=phase.weight_decay)
+        opt = torch.optim.SGD(
+            params, lr=phase.lr, momentum=phase.momentum, weight_decay=phase.weight_decay
+        )
         steps_per_epoch = max(1, len(dataset) // batch_size)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(phase, steps_per_epoch * phase.epochs))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, _schedule(phase, steps_per_epoch * phase.epochs)
+        )
         callbacks.on_phase_start(phase, index, steps_per_epoch)
         model.train()
         for epoch in range(phase.epochs):
             total, count = 0.0, 0
-            for step, batch in enumerate(epoch_batches(dataset, batch_size, seed, global_epoch, num_workers)):
+            for step, batch in enumerate(
+                epoch_batches(dataset, batch_size, seed, global_epoch, num_workers)
+            ):
                 batch = batch.to(device)
                 terms = loss_fn(forward(model, batch), batch)
                 loss = terms["total"]
                 if not torch.isfinite(loss):
                     detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
                     raise NonFiniteLossError(
-                        f"non-finite loss in phase {phase.name!r}, epoch {epoch + 1}, step {step + 1}: {detail}"
+                        f"non-finite loss in phase {phase.name!r}, epoch {epoch + 1}, "
+                        f"step {step + 1}: {detail}"
                     )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

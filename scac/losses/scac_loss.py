@@ -17,7 +17,9 @@ from scac.losses.terms import label_loss, patch_losses, rpn_loss
 from scac.models.scac import SCACOutput
 
 
-def scac_loss(output: SCACOutput, batch: Batch, settings: SCACLossConfig) -> dict[str, torch.Tensor]:
+def scac_loss(
+    output: SCACOutput, batch: Batch, settings: SCACLossConfig
+) -> dict[str, torch.Tensor]:
     """Every term of eq. 6 and their weighted sum under ``"total"``.
 
     Args:
@@ -27,24 +29,35 @@ def scac_loss(output: SCACOutput, batch: Batch, settings: SCACLossConfig) -> dic
     """
     p = output.proposals
     rpn_obj, rpn_box = rpn_loss(
-        p.objectness, p.deltas, p.anchors, batch.boxes,
-        fg_iou=settings.rpn_fg_iou, bg_iou=settings.rpn_bg_iou,
-        batch_size=settings.rpn_batch_size, positive_fraction=settings.rpn_positive_fraction,
+        p.objectness,
+        p.deltas,
+        p.anchors,
+        batch.boxes,
+        fg_iou=settings.rpn_fg_iou,
+        bg_iou=settings.rpn_bg_iou,
+        batch_size=settings.rpn_batch_size,
+        positive_fraction=settings.rpn_positive_fraction,
     )
     lr, lp = patch_losses(
-        output.patches, output.box_deltas, output.patch_logits, batch.boxes,
-        fg_iou=settings.patch_fg_iou, batch_size=settings.patch_batch_size,
+        output.patches,
+        output.box_deltas,
+        output.patch_logits,
+        batch.boxes,
+        fg_iou=settings.patch_fg_iou,
+        batch_size=settings.patch_batch_size,
         positive_fraction=settings.patch_positive_fraction,
     )
     terms = {"rpn_objectness": rpn_obj, "rpn_box": rpn_box, "Lr": lr, "Lp": lp}
     total = lr + settings.alpha * lp + settings.rpn_weight * (rpn_obj + rpn_box)
     if output.image_object_logits is not None:
-        terms["Ll_obj"] = label_loss(output.image_object_logits, batch.labels, batch.label_mask,
-                                     settings.label_reduction)
+        terms["Ll_obj"] = label_loss(
+            output.image_object_logits, batch.labels, batch.label_mask, settings.label_reduction
+        )
         total = total + settings.beta * terms["Ll_obj"]
     if output.image_context_logits is not None:
-        terms["Ll_ctx"] = label_loss(output.image_context_logits, batch.labels, batch.label_mask,
-                                     settings.label_reduction)
+        terms["Ll_ctx"] = label_loss(
+            output.image_context_logits, batch.labels, batch.label_mask, settings.label_reduction
+        )
         total = total + settings.gamma * terms["Ll_ctx"]
     terms["total"] = total
     return terms

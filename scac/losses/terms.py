@@ -89,8 +89,11 @@ def patch_losses(
     pos = torch.where(torch.cat(pos))[0]
     sampled = torch.cat([pos, torch.where(torch.cat(neg))[0]])
     labels_all = torch.cat(labels).to(patch_logits.dtype)
-    lp = F.binary_cross_entropy_with_logits(patch_logits[sampled], labels_all[sampled]) if len(sampled) \
+    lp = (
+        F.binary_cross_entropy_with_logits(patch_logits[sampled], labels_all[sampled])
+        if len(sampled)
         else patch_logits.sum() * 0
+    )
     # eq. 3 with beta = 1: 0.5 x^2 if |x| < 1 else |x| - 0.5, summed over x, y, w, h (eq. 2)
     lr = F.smooth_l1_loss(box_deltas[pos], torch.cat(targets)[pos], beta=1.0, reduction="sum")
     return lr / max(len(pos), 1), lp

@@ -13,7 +13,9 @@ import torch
 
 def _check(scores: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None) -> None:
     if scores.ndim != 2 or scores.shape != targets.shape:
-        raise ValueError(f"scores {tuple(scores.shape)} and targets {tuple(targets.shape)} must be equal (N, C)")
+        raise ValueError(
+            f"scores {tuple(scores.shape)} and targets {tuple(targets.shape)} must be equal (N, C)"
+        )
     if mask is not None and mask.shape != scores.shape:
         raise ValueError(f"mask {tuple(mask.shape)} must match scores {tuple(scores.shape)}")
     if not torch.isfinite(scores).all():

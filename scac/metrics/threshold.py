@@ -41,6 +41,10 @@ def threshold_metrics(
     op = tp.sum() / n_pred.sum().clamp(min=1)
     orec = tp.sum() / n_true.sum().clamp(min=1)
     return {
-        "CP": float(cp), "CR": float(cr), "CF1": float(_f1(cp, cr)),
-        "OP": float(op), "OR": float(orec), "OF1": float(_f1(op, orec)),
+        "CP": float(cp),
+        "CR": float(cr),
+        "CF1": float(_f1(cp, cr)),
+        "OP": float(op),
+        "OR": float(orec),
+        "OF1": float(_f1(op, orec)),
     }

@@ -62,11 +62,15 @@ class TinyResNet(nn.Module):
         norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d,
     ) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, stem, 3, 2, 1, bias=False), norm_layer(stem), nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, stem, 3, 2, 1, bias=False), norm_layer(stem), nn.ReLU(inplace=True)
+        )
         chans = (stem, *widths)
         self.stages = nn.ModuleList(
-            nn.Sequential(_BasicBlock(chans[i], chans[i + 1], 2, norm_layer),
-                          _BasicBlock(chans[i + 1], chans[i + 1], 1, norm_layer))
+            nn.Sequential(
+                _BasicBlock(chans[i], chans[i + 1], 2, norm_layer),
+                _BasicBlock(chans[i + 1], chans[i + 1], 1, norm_layer),
+            )
             for i in range(4)
         )
         self.features = [FeatureSpec(f"c{i + 2}", w, 2 ** (i + 2)) for i, w in enumerate(widths)]
@@ -85,7 +89,9 @@ class _ShallowStage(nn.Module):
 
     def __init__(self, cin: int, cout: int, norm: Callable[[int], nn.Module]) -> None:
         super().__init__()
-        self.down = nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1, bias=False), norm(cout), nn.ReLU(inplace=True))
+        self.down = nn.Sequential(
+            nn.Conv2d(cin, cout, 3, 2, 1, bias=False), norm(cout), nn.ReLU(inplace=True)
+        )
         self.mix = nn.Sequential(nn.Conv2d(cout, cout, 1, bias=False), norm(cout))
         self.relu = nn.ReLU(inplace=True)
 
@@ -114,9 +120,13 @@ class ShallowNet(nn.Module):
         norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d,
     ) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, stem, 3, 2, 1, bias=False), norm_layer(stem), nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, stem, 3, 2, 1, bias=False), norm_layer(stem), nn.ReLU(inplace=True)
+        )
         chans = (stem, *widths)
-        self.stages = nn.ModuleList(_ShallowStage(chans[i], chans[i + 1], norm_layer) for i in range(4))
+        self.stages = nn.ModuleList(
+            _ShallowStage(chans[i], chans[i + 1], norm_layer) for i in range(4)
+        )
         self.features = [FeatureSpec(f"c{i + 2}", w, 2 ** (i + 2)) for i, w in enumerate(widths)]
 
     def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:

@@ -45,14 +45,18 @@ def load_parts(model: nn.Module, path: Path, parts: tuple[str, ...]) -> None:
     own = {k for k in model.state_dict() if k.split(".")[0] in parts}
     missing, unexpected = sorted(own - set(state)), sorted(set(state) - own)
     if missing or unexpected:
-        raise ValueError(f"state dict {path} does not hold the model's {'/'.join(parts)}: "
-                         f"missing keys: {', '.join(missing[:8]) or 'none'}; "
-                         f"unexpected keys: {', '.join(unexpected[:8]) or 'none'}")
+        raise ValueError(
+            f"state dict {path} does not hold the model's {'/'.join(parts)}: "
+            f"missing keys: {', '.join(missing[:8]) or 'none'}; "
+            f"unexpected keys: {', '.join(unexpected[:8]) or 'none'}"
+        )
     model.load_state_dict(state, strict=False)
 
 
 @MODELS.register("scac")
-def build_scac(cfg: SCACConfig, num_classes: int, pretrained: dict[str, Path] | None = None) -> SCAC:
+def build_scac(
+    cfg: SCACConfig, num_classes: int, pretrained: dict[str, Path] | None = None
+) -> SCAC:
     """SCAC from its config section.
 
     Args:
@@ -64,7 +68,10 @@ def build_scac(cfg: SCACConfig, num_classes: int, pretrained: dict[str, Path] | 
     pretrained = pretrained or {}
     branches = set(cfg.branches)
     if not branches or branches - set(_BRANCHES):
-        raise ValueError(f"model.branches must be a non-empty subset of {list(_BRANCHES)}, got {list(cfg.branches)}")
+        raise ValueError(
+            f"model.branches must be a non-empty subset of {list(_BRANCHES)}, "
+            f"got {list(cfg.branches)}"
+        )
     backbone = build_backbone(cfg.backbone, pretrained.get("backbone"))
     neck = FPNNeck(backbone.features, cfg.fpn_channels)
     levels = [f.name for f in neck.features]
@@ -81,13 +88,17 @@ def build_scac(cfg: SCACConfig, num_classes: int, pretrained: dict[str, Path] | 
         anchors,
         RPNHead(cfg.fpn_channels, len(cfg.aspect_ratios)),
         # matching and sampling live in scac.losses.rpn_loss; these values are unused here
-        fg_iou_thresh=0.7, bg_iou_thresh=0.3, batch_size_per_image=256, positive_fraction=0.5,
+        fg_iou_thresh=0.7,
+        bg_iou_thresh=0.3,
+        batch_size_per_image=256,
+        positive_fraction=0.5,
         pre_nms_top_n={"training": cfg.rpn_pre_nms_top_n, "testing": cfg.rpn_pre_nms_top_n},
         post_nms_top_n={"training": cfg.rpn_post_nms_top_n, "testing": cfg.rpn_post_nms_top_n},
         nms_thresh=cfg.rpn_nms_thresh,
     )
-    roi_pool = PyramidRoIAlign(neck.features, cfg.roi_size, sampling_ratio=2,
-                               canonical_scale=cfg.roi_canonical_scale)
+    roi_pool = PyramidRoIAlign(
+        neck.features, cfg.roi_size, sampling_ratio=2, canonical_scale=cfg.roi_canonical_scale
+    )
     with_context = "context" in branches
     model = SCAC(
         backbone=backbone,
@@ -95,10 +106,18 @@ def build_scac(cfg: SCACConfig, num_classes: int, pretrained: dict[str, Path] | 
         object_patches=ObjectPatchGenerator(rpn),
         context_patches=CONTEXT_PATCHES.get("expand")(cfg.context_ratio) if with_context else None,
         roi_pool=roi_pool,
-        object_head=ObjectPatchProcessors(cfg.fpn_channels, cfg.roi_size, cfg.representation_size,
-                                          num_classes, with_labels="object" in branches),
-        context_head=ContextLabelPredictor(cfg.fpn_channels, cfg.roi_size, cfg.representation_size,
-                                           num_classes) if with_context else None,
+        object_head=ObjectPatchProcessors(
+            cfg.fpn_channels,
+            cfg.roi_size,
+            cfg.representation_size,
+            num_classes,
+            with_labels="object" in branches,
+        ),
+        context_head=ContextLabelPredictor(
+            cfg.fpn_channels, cfg.roi_size, cfg.representation_size, num_classes
+        )
+        if with_context
+        else None,
         label_scale=LabelScale(cfg.sigma, cfg.learn_sigma),
         aggregation=AGGREGATIONS.get(cfg.aggregation),
         fusion=FUSIONS.get(cfg.fusion),

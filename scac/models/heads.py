@@ -25,8 +25,14 @@ class ObjectPatchProcessors(nn.Module):
         with_labels: False removes the object label predictor (context-only ablation).
     """
 
-    def __init__(self, in_channels: int, roi_size: int, representation_size: int, num_classes: int,
-                 with_labels: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        roi_size: int,
+        representation_size: int,
+        num_classes: int,
+        with_labels: bool = True,
+    ) -> None:
         super().__init__()
         self.trunk = TwoMLPHead(in_channels * roi_size**2, representation_size)
         self.box_regressor = nn.Linear(representation_size, 4)
@@ -49,7 +55,9 @@ class ContextLabelPredictor(nn.Module):
         num_classes: number of labels C.
     """
 
-    def __init__(self, in_channels: int, roi_size: int, representation_size: int, num_classes: int) -> None:
+    def __init__(
+        self, in_channels: int, roi_size: int, representation_size: int, num_classes: int
+    ) -> None:
         super().__init__()
         self.trunk = TwoMLPHead(in_channels * roi_size**2, representation_size)
         self.label_predictor = nn.Linear(representation_size, num_classes)

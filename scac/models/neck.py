@@ -32,4 +32,6 @@ class FPNNeck(nn.Module):
     def forward(self, feats: OrderedDict[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
         pyramid = self.fpn(OrderedDict((n, feats[n]) for n in self.in_names))
         # rename c2..c5 -> p2..p5: (B, out_channels, H/stride, W/stride) each
-        return OrderedDict((spec.name, pyramid[n]) for spec, n in zip(self.features, self.in_names, strict=True))
+        return OrderedDict(
+            (spec.name, pyramid[n]) for spec, n in zip(self.features, self.in_names, strict=True)
+        )

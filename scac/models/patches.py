@@ -57,8 +57,12 @@ class ObjectPatchGenerator(nn.Module):
         super().__init__()
         self.rpn = rpn
 
-    def forward(self, image_sizes: list[tuple[int, int]], images: torch.Tensor,
-                features: OrderedDict[str, torch.Tensor]) -> Proposals:
+    def forward(
+        self,
+        image_sizes: list[tuple[int, int]],
+        images: torch.Tensor,
+        features: OrderedDict[str, torch.Tensor],
+    ) -> Proposals:
         feats = list(features.values())
         objectness, deltas = self.rpn.head(feats)  # per level: (B, A, H, W), (B, 4A, H, W)
         anchors = self.rpn.anchor_generator(ImageList(images, image_sizes), feats)
@@ -83,12 +87,16 @@ class ExpandPatches(nn.Module):
             raise ValueError(f"context_ratio must be >= 1.0 (1.0 = no context), got {ratio}")
         self.ratio = ratio
 
-    def forward(self, boxes: list[torch.Tensor], image_sizes: list[tuple[int, int]]) -> list[torch.Tensor]:
+    def forward(
+        self, boxes: list[torch.Tensor], image_sizes: list[tuple[int, int]]
+    ) -> list[torch.Tensor]:
         out = []
         for b, size in zip(boxes, image_sizes, strict=True):
             centre = (b[:, :2] + b[:, 2:]) / 2  # (P, 2)
             half = (b[:, 2:] - b[:, :2]) * (self.ratio / 2)  # (P, 2)
-            out.append(box_ops.clip_boxes_to_image(torch.cat([centre - half, centre + half], 1), size))
+            out.append(
+                box_ops.clip_boxes_to_image(torch.cat([centre - half, centre + half], 1), size)
+            )
         return out
 
     def extra_repr(self) -> str:

@@ -14,12 +14,16 @@ import torch
 
 from scac.registry import Registry
 
-AGGREGATIONS: Registry[Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]] = Registry("aggregation")
+AGGREGATIONS: Registry[Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]] = Registry(
+    "aggregation"
+)
 FUSIONS: Registry[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = Registry("fusion")
 
 
 @AGGREGATIONS.register("max")
-def max_over_patches(logits: torch.Tensor, image_index: torch.Tensor, num_images: int) -> torch.Tensor:
+def max_over_patches(
+    logits: torch.Tensor, image_index: torch.Tensor, num_images: int
+) -> torch.Tensor:
     """(N, C) patch logits, (N,) image index -> (B, C) max over each image's patches."""
     out = logits.new_zeros(num_images, logits.shape[1])  # an image without patches scores 0
     index = image_index[:, None].expand_as(logits)
@@ -27,7 +31,9 @@ def max_over_patches(logits: torch.Tensor, image_index: torch.Tensor, num_images
 
 
 @AGGREGATIONS.register("mean")
-def mean_over_patches(logits: torch.Tensor, image_index: torch.Tensor, num_images: int) -> torch.Tensor:
+def mean_over_patches(
+    logits: torch.Tensor, image_index: torch.Tensor, num_images: int
+) -> torch.Tensor:
     """(N, C) patch logits, (N,) image index -> (B, C) mean over each image's patches."""
     out = logits.new_zeros(num_images, logits.shape[1])
     index = image_index[:, None].expand_as(logits)

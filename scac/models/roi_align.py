@@ -26,11 +26,15 @@ from torchvision.ops import roi_align
 from scac.models.spec import FeatureSpec
 
 
-def _axis_weights(start: torch.Tensor, length: torch.Tensor, size: int, bins: int, samples: int) -> torch.Tensor:
+def _axis_weights(
+    start: torch.Tensor, length: torch.Tensor, size: int, bins: int, samples: int
+) -> torch.Tensor:
     """(K,) patch starts and lengths in feature pixels -> (K, bins, size) interpolation weights."""
     bin_len = length.clamp(min=1.0) / bins  # torchvision: roi side at least one feature pixel
     offsets = torch.arange(bins, dtype=start.dtype, device=start.device)[:, None]
-    offsets = offsets + (torch.arange(samples, dtype=start.dtype, device=start.device) + 0.5) / samples
+    offsets = (
+        offsets + (torch.arange(samples, dtype=start.dtype, device=start.device) + 0.5) / samples
+    )
     pos = start[:, None, None] + bin_len[:, None, None] * offsets  # (K, bins, samples)
     valid = (pos >= -1.0) & (pos <= size)  # samples beyond one pixel outside contribute zero
     pos = pos.clamp(min=0.0)
@@ -47,8 +51,12 @@ def _axis_weights(start: torch.Tensor, length: torch.Tensor, size: int, bins: in
 
 
 def separable_roi_align(
-    features: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor, output_size: int,
-    spatial_scale: float, sampling_ratio: int,
+    features: torch.Tensor,
+    boxes: torch.Tensor,
+    image_index: torch.Tensor,
+    output_size: int,
+    spatial_scale: float,
+    sampling_ratio: int,
 ) -> torch.Tensor:
     """RoIAlign (``aligned=False``, fixed ``sampling_ratio``) as two batched matrix products.
 
@@ -102,8 +110,14 @@ class PyramidRoIAlign(nn.Module):
         canonical_level: k0 of eq. 1 (4 in the FPN paper).
     """
 
-    def __init__(self, levels: list[FeatureSpec], output_size: int, sampling_ratio: int = 2,
-                 canonical_scale: int = 224, canonical_level: int = 4) -> None:
+    def __init__(
+        self,
+        levels: list[FeatureSpec],
+        output_size: int,
+        sampling_ratio: int = 2,
+        canonical_scale: int = 224,
+        canonical_level: int = 4,
+    ) -> None:
         super().__init__()
         self.names = [f.name for f in levels]
         self.scales = [1.0 / f.stride for f in levels]
@@ -120,12 +134,20 @@ class PyramidRoIAlign(nn.Module):
         k = torch.floor(self.canonical_level + torch.log2(side / self.canonical_scale) + 1e-6)
         return (k.clamp(self.k_min, self.k_max) - self.k_min).to(torch.int64)
 
-    def forward(self, features: dict[str, torch.Tensor], boxes: list[torch.Tensor],
-                image_sizes: list[tuple[int, int]] | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        features: dict[str, torch.Tensor],
+        boxes: list[torch.Tensor],
+        image_sizes: list[tuple[int, int]] | None = None,
+    ) -> torch.Tensor:
         """Pool ``boxes`` (B tensors (K_b, 4)) -> (sum K_b, C, R, R), in the order given."""
         flat = torch.cat(boxes)
-        image_index = torch.cat([torch.full((len(b),), i, device=flat.device, dtype=torch.int64)
-                                 for i, b in enumerate(boxes)])
+        image_index = torch.cat(
+            [
+                torch.full((len(b),), i, device=flat.device, dtype=torch.int64)
+                for i, b in enumerate(boxes)
+            ]
+        )
         level = self.level_of(flat)
         first = features[self.names[0]]
         out = first.new_zeros(len(flat), first.shape[1], self.output_size, self.output_size)
@@ -135,10 +157,18 @@ class PyramidRoIAlign(nn.Module):
             if len(idx) == 0:
                 continue
             if fast:
-                pooled = separable_roi_align(features[name], flat[idx], image_index[idx],
-                                             self.output_size, scale, self.sampling_ratio)
+                pooled = separable_roi_align(
+                    features[name],
+                    flat[idx],
+                    image_index[idx],
+                    self.output_size,
+                    scale,
+                    self.sampling_ratio,
+                )
             else:
                 rois = torch.cat([image_index[idx, None].to(flat.dtype), flat[idx]], 1)  # (K, 5)
-                pooled = roi_align(features[name], rois, self.output_size, scale, self.sampling_ratio)
+                pooled = roi_align(
+                    features[name], rois, self.output_size, scale, self.sampling_ratio
+                )
             out = out.index_copy(0, idx, pooled.to(out.dtype))
         return out

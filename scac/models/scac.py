@@ -100,7 +100,9 @@ class SCAC(nn.Module):
         self.aggregation = aggregation
         self.fusion = fusion
 
-    def forward(self, images: torch.Tensor, gt_boxes: list[torch.Tensor] | None = None) -> SCACOutput:
+    def forward(
+        self, images: torch.Tensor, gt_boxes: list[torch.Tensor] | None = None
+    ) -> SCACOutput:
         """Run SCAC on a batch.
 
         Args:
@@ -127,9 +129,14 @@ class SCAC(nn.Module):
         proposals = self.object_patches(image_sizes, images, features)
         patches = proposals.boxes
         if self.training and gt_boxes is not None:
-            patches = [torch.cat([p, g.to(p.dtype)]) for p, g in zip(patches, gt_boxes, strict=True)]
+            patches = [
+                torch.cat([p, g.to(p.dtype)]) for p, g in zip(patches, gt_boxes, strict=True)
+            ]
         patch_image = torch.cat(
-            [torch.full((len(p),), i, dtype=torch.int64, device=images.device) for i, p in enumerate(patches)]
+            [
+                torch.full((len(p),), i, dtype=torch.int64, device=images.device)
+                for i, p in enumerate(patches)
+            ]
         )  # (N,)
 
         # Patch processors on the object patches: regressor, classifier, object labels

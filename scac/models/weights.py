@@ -53,7 +53,9 @@ def resolve_weights(weights: str, backbone: str) -> Path | None:
             )
         return path
     if weights == "synthetic":
-        raise ValueError("weights 'synthetic' are produced by scac.engine.pretrain, not resolved here")
+        raise ValueError(
+            "weights 'synthetic' are produced by scac.engine.pretrain, not resolved here"
+        )
     path = Path(weights).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"backbone weights file not found: {path}")
@@ -78,8 +80,12 @@ def load_backbone_weights(backbone: nn.Module, path: Path) -> None:
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
+
         def show(keys: list[str]) -> str:
-            return ", ".join(keys[:8]) + (f" ... ({len(keys)} in all)" if len(keys) > 8 else "") or "none"
+            return (
+                ", ".join(keys[:8]) + (f" ... ({len(keys)} in all)" if len(keys) > 8 else "")
+                or "none"
+            )
 
         raise ValueError(
             f"state dict {path} does not match the backbone: missing keys: {show(missing)}; "
@@ -88,6 +94,8 @@ def load_backbone_weights(backbone: nn.Module, path: Path) -> None:
     bad = [k for k in own if own[k].shape != state[k].shape]
     if bad:
         k = bad[0]
-        raise ValueError(f"state dict {path}: {k} has shape {tuple(state[k].shape)}, "
-                         f"the backbone expects {tuple(own[k].shape)} ({len(bad)} mismatched)")
+        raise ValueError(
+            f"state dict {path}: {k} has shape {tuple(state[k].shape)}, "
+            f"the backbone expects {tuple(own[k].shape)} ({len(bad)} mismatched)"
+        )
     backbone.load_state_dict(state)

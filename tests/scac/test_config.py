@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 
 from scac.config import (
-    ConfigError, RunConfig, SCACConfig, config_hash, flatten, from_dict, load_recipe, parse_override,
-    to_dict, with_overrides,
+    ConfigError,
+    RunConfig,
+    SCACConfig,
+    config_hash,
+    flatten,
+    from_dict,
+    load_recipe,
+    parse_override,
+    to_dict,
+    with_overrides,
 )
 
 
@@ -21,8 +29,10 @@ def test_round_trip_and_defaults_are_the_paper():
 
 
 def test_overrides_apply_and_validate():
-    cfg = with_overrides(RunConfig(), {"model.context_ratio": 3, "train.phases.1.epochs": 4,
-                                       "model.branches": ["object"]})
+    cfg = with_overrides(
+        RunConfig(),
+        {"model.context_ratio": 3, "train.phases.1.epochs": 4, "model.branches": ["object"]},
+    )
     assert cfg.model.context_ratio == 3.0 and isinstance(cfg.model.context_ratio, float)
     assert cfg.train.phases[1].epochs == 4 and cfg.model.branches == ("object",)
     assert flatten(cfg)["train.phases.1.epochs"] == 4
@@ -31,7 +41,11 @@ def test_overrides_apply_and_validate():
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("model.context_ratoi", 2.0, "unknown config key 'model.context_ratoi'.*did you mean 'context_ratio'"),
+        (
+            "model.context_ratoi",
+            2.0,
+            "unknown config key 'model.context_ratoi'.*did you mean 'context_ratio'",
+        ),
         ("model.context_ratio", "wide", "'model.context_ratio' must be a number"),
         ("train.phases.5.epochs", 1, "not an index < 2"),
         ("train.batch_size", 2.5, "'train.batch_size' must be an integer"),

@@ -18,7 +18,9 @@ def _write(tmp_path, images, annotations, categories, sizes=None):
         w, h = (sizes or {}).get(im["id"], (im["width"], im["height"]))
         Image.new("RGB", (w, h), (im["id"] * 20, 0, 0)).save(tmp_path / "img" / im["file_name"])
     ann = tmp_path / "instances.json"
-    ann.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+    ann.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )
     return ann, tmp_path / "img"
 
 
@@ -26,10 +28,21 @@ CATS = [{"id": 7, "name": "dog"}, {"id": 3, "name": "cat"}, {"id": 11, "name": "
 
 
 def test_labels_are_contiguous_in_category_id_order_and_boxes_xyxy(tmp_path):
-    images = [{"id": 1, "file_name": "a.png", "width": 40, "height": 20},
-              {"id": 2, "file_name": "b.png", "width": 40, "height": 20}]
-    anns = [{"id": 1, "image_id": 1, "category_id": 7, "bbox": [4, 2, 10, 6], "area": 60, "iscrowd": 0},
-            {"id": 2, "image_id": 1, "category_id": 11, "bbox": [0, 0, 40, 20], "area": 800, "iscrowd": 0}]
+    images = [
+        {"id": 1, "file_name": "a.png", "width": 40, "height": 20},
+        {"id": 2, "file_name": "b.png", "width": 40, "height": 20},
+    ]
+    anns = [
+        {"id": 1, "image_id": 1, "category_id": 7, "bbox": [4, 2, 10, 6], "area": 60, "iscrowd": 0},
+        {
+            "id": 2,
+            "image_id": 1,
+            "category_id": 11,
+            "bbox": [0, 0, 40, 20],
+            "area": 800,
+            "iscrowd": 0,
+        },
+    ]
     ann, img = _write(tmp_path, images, anns, CATS)
     ds = CocoMultiLabel(ann, img, image_size=80)
     assert ds.classes == ["cat", "dog", "cow"]
@@ -45,8 +58,10 @@ def test_labels_are_contiguous_in_category_id_order_and_boxes_xyxy(tmp_path):
 
 def test_flip_moves_boxes_with_the_image(tmp_path):
     images = [{"id": i, "file_name": f"{i}.png", "width": 32, "height": 32} for i in range(1, 9)]
-    anns = [{"id": i, "image_id": i, "category_id": 3, "bbox": [2, 4, 6, 8], "area": 48, "iscrowd": 0}
-            for i in range(1, 9)]
+    anns = [
+        {"id": i, "image_id": i, "category_id": 3, "bbox": [2, 4, 6, 8], "area": 48, "iscrowd": 0}
+        for i in range(1, 9)
+    ]
     ann, img = _write(tmp_path, images, anns, CATS)
     ds = CocoMultiLabel(ann, img, image_size=32, hflip=True, seed=4)
     flipped = [ds[i] for i in range(8)]
@@ -61,7 +76,9 @@ def test_flip_moves_boxes_with_the_image(tmp_path):
 
 def test_collate_normalises_and_keeps_per_image_boxes(tmp_path):
     images = [{"id": i, "file_name": f"{i}.png", "width": 16, "height": 16} for i in (1, 2)]
-    anns = [{"id": 1, "image_id": 2, "category_id": 3, "bbox": [1, 1, 4, 4], "area": 16, "iscrowd": 0}]
+    anns = [
+        {"id": 1, "image_id": 2, "category_id": 3, "bbox": [1, 1, 4, 4], "area": 16, "iscrowd": 0}
+    ]
     ann, img = _write(tmp_path, images, anns, CATS)
     ds = CocoMultiLabel(ann, img, image_size=16)
     batch = collate([ds[0], ds[1]])

@@ -19,25 +19,43 @@ def test_same_config_and_seed_give_the_same_numbers(tiny_config, tmp_path):
     a = run_experiment(tiny_config, artifacts_dir=tmp_path / "a", cache_dir=cache, device="cpu")
     b = run_experiment(tiny_config, artifacts_dir=tmp_path / "b", cache_dir=cache, device="cpu")
     assert a.metrics == b.metrics and a.per_class_ap == b.per_class_ap
-    pa, pb = Predictions.load(tmp_path / "a" / "predictions.npz"), Predictions.load(tmp_path / "b" / "predictions.npz")
+    pa, pb = (
+        Predictions.load(tmp_path / "a" / "predictions.npz"),
+        Predictions.load(tmp_path / "b" / "predictions.npz"),
+    )
     assert np.array_equal(pa.scores, pb.scores)
-    c = run_experiment(with_overrides(tiny_config, {"seed": 1}), artifacts_dir=tmp_path / "c", cache_dir=cache,
-                       device="cpu")
-    assert not np.array_equal(pa.scores, Predictions.load(tmp_path / "c" / "predictions.npz").scores)
+    run_experiment(
+        with_overrides(tiny_config, {"seed": 1}),
+        artifacts_dir=tmp_path / "c",
+        cache_dir=cache,
+        device="cpu",
+    )
+    assert not np.array_equal(
+        pa.scores, Predictions.load(tmp_path / "c" / "predictions.npz").scores
+    )
     assert (tmp_path / "a" / "model.pt").is_file() and (tmp_path / "a" / "train_log.json").is_file()
     assert a.log.steps == 2 * (12 // 4) and set(pa.classes) >= {"ball", "plate", "buoy"}
 
 
 def test_run_identity_changes_with_config_not_with_nothing(tiny_config):
     assert run_identity(tiny_config) == run_identity(with_overrides(tiny_config, {}))
-    assert run_identity(tiny_config) != run_identity(with_overrides(tiny_config, {"model.context_ratio": 2.5}))
-    assert run_identity(tiny_config) != run_identity(with_overrides(tiny_config, {"data.synth.seed": 1}))
+    assert run_identity(tiny_config) != run_identity(
+        with_overrides(tiny_config, {"model.context_ratio": 2.5})
+    )
+    assert run_identity(tiny_config) != run_identity(
+        with_overrides(tiny_config, {"data.synth.seed": 1})
+    )
 
 
 def test_non_finite_loss_fails_naming_the_step(tiny_config, tmp_path):
     cfg = with_overrides(tiny_config, {"train.phases.0.lr": 1e12, "train.phases.0.epochs": 3})
-    with pytest.raises(NonFiniteLossError, match=r"non-finite loss in phase 'frozen', epoch \d+, step \d+: .*total="):
-        run_experiment(cfg, artifacts_dir=tmp_path / "x", cache_dir=tmp_path / "cache", device="cpu")
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"non-finite loss in phase 'frozen', epoch \d+, step \d+: .*total=",
+    ):
+        run_experiment(
+            cfg, artifacts_dir=tmp_path / "x", cache_dir=tmp_path / "cache", device="cpu"
+        )
 
 
 def test_phases_freeze_named_parts(tiny_config):
@@ -55,7 +73,10 @@ def test_synthetic_pretraining_is_cached_and_loads(tmp_path):
     settings = PretrainSettings(images=16, epochs=1, batch_size=8, canvas=64)
     path = synthetic_backbone_weights("tiny", tmp_path, settings)
     stamp = path.stat().st_mtime_ns
-    assert synthetic_backbone_weights("tiny", tmp_path, settings) == path and path.stat().st_mtime_ns == stamp
+    assert (
+        synthetic_backbone_weights("tiny", tmp_path, settings) == path
+        and path.stat().st_mtime_ns == stamp
+    )
     from scac.models import build_backbone
 
     backbone = build_backbone("tiny", path)

@@ -52,9 +52,11 @@ def test_threshold_metrics_by_hand():
 
 @pytest.mark.parametrize(
     ("scores", "targets", "message"),
-    [(torch.zeros(3, 2), torch.zeros(3, 3), "must be equal"),
-     (torch.tensor([[float("nan")]]), torch.zeros(1, 1), "NaN or infinite"),
-     (torch.zeros(2, 2), torch.full((2, 2), 0.5), "targets must be 0 or 1")],
+    [
+        (torch.zeros(3, 2), torch.zeros(3, 3), "must be equal"),
+        (torch.tensor([[float("nan")]]), torch.zeros(1, 1), "NaN or infinite"),
+        (torch.zeros(2, 2), torch.full((2, 2), 0.5), "targets must be 0 or 1"),
+    ],
 )
 def test_bad_input_raises(scores, targets, message):
     with pytest.raises(ValueError, match=message):

@@ -16,7 +16,17 @@ def _case(seed: int, per_image: list[int], size: int = 96):
     g = torch.Generator().manual_seed(seed)
     specs = [FeatureSpec(f"p{i}", 8, 2**i) for i in range(2, 6)]
     feats = OrderedDict(
-        (s.name, torch.randn(len(per_image), 8, size // s.stride, size // s.stride, generator=g, requires_grad=True))
+        (
+            s.name,
+            torch.randn(
+                len(per_image),
+                8,
+                size // s.stride,
+                size // s.stride,
+                generator=g,
+                requires_grad=True,
+            ),
+        )
         for s in specs
     )
     boxes = []

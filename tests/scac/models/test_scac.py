@@ -12,20 +12,39 @@ from scac.models import build_model
 from scac.models.patches import ExpandPatches
 
 C = 5
-TINY = SCACConfig(backbone="tiny", fpn_channels=16, anchor_sizes=(8, 16, 32, 64), rpn_pre_nms_top_n=50,
-                  rpn_post_nms_top_n=6, roi_canonical_scale=28, representation_size=32)
+TINY = SCACConfig(
+    backbone="tiny",
+    fpn_channels=16,
+    anchor_sizes=(8, 16, 32, 64),
+    rpn_pre_nms_top_n=50,
+    rpn_post_nms_top_n=6,
+    roi_canonical_scale=28,
+    representation_size=32,
+)
 
 
-def _batch(labels: torch.Tensor, boxes: list[torch.Tensor], box_labels: list[torch.Tensor]) -> Batch:
+def _batch(
+    labels: torch.Tensor, boxes: list[torch.Tensor], box_labels: list[torch.Tensor]
+) -> Batch:
     b = len(boxes)
     g = torch.Generator().manual_seed(0)
-    return Batch(images=torch.randn(b, 3, 64, 64, generator=g), boxes=boxes, box_labels=box_labels,
-                 labels=labels, label_mask=torch.ones_like(labels, dtype=torch.bool),
-                 image_ids=torch.arange(b), flipped=torch.zeros(b, dtype=torch.bool), indices=torch.arange(b))
+    return Batch(
+        images=torch.randn(b, 3, 64, 64, generator=g),
+        boxes=boxes,
+        box_labels=box_labels,
+        labels=labels,
+        label_mask=torch.ones_like(labels, dtype=torch.bool),
+        image_ids=torch.arange(b),
+        flipped=torch.zeros(b, dtype=torch.bool),
+        indices=torch.arange(b),
+    )
 
 
 def _normal_batch() -> Batch:
-    boxes = [torch.tensor([[4.0, 4.0, 20.0, 24.0], [30.0, 30.0, 60.0, 50.0]]), torch.tensor([[10.0, 12.0, 18.0, 20.0]])]
+    boxes = [
+        torch.tensor([[4.0, 4.0, 20.0, 24.0], [30.0, 30.0, 60.0, 50.0]]),
+        torch.tensor([[10.0, 12.0, 18.0, 20.0]]),
+    ]
     box_labels = [torch.tensor([0, 3]), torch.tensor([1])]
     labels = torch.zeros(2, C)
     labels[0, [0, 3]] = 1
@@ -51,7 +70,9 @@ def test_forward_backward_every_branch_switch(branches):
     # ground-truth boxes join the patches in training
     assert all(len(p) >= len(g) for p, g in zip(out.patches, batch.boxes, strict=True))
     terms = scac_loss(out, batch, SCACLossConfig())
-    assert ("Ll_obj" in terms) == ("object" in branches) and ("Ll_ctx" in terms) == ("context" in branches)
+    assert ("Ll_obj" in terms) == ("object" in branches) and ("Ll_ctx" in terms) == (
+        "context" in branches
+    )
     assert all(torch.isfinite(v) for v in terms.values())
     terms["total"].backward()
     for name, p in model.named_parameters():
@@ -73,8 +94,11 @@ def test_every_loss_term_is_finite_on_edge_cases(case):
     torch.manual_seed(1)
     model = build_model(TINY, C).train()
     if case == "no objects":
-        batch = _batch(torch.zeros(2, C), [torch.zeros(0, 4), torch.zeros(0, 4)],
-                       [torch.zeros(0, dtype=torch.int64)] * 2)
+        batch = _batch(
+            torch.zeros(2, C),
+            [torch.zeros(0, 4), torch.zeros(0, 4)],
+            [torch.zeros(0, dtype=torch.int64)] * 2,
+        )
     else:
         boxes = [torch.tensor([[2.0 + 10 * i, 2.0, 10.0 + 10 * i, 12.0] for i in range(C)])] * 2
         batch = _batch(torch.ones(2, C), boxes, [torch.arange(C)] * 2)
@@ -98,12 +122,14 @@ def test_context_patches_expand_about_the_centre_and_clip():
 
 @pytest.mark.parametrize(
     ("change", "message"),
-    [({"branches": ()}, "model.branches must be a non-empty subset"),
-     ({"branches": ("object", "scene")}, "model.branches must be a non-empty subset"),
-     ({"anchor_sizes": (8, 16)}, "model.anchor_sizes needs one size per pyramid level"),
-     ({"fusion": "median"}, "unknown fusion 'median'; known: max, mean, product"),
-     ({"backbone": "vgg"}, "unknown backbone 'vgg'"),
-     ({"sigma": 0.0}, "sigma must be > 0")],
+    [
+        ({"branches": ()}, "model.branches must be a non-empty subset"),
+        ({"branches": ("object", "scene")}, "model.branches must be a non-empty subset"),
+        ({"anchor_sizes": (8, 16)}, "model.anchor_sizes needs one size per pyramid level"),
+        ({"fusion": "median"}, "unknown fusion 'median'; known: max, mean, product"),
+        ({"backbone": "vgg"}, "unknown backbone 'vgg'"),
+        ({"sigma": 0.0}, "sigma must be > 0"),
+    ],
 )
 def test_bad_settings_fail_at_build_naming_the_setting(change, message):
     with pytest.raises(ValueError, match=message):

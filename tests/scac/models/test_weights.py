@@ -15,7 +15,11 @@ def test_imagenet_weights_absent_names_file_and_folder(tmp_path, monkeypatch):
     assert expected.parent == tmp_path / "hub" / "checkpoints"
     with pytest.raises(FileNotFoundError) as err:
         resolve_weights("imagenet", "resnext101_32x8d")
-    assert expected.name in str(err.value) and str(expected.parent) in str(err.value) and url in str(err.value)
+    assert (
+        expected.name in str(err.value)
+        and str(expected.parent) in str(err.value)
+        and url in str(err.value)
+    )
 
 
 def test_imagenet_weights_present_in_the_cache_load(tmp_path, monkeypatch):
@@ -36,7 +40,9 @@ def test_mismatched_state_dict_lists_missing_and_unexpected_keys(tmp_path):
     state["extra.weight"] = torch.zeros(1)
     path = tmp_path / "w.pt"
     torch.save(state, path)
-    with pytest.raises(ValueError, match=r"missing keys: stem.0.weight; unexpected keys: extra.weight"):
+    with pytest.raises(
+        ValueError, match=r"missing keys: stem.0.weight; unexpected keys: extra.weight"
+    ):
         build_backbone("tiny", path)
     with pytest.raises(FileNotFoundError, match="backbone weights file not found"):
         resolve_weights(str(tmp_path / "none.pt"), "tiny")
