@@ -28,3 +28,8 @@ def synth_(
         f"wrote {train} train + {val} val images to {root} "
         f"(annotations/instances_train.json, annotations/instances_val.json)"
     )
+
+
+def register(root: typer.Typer) -> None:
+    """Add `bench data ...` to the command line."""
+    root.add_typer(app, name="data")

@@ -1,10 +1,17 @@
-"""The ``bench`` command line: a thin layer over the ``bench`` and ``scac`` libraries."""
+"""The ``bench`` command line: a thin layer over the ``bench`` and ``scac`` libraries.
+
+Each module of ``bench.cli`` that defines ``register(app)`` adds its commands (one file per
+command group); they are registered in name order.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import typer
 
-from bench.cli import data, results, run
+import bench.cli
 
 app = typer.Typer(
     help="scac-bench: train, ablate and tabulate multi-label image classifiers "
@@ -12,9 +19,11 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(run.app, name="run")
-app.add_typer(results.app, name="results")
-app.add_typer(data.app, name="data")
+
+for _info in sorted(pkgutil.iter_modules(bench.cli.__path__), key=lambda m: m.name):
+    _module = importlib.import_module(f"bench.cli.{_info.name}")
+    if hasattr(_module, "register"):
+        _module.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

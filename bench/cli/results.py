@@ -84,3 +84,8 @@ def show(
     if r.error:
         console.print("[bold red]error[/]")
         console.print(r.error, markup=False, highlight=False)
+
+
+def register(root: typer.Typer) -> None:
+    """Add `bench results ...` to the command line."""
+    root.add_typer(app, name="results")

@@ -60,3 +60,8 @@ def study(
             "see `bench results show RUN` for the traceback"
         )
         raise typer.Exit(1)
+
+
+def register(root: typer.Typer) -> None:
+    """Add `bench run ...` to the command line."""
+    root.add_typer(app, name="run")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from scac.config import DataConfig
 from scac.data.coco import CocoMultiLabel, DatasetError
+from scac.data.partial import PartialLabels
 from scac.data.synth import ensure_synth
 
 _CACHE_BYTES = 2 * 1024**3  # keep decoded images in memory below this size
@@ -24,7 +25,7 @@ class DataBundle:
         fingerprint: hash of the annotation files; part of the run key.
     """
 
-    train: CocoMultiLabel
+    train: CocoMultiLabel | PartialLabels
     val: CocoMultiLabel
     root: Path
     fingerprint: str
@@ -86,4 +87,6 @@ def build_datasets(cfg: DataConfig, seed: int, cache_dir: Path) -> DataBundle:
             f"{cfg.train_split} and {cfg.val_split} have different categories in {root}"
         )
     fp = _fingerprint(train.ann_file, val.ann_file)
+    if cfg.drop_labels > 0:
+        train = PartialLabels(train, cfg.drop_labels, cfg.drop_labels_seed)
     return DataBundle(train=train, val=val, root=root, fingerprint=fp)

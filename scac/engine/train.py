@@ -78,6 +78,19 @@ def _schedule(phase: PhaseConfig, total_steps: int) -> Callable[[int], float]:
     return factor
 
 
+def _objective(terms: dict[str, torch.Tensor], phase: PhaseConfig) -> torch.Tensor:
+    """The phase's objective: the total, or the sum of the weighted terms it names."""
+    if not phase.loss_terms:
+        return terms["total"]
+    unknown = [t for t in phase.loss_terms if t not in terms or t == "total"]
+    if unknown:
+        known = ", ".join(k for k in terms if k != "total")
+        raise ValueError(
+            f"phase {phase.name!r}: unknown loss terms {unknown}; this model's terms: {known}"
+        )
+    return sum(terms[t] for t in phase.loss_terms)
+
+
 def epoch_batches(
     dataset, batch_size: int, seed: int, epoch: int, num_workers: int = 0
 ) -> Iterator[Batch]:
@@ -153,7 +166,7 @@ def train(
             ):
                 batch = batch.to(device)
                 terms = loss_fn(forward(model, batch), batch)
-                loss = terms["total"]
+                loss = _objective(terms, phase)
                 if not torch.isfinite(loss):
                     detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
                     raise NonFiniteLossError(

@@ -20,7 +20,7 @@ from scac.models.scac import SCACOutput
 def scac_loss(
     output: SCACOutput, batch: Batch, settings: SCACLossConfig
 ) -> dict[str, torch.Tensor]:
-    """Every term of eq. 6 and their weighted sum under ``"total"``.
+    """Every term of eq. 6, weighted, and their sum under ``"total"``.
 
     Args:
         output: the model's forward pass on ``batch`` (training mode).
@@ -47,17 +47,19 @@ def scac_loss(
         batch_size=settings.patch_batch_size,
         positive_fraction=settings.patch_positive_fraction,
     )
-    terms = {"rpn_objectness": rpn_obj, "rpn_box": rpn_box, "Lr": lr, "Lp": lp}
-    total = lr + settings.alpha * lp + settings.rpn_weight * (rpn_obj + rpn_box)
+    # every term already weighted: the total is their sum, and a phase may optimise a subset
+    terms = {
+        "rpn_objectness": settings.rpn_weight * rpn_obj,
+        "rpn_box": settings.rpn_weight * rpn_box,
+        "Lr": lr,
+        "Lp": settings.alpha * lp,
+    }
+    mask, reduction = batch.label_mask, settings.label_reduction
     if output.image_object_logits is not None:
-        terms["Ll_obj"] = label_loss(
-            output.image_object_logits, batch.labels, batch.label_mask, settings.label_reduction
-        )
-        total = total + settings.beta * terms["Ll_obj"]
+        ll = label_loss(output.image_object_logits, batch.labels, mask, reduction)
+        terms["Ll_obj"] = settings.beta * ll
     if output.image_context_logits is not None:
-        terms["Ll_ctx"] = label_loss(
-            output.image_context_logits, batch.labels, batch.label_mask, settings.label_reduction
-        )
-        total = total + settings.gamma * terms["Ll_ctx"]
-    terms["total"] = total
+        ll = label_loss(output.image_context_logits, batch.labels, mask, reduction)
+        terms["Ll_ctx"] = settings.gamma * ll
+    terms["total"] = sum(terms.values())
     return terms
