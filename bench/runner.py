@@ -7,6 +7,7 @@ Ctrl-C (or SIGTERM) marks the run in progress ``interrupted`` and stops; nothing
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import time
@@ -21,9 +22,9 @@ import torchvision
 import scac
 from bench.progress import Reporter
 from bench.store import Store
-from bench.studies import RunSpec, Study, expand
+from bench.studies import RunSpec, Study, expand, find_recipe, studies_dir
 from scac.cache import default_cache_dir
-from scac.config import to_dict
+from scac.config import ConfigError, load_recipe, to_dict, with_overrides
 from scac.engine.run import prepare, resolve_device, run_experiment, run_identity
 
 
@@ -90,42 +91,142 @@ def versions() -> dict[str, str]:
 def execute(
     spec: RunSpec,
     run_key: str,
-    store: Store,
+    store: Store | None,
     *,
     cache_dir: Path,
     device: str,
     reporter: Reporter,
     commit: str | None,
+    num_workers: int = 0,
+    resume: bool = True,
 ) -> RunOutcome:
-    """Run one config into the store; failures are recorded, Ctrl-C is recorded and re-raised."""
-    store.start(run_key, git_commit=commit, versions=versions(), device=str(resolve_device(device)))
+    """Run one config into the store; failures are recorded, Ctrl-C is recorded and re-raised.
+
+    Args:
+        spec: the run.
+        run_key: its identity in the store.
+        store: the results store; None on the non-zero ranks of a torchrun job (they train and
+            evaluate, rank 0 writes).
+        cache_dir: datasets and pretrained weights.
+        device: ``auto``, ``cpu``, ``cuda``...
+        reporter: progress display.
+        commit: the code's git commit.
+        num_workers: DataLoader workers.
+        resume: continue from the run's epoch checkpoint when an earlier attempt left one.
+    """
+    if store is not None:
+        store.start(
+            run_key, git_commit=commit, versions=versions(), device=str(resolve_device(device))
+        )
+    artifacts = store.artifacts_dir(run_key) if store is not None else shared_artifacts_dir(run_key)
     start = time.perf_counter()
     try:
         result = run_experiment(
             spec.config,
-            artifacts_dir=store.artifacts_dir(run_key),
+            artifacts_dir=artifacts,
             cache_dir=cache_dir,
             device=device,
+            num_workers=num_workers,
             callbacks=reporter.run_callbacks(spec),
+            resume=resume,
         )
     except KeyboardInterrupt:
-        store.fail(
-            run_key,
-            "interrupted (Ctrl-C or SIGTERM)",
-            status="interrupted",
-            wall_seconds=time.perf_counter() - start,
-        )
+        if store is not None:
+            store.fail(
+                run_key,
+                "interrupted (Ctrl-C or SIGTERM)",
+                status="interrupted",
+                wall_seconds=time.perf_counter() - start,
+            )
         raise
     except Exception:  # noqa: BLE001 - any failure of a run is recorded, the study goes on
         text = traceback.format_exc()
         seconds = time.perf_counter() - start
-        store.fail(run_key, text, wall_seconds=seconds)
+        if store is not None:
+            store.fail(run_key, text, wall_seconds=seconds)
         return RunOutcome(spec, run_key, "failed", seconds, error=text.strip().splitlines()[-1])
     seconds = time.perf_counter() - start
-    store.finish(
-        run_key, metrics=result.metrics, per_class_ap=result.per_class_ap, wall_seconds=seconds
-    )
+    if store is not None:
+        details = {
+            "skipped_images": result.skipped_images,
+            "world_size": result.world_size,
+            "train_seconds": result.train_seconds,
+            "eval_seconds": result.eval_seconds,
+            "steps": result.log.steps,
+            "images_seen": result.log.images,
+        }
+        store.finish(
+            run_key,
+            metrics=result.metrics,
+            per_class_ap=result.per_class_ap,
+            wall_seconds=seconds,
+            details=details,
+        )
     return RunOutcome(spec, run_key, "finished", seconds, metrics=result.metrics)
+
+
+def shared_artifacts_dir(run_key: str) -> Path:
+    """Where a non-zero torchrun rank finds the run's artifacts (rank 0's store says the same)."""
+    return Store.artifacts_root_for(os.environ.get("BENCH_STORE")) / run_key
+
+
+def train_recipe(
+    recipe: str,
+    store: Store | None,
+    *,
+    data: str | None = None,
+    overrides: dict | None = None,
+    resume: bool = False,
+    device: str = "auto",
+    num_workers: int = 0,
+    cache_dir: Path | None = None,
+    reporter: Reporter | None = None,
+) -> RunOutcome:
+    """One run of a recipe into the store (``bench train``); finished runs are not redone.
+
+    Args:
+        recipe: recipe name (``studies/recipes/NAME.toml``) or path.
+        store: the results store (None on non-zero torchrun ranks).
+        data: dataset folder, sets ``data.root``.
+        overrides: dotted-key overrides.
+        resume: continue from the last epoch checkpoint of this run, if any.
+        device: ``auto``, ``cpu``, ``cuda``...
+        num_workers: DataLoader workers.
+        cache_dir: datasets and pretrained weights (default ``scac.cache.default_cache_dir()``).
+        reporter: progress display.
+    """
+    path = find_recipe(recipe, studies_dir())
+    layers = {
+        **({"data.root": str(Path(data).expanduser().resolve())} if data else {}),
+        **(overrides or {}),
+    }
+    try:
+        cfg = with_overrides(load_recipe(path), layers)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    spec = RunSpec(study="bench train", arm=path.stem, seed=cfg.seed, config=cfg, smoke=False)
+    key = run_identity(cfg)
+    reporter = reporter or Reporter.silent()
+    if store is not None:
+        store.link(spec.study, spec.arm, spec.seed, key, cfg.model.name, to_dict(cfg))
+        if store.status(key) == "finished":
+            outcome = RunOutcome(spec, key, "skipped")
+            reporter.run_finished(1, 1, outcome)
+            return outcome
+    with reporter.study(f"train {path.stem}", total=1, todo=1):
+        outcome = execute(
+            spec,
+            key,
+            store,
+            cache_dir=cache_dir or default_cache_dir(),
+            device=device,
+            reporter=reporter,
+            commit=git_commit(),
+            num_workers=num_workers,
+            resume=resume,
+        )
+        reporter.run_finished(1, 1, outcome)
+    return outcome
 
 
 def run_study(

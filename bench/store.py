@@ -48,6 +48,7 @@ runs = sa.Table(
     sa.Column("host", sa.String(255)),
     sa.Column("error", sa.Text),
     sa.Column("artifacts", sa.Text),
+    sa.Column("details", sa.JSON),  # skipped images, world size, timings, sweep trial...
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -62,6 +63,20 @@ members = sa.Table(
     sa.Column("smoke", sa.Boolean, primary_key=True),
     sa.Column("run_key", sa.String(32), sa.ForeignKey("runs.run_key"), nullable=False, index=True),
 )
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Bring a store written by an older version up to date: add the columns it lacks."""
+    inspector = sa.inspect(engine)
+    for table in metadata.sorted_tables:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have:
+                kind = column.type.compile(engine.dialect)
+                with engine.begin() as conn:
+                    conn.execute(
+                        sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+                    )
 
 
 class StoreError(RuntimeError):
@@ -86,6 +101,7 @@ class RunRecord:
     host: str | None
     error: str | None
     artifacts: str | None
+    details: dict[str, Any] | None
     attempts: int
     created_at: datetime
     updated_at: datetime
@@ -127,14 +143,17 @@ class Store:
 
     Args:
         store: an SQLAlchemy URL (``postgresql+psycopg://...``) or a path to an SQLite file.
-        artifacts_root: folder of the per-run artifact folders; default ``runs/`` beside an
-            SQLite file, else ``$BENCH_ARTIFACTS`` or ``results/runs``.
+        artifacts_root: folder of the per-run artifact folders; default ``$BENCH_ARTIFACTS``,
+            else ``runs/`` beside an SQLite file, else ``results/runs``.
     """
 
     def __init__(self, store: str | None = None, artifacts_root: str | Path | None = None) -> None:
         self.url = to_url(store or default_store_url())
         url = make_url(self.url)
         self.display = masked_url(self.url)
+        self.artifacts_root = (
+            Path(artifacts_root) if artifacts_root else self.artifacts_root_for(store)
+        )
         if url.get_backend_name() == "sqlite" and url.database:
             path = Path(url.database)
             try:
@@ -147,11 +166,17 @@ class Store:
                 path.exists() and not os.access(path, os.W_OK)
             ):
                 raise StoreError(f"store {path} is not writable")
-            default_root = path.parent / "runs"
-        else:
-            default_root = Path(os.environ.get("BENCH_ARTIFACTS", "results/runs"))
-        self.artifacts_root = Path(artifacts_root) if artifacts_root else default_root
         self.engine = self._connect()
+
+    @staticmethod
+    def artifacts_root_for(store: str | None) -> Path:
+        """Default artifacts folder: ``runs/`` beside an SQLite file, else ``$BENCH_ARTIFACTS``."""
+        if os.environ.get("BENCH_ARTIFACTS"):
+            return Path(os.environ["BENCH_ARTIFACTS"])
+        url = make_url(to_url(store or default_store_url()))
+        if url.get_backend_name() == "sqlite" and url.database:
+            return Path(url.database).parent / "runs"
+        return Path("results/runs").resolve()
 
     def _connect(self) -> Engine:
         kwargs: dict[str, Any] = {}
@@ -264,8 +289,9 @@ class Store:
         per_class_ap: dict[str, float],
         wall_seconds: float,
         protocol: str = "default",
+        details: dict[str, Any] | None = None,
     ) -> None:
-        """Mark a run finished with its results."""
+        """Mark a run finished with its results (and details such as skipped images)."""
         self._write(
             lambda conn: conn.execute(
                 runs.update()
@@ -276,6 +302,7 @@ class Store:
                     per_class_ap=_clean(per_class_ap),
                     wall_seconds=wall_seconds,
                     protocol=protocol,
+                    details=details or {},
                     updated_at=_now(),
                 )
             )

@@ -73,9 +73,9 @@ class SynthConfig:
 class DataConfig:
     """Where the images come from and how they are prepared.
 
-    ``format = "synth"`` with an empty ``root`` uses the synthetic benchmark generated on first
-    use into the cache folder; ``format = "coco"`` reads ``root/annotations/instances_{split}.json``
-    and ``root/{split}/``.
+    ``format``: ``synth`` (the built-in benchmark; an empty ``root`` generates the default one in
+    the cache), ``coco`` (``root/annotations/instances_{split}.json`` and ``root/{split}/``) or
+    ``voc`` (``root`` = ``VOCdevkit/VOC2007``, splits ``trainval`` / ``test``).
     """
 
     format: str = "synth"
@@ -84,6 +84,14 @@ class DataConfig:
     val_split: str = "val"
     image_size: int = 416
     hflip: bool = True
+    keep_empty: bool = True  # COCO: keep images without annotations (82,783 / 40,504 in 2014)
+    class_order: str = "id"  # COCO: id | alphabetical (ML-GCN)
+    crowd: str = "label"  # COCO crowd boxes: label (positive, box unused) | ignore
+    difficult_train: str = (
+        "positive"  # VOC difficult-only classes in training: positive | negative | ignore
+    )
+    difficult_eval: str = "ignore"  # ... in evaluation (the VOC protocol ignores them)
+    skip_bad: bool = False  # skip unreadable images (listed in the run record) instead of failing
     drop_labels: float = 0.0  # partial-label protocol: share of training labels made unknown
     drop_labels_seed: int = 0
     synth: SynthConfig = field(default_factory=SynthConfig)
@@ -120,6 +128,8 @@ class TrainConfig:
     eval_batch_size: int = 8
     phases: tuple[PhaseConfig, ...] = field(default_factory=_paper_phases)
     grad_clip: float = 0.0  # max gradient norm; 0 = off
+    amp: str = "none"  # mixed precision on GPUs: none | bf16 | fp16
+    channels_last: bool = False  # NHWC memory format (faster convolutions on recent GPUs)
 
 
 @dataclass(frozen=True)

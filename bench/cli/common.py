@@ -12,7 +12,7 @@ from rich.console import Console
 
 from bench.store import StoreError
 from scac.config import ConfigError
-from scac.data.coco import DatasetError
+from scac.data.images import DatasetError
 
 # a log file or CI gets wide lines rather than rich's 80-column default
 console = Console(width=None if sys.stdout.isatty() else 160)

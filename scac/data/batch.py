@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from scac.data.coco import Sample
+from scac.data.images import Sample
 
 # ImageNet statistics: torchvision's pretrained backbones expect them, and the synthetic
 # pretraining uses the same normalisation so that weights stay interchangeable.
@@ -60,8 +60,15 @@ def normalize(images_uint8: torch.Tensor) -> torch.Tensor:
     return (images_uint8.float() / 255.0 - mean) / std
 
 
-def collate(samples: list[Sample]) -> Batch:
-    """Stack samples into a :class:`Batch` (module level, so loader workers can pickle it)."""
+def collate(samples: list[Sample | None]) -> Batch | None:
+    """Stack samples into a :class:`Batch` (module level, so loader workers can pickle it).
+
+    Skipped images (None, see ``ImageDataset(skip_bad=True)``) are left out; a batch of nothing
+    but skipped images is None.
+    """
+    samples = [s for s in samples if s is not None]
+    if not samples:
+        return None
     return Batch(
         images=normalize(torch.stack([s.image for s in samples])),
         boxes=[s.boxes for s in samples],

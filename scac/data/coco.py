@@ -1,91 +1,132 @@
-"""Multi-label view of a COCO-format dataset, read through pycocotools.
+"""COCO-format annotations (``instances_*.json``) read through pycocotools into a split index.
 
-Each image gives a multi-hot label vector over contiguous class indices (COCO category ids in
-ascending order by default), plus its boxes and their class indices, resized to a square input
-as in SCAC §3.1 (every image resized to ``image_size`` x ``image_size``). Horizontal flips are
-decided per (seed, epoch, image) rather than by a global random stream, so they are the same
-whatever the number of loader workers, and a cache of frozen features can hold both copies.
+Conventions, each an option with the default the SCAC paper's counts imply:
 
-The synthetic benchmark (``scac.data.synth``) is written in this format, so one reader serves
-both.
+* ``keep_empty`` (default True): keep images without any annotation, as negatives for every
+  class. COCO 2014 has 82,783 train / 40,504 val images in all (what the SCAC poster reports),
+  82,081 / 40,137 with annotations (what ML-GCN's preprocessed lists hold).
+* ``class_order``: ``id`` (default: ascending category id, the COCO order) or ``alphabetical``
+  (by name, as ML-GCN's ``category.json``).
+* ``crowd``: ``label`` (default: a crowd annotation makes its class positive, but its box is not
+  used by box losses: it covers many objects) or ``ignore`` (dropped entirely).
+
+Degenerate boxes (zero width or height) keep their label but are left out of the box losses.
+An annotation whose category is not in the file's category list is an error naming both.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from PIL import Image
 from pycocotools.coco import COCO
-from torch.utils.data import Dataset
-from torchvision import tv_tensors
-from torchvision.transforms.v2 import functional as TF
+
+from scac.data.images import DatasetError, ImageDataset
+from scac.data.index import DatasetIndex, ImageRecord
+
+CLASS_ORDERS = ("id", "alphabetical")
+CROWD_POLICIES = ("label", "ignore")
 
 
-class DatasetError(ValueError):
-    """A dataset that cannot be read: missing folder or file, bad annotation, corrupt image."""
+def load_coco(ann_file: Path) -> COCO:
+    """pycocotools' index of ``ann_file``; a missing or unreadable file names itself."""
+    if not ann_file.is_file():
+        raise DatasetError(f"annotation file not found: {ann_file}")
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+        try:
+            return COCO(str(ann_file))
+        except Exception as err:  # noqa: BLE001 - json or format errors of any kind
+            raise DatasetError(f"cannot read COCO annotations {ann_file}: {err}") from None
 
 
-@dataclass
-class Sample:
-    """One image, ready for collation.
-
-    Attributes:
-        image: (3, S, S) uint8 image, resized (and possibly flipped).
-        boxes: (N, 4) float boxes, x1 y1 x2 y2 in the resized image.
-        box_labels: (N,) int64 class index of each box.
-        labels: (C,) float multi-hot image labels.
-        label_mask: (C,) bool, True where the label is known (False: ignored / unknown).
-        image_id: the dataset's image id.
-        index: position of the image in the dataset.
-        flipped: whether the image (and its boxes) were flipped horizontally.
-    """
-
-    image: torch.Tensor
-    boxes: torch.Tensor
-    box_labels: torch.Tensor
-    labels: torch.Tensor
-    label_mask: torch.Tensor
-    image_id: int
-    index: int = 0
-    flipped: bool = False
-
-
-def read_image(path: Path) -> torch.Tensor:
-    """Decode an image file to (3, H, W) uint8 with PIL; a missing or corrupt file names the file.
-
-    PIL rather than ``torchvision.io``: torchvision deprecates its decoders from 0.29, and PIL
-    raises on truncated files instead of returning a partly grey image.
-    """
-    try:
-        with Image.open(path) as im:
-            array = np.asarray(im.convert("RGB"))
-    except FileNotFoundError:
-        raise DatasetError(f"image file not found: {path}") from None
-    except (OSError, SyntaxError, ValueError) as err:
-        raise DatasetError(f"cannot decode image {path}: {err}") from None
-    return torch.from_numpy(array.copy()).permute(2, 0, 1)
-
-
-def flip_decision(seed: int, epoch: int, index: int) -> bool:
-    """Whether image ``index`` is flipped in ``epoch``: a fixed coin per (seed, epoch, index)."""
-    return bool(np.random.default_rng([seed, epoch, index]).random() < 0.5)
-
-
-class CocoMultiLabel(Dataset):
-    """Images, boxes and multi-hot labels from a COCO ``instances_*.json``.
+def read_coco(
+    ann_file: str | Path,
+    image_dir: str | Path,
+    *,
+    keep_empty: bool = True,
+    class_order: str = "id",
+    crowd: str = "label",
+) -> DatasetIndex:
+    """Index a COCO-format split.
 
     Args:
-        ann_file: path to the COCO instances JSON.
-        image_dir: folder holding the image files named in the JSON.
-        image_size: side of the square model input; images and boxes are resized to it.
-        hflip: flip horizontally with probability 0.5 (decided by :func:`flip_decision`).
-        seed: seed of the flip decisions.
-        cache_images: keep decoded, resized images in memory after first use (small datasets).
+        ann_file: the instances JSON.
+        image_dir: folder of the image files it names.
+        keep_empty: keep images without annotations.
+        class_order: ``id`` or ``alphabetical``.
+        crowd: ``label`` or ``ignore`` (see the module docstring).
+    """
+    if class_order not in CLASS_ORDERS:
+        raise ValueError(
+            f"data.class_order must be one of {list(CLASS_ORDERS)}, got {class_order!r}"
+        )
+    if crowd not in CROWD_POLICIES:
+        raise ValueError(f"data.crowd must be one of {list(CROWD_POLICIES)}, got {crowd!r}")
+    ann_file, image_dir = Path(ann_file), Path(image_dir)
+    coco = load_coco(ann_file)
+    if not image_dir.is_dir():
+        raise DatasetError(f"image folder not found: {image_dir} (the images of {ann_file.name})")
+    cats = sorted(
+        coco.loadCats(coco.getCatIds()), key=lambda c: c["id"] if class_order == "id" else c["name"]
+    )
+    index_of = {c["id"]: i for i, c in enumerate(cats)}
+    n_classes = len(cats)
+    records = []
+    for image_id in sorted(coco.getImgIds()):
+        info = coco.imgs[image_id]
+        anns = coco.imgToAnns.get(image_id, [])
+        if not anns and not keep_empty:
+            continue
+        labels = np.zeros(n_classes, dtype=np.float32)
+        boxes, box_labels = [], []
+        for a in anns:
+            if a["category_id"] not in index_of:
+                raise DatasetError(
+                    f"{ann_file}: annotation {a.get('id')} of image {image_id} has category "
+                    f"{a['category_id']}, which is not in the file's categories"
+                )
+            if a.get("iscrowd", 0) and crowd == "ignore":
+                continue
+            labels[index_of[a["category_id"]]] = 1.0
+            x, y, w, h = a["bbox"]
+            if a.get("iscrowd", 0) or w <= 0 or h <= 0:
+                continue  # crowd and degenerate boxes: label only
+            boxes.append([x, y, x + w, y + h])
+            box_labels.append(index_of[a["category_id"]])
+        records.append(
+            ImageRecord(
+                image_id=int(image_id),
+                name=info["file_name"],
+                file=image_dir / info["file_name"],
+                width=int(info["width"]),
+                height=int(info["height"]),
+                boxes=np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
+                box_labels=np.asarray(box_labels, dtype=np.int64),
+                labels=labels,
+                mask=np.ones(n_classes, dtype=bool),
+            )
+        )
+    return DatasetIndex(
+        classes=[c["name"] for c in cats],
+        groups=[c.get("group", "") for c in cats],
+        records=records,
+        source=ann_file,
+    )
+
+
+class CocoMultiLabel(ImageDataset):
+    """A COCO-format split as model inputs (see :func:`read_coco` and ``ImageDataset``).
+
+    Args:
+        ann_file: the instances JSON.
+        image_dir: folder of the image files.
+        image_size: side of the square model input.
+        hflip: random horizontal flips (seeded per epoch and image).
+        seed: seed of the flips.
+        cache_images: keep decoded, resized images in memory.
+        **options: ``keep_empty``, ``class_order``, ``crowd`` of :func:`read_coco`.
     """
 
     def __init__(
@@ -97,106 +138,13 @@ class CocoMultiLabel(Dataset):
         hflip: bool = False,
         seed: int = 0,
         cache_images: bool = False,
+        **options,
     ) -> None:
         self.ann_file = Path(ann_file)
-        self.image_dir = Path(image_dir)
-        if not self.ann_file.is_file():
-            raise DatasetError(f"annotation file not found: {self.ann_file}")
-        if not self.image_dir.is_dir():
-            raise DatasetError(f"image folder not found: {self.image_dir}")
-        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-            try:
-                self.coco = COCO(str(self.ann_file))
-            except Exception as err:  # noqa: BLE001 - json or format errors of any kind
-                raise DatasetError(f"cannot read COCO annotations {self.ann_file}: {err}") from None
-        cats = sorted(self.coco.loadCats(self.coco.getCatIds()), key=lambda c: c["id"])
-        self.categories = cats
-        self.classes = [c["name"] for c in cats]
-        self.class_groups = [c.get("group", c.get("supercategory", "")) for c in cats]
-        self._index_of = {c["id"]: i for i, c in enumerate(cats)}
-        self.image_ids = sorted(self.coco.getImgIds())
-        self.image_size = image_size
-        self.hflip = hflip
-        self.seed = seed
-        self.epoch = 0
-        self.cache_images = cache_images
-        self._cache: dict[int, torch.Tensor] = {}
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    def __len__(self) -> int:
-        return len(self.image_ids)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the flip decisions of ``epoch``."""
-        self.epoch = epoch
-
-    def _load(self, index: int) -> tuple[torch.Tensor, tuple[int, int]]:
-        info = self.coco.imgs[self.image_ids[index]]
-        if index in self._cache:
-            return self._cache[index], (info["height"], info["width"])
-        image = read_image(self.image_dir / info["file_name"])
-        size = (int(image.shape[-2]), int(image.shape[-1]))
-        if size != (info["height"], info["width"]):
-            raise DatasetError(
-                f"image {self.image_dir / info['file_name']} is {size[1]}x{size[0]}, "
-                f"annotations say {info['width']}x{info['height']}"
-            )
-        image = TF.resize(image, [self.image_size, self.image_size], antialias=True)
-        if self.cache_images:
-            self._cache[index] = image
-        return image, size
-
-    def annotations(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N, 4) xyxy boxes in original pixels and (N,) class indices of image ``index``."""
-        anns = self.coco.imgToAnns.get(self.image_ids[index], [])
-        boxes = torch.tensor(
-            [
-                [
-                    a["bbox"][0],
-                    a["bbox"][1],
-                    a["bbox"][0] + a["bbox"][2],
-                    a["bbox"][1] + a["bbox"][3],
-                ]
-                for a in anns
-            ],
-            dtype=torch.float32,
-        ).reshape(-1, 4)
-        labels = torch.tensor([self._index_of[a["category_id"]] for a in anns], dtype=torch.int64)
-        return boxes, labels
-
-    def label_matrix(self) -> torch.Tensor:
-        """(N_images, C) multi-hot labels of the whole split, without decoding any image."""
-        out = torch.zeros(len(self), self.num_classes)
-        for i in range(len(self)):
-            _, labels = self.annotations(i)
-            out[i, labels] = 1.0
-        return out
-
-    def flipped(self, index: int) -> bool:
-        """Whether image ``index`` is flipped in the current epoch."""
-        return self.hflip and flip_decision(self.seed, self.epoch, index)
-
-    def __getitem__(self, index: int) -> Sample:
-        image, (h, w) = self._load(index)
-        boxes, box_labels = self.annotations(index)
-        bb = tv_tensors.BoundingBoxes(boxes, format="XYXY", canvas_size=(h, w))
-        bb = TF.resize(bb, [self.image_size, self.image_size])
-        flip = self.flipped(index)
-        if flip:
-            image = TF.horizontal_flip(image)
-            bb = TF.horizontal_flip(bb)
-        labels = torch.zeros(self.num_classes)
-        labels[box_labels] = 1.0
-        return Sample(
-            image=image,
-            boxes=bb.as_subclass(torch.Tensor),
-            box_labels=box_labels,
-            labels=labels,
-            label_mask=torch.ones(self.num_classes, dtype=torch.bool),
-            image_id=self.image_ids[index],
-            index=index,
-            flipped=flip,
+        super().__init__(
+            read_coco(ann_file, image_dir, **options),
+            image_size=image_size,
+            hflip=hflip,
+            seed=seed,
+            cache_images=cache_images,
         )

@@ -47,6 +47,8 @@ class PartialLabels(Dataset):
 
     def __getitem__(self, index: int):
         sample = self.dataset[int(self.indices[index])]
+        if sample is None:  # an unreadable image skipped by the wrapped dataset
+            return None
         sample.label_mask = sample.label_mask & self.known[index]
         sample.index = index
         return sample

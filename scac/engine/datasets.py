@@ -7,10 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scac.config import DataConfig
-from scac.data.coco import CocoMultiLabel, DatasetError
+from scac.data.coco import read_coco
+from scac.data.images import DatasetError, ImageDataset
+from scac.data.index import DatasetIndex
 from scac.data.partial import PartialLabels
-from scac.data.synth import ensure_synth
+from scac.data.synth import GENERATOR_VERSION, ensure_synth
+from scac.data.voc import VOC_CLASSES, read_voc
 
+FORMATS = ("synth", "coco", "voc")
 _CACHE_BYTES = 2 * 1024**3  # keep decoded images in memory below this size
 
 
@@ -19,74 +23,131 @@ class DataBundle:
     """Train and validation splits of one dataset.
 
     Attributes:
-        train: the training split (flips on when configured).
+        train: the training split (flips on when configured; partial labels when configured).
         val: the evaluation split (no augmentation).
         root: dataset folder.
         fingerprint: hash of the annotation files; part of the run key.
     """
 
-    train: CocoMultiLabel | PartialLabels
-    val: CocoMultiLabel
+    train: ImageDataset | PartialLabels
+    val: ImageDataset
     root: Path
     fingerprint: str
 
     @property
     def classes(self) -> list[str]:
-        return self.train.classes
+        return self.val.classes
 
 
-def _fingerprint(*files: Path) -> str:
-    h = hashlib.sha256()
-    for f in files:
-        with f.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()[:16]
+_FINGERPRINTS: dict[tuple, str] = {}
+
+
+def _fingerprint(*sources: Path) -> str:
+    """Hash of the annotation files (a VOC folder: its split lists and XML files), memoised."""
+    files = []
+    for src in dict.fromkeys(sources):
+        if src.is_dir():
+            files += sorted([*src.glob("ImageSets/Main/*.txt"), *src.glob("Annotations/*.xml")])
+        else:
+            files.append(src)
+    key = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    if key not in _FINGERPRINTS:
+        h = hashlib.sha256()
+        for f in files:
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+        _FINGERPRINTS[key] = h.hexdigest()[:16]
+    return _FINGERPRINTS[key]
+
+
+def data_fingerprint(cfg: DataConfig, cache_dir: Path) -> str:
+    """What identifies the data of a run: the synthetic generator, or the annotation files' hash."""
+    if cfg.format == "synth" and not cfg.root:
+        s = cfg.synth
+        return f"synth-v{GENERATOR_VERSION}-{s.seed}-{s.train}-{s.val}-{s.canvas}"
+    root = dataset_root(cfg, cache_dir)
+    if cfg.format == "voc":
+        return _fingerprint(root)
+    splits = (cfg.train_split, cfg.val_split)
+    return _fingerprint(*(root / "annotations" / f"instances_{s}.json" for s in splits))
 
 
 def dataset_root(cfg: DataConfig, cache_dir: Path) -> Path:
     """The dataset folder: the configured root, or the synthetic default in the cache."""
+    if cfg.format not in FORMATS:
+        raise DatasetError(f"unknown data.format {cfg.format!r}; known: {', '.join(FORMATS)}")
     if cfg.format == "synth" and not cfg.root:
         s = cfg.synth
         return ensure_synth(
             cache_dir / "datasets", seed=s.seed, train=s.train, val=s.val, canvas=s.canvas
         )
     if not cfg.root:
-        raise DatasetError(f"data.root must name the dataset folder for data.format={cfg.format!r}")
-    return Path(cfg.root).expanduser()
+        raise DatasetError(
+            f"data.root must name the dataset folder for data.format={cfg.format!r} "
+            f"(bench train RECIPE --data PATH)"
+        )
+    root = Path(cfg.root).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder not found: {root}")
+    return root
 
 
-def build_datasets(cfg: DataConfig, seed: int, cache_dir: Path) -> DataBundle:
-    """Read the train and val splits (COCO layout: ``annotations/instances_{split}.json``).
+def read_split(cfg: DataConfig, root: Path, split: str, train: bool) -> DatasetIndex:
+    """The index of one split of the configured dataset."""
+    if cfg.format == "voc":
+        return read_voc(root, split, difficult=cfg.difficult_train if train else cfg.difficult_eval)
+    ann = root / "annotations" / f"instances_{split}.json"
+    if not ann.is_file():
+        raise DatasetError(
+            f"annotation file not found: {ann} (expected annotations/instances_{split}.json "
+            f"under {root})"
+        )
+    return read_coco(
+        ann, root / split, keep_empty=cfg.keep_empty, class_order=cfg.class_order, crowd=cfg.crowd
+    )
+
+
+def num_classes_of(cfg: DataConfig) -> int | None:
+    """The class count a format implies without reading it (for building models without data)."""
+    return {"voc": len(VOC_CLASSES), "coco": 80, "synth": 9}.get(cfg.format)
+
+
+def build_datasets(
+    cfg: DataConfig, seed: int, cache_dir: Path, bad_log: Path | None = None
+) -> DataBundle:
+    """Read the train and val splits.
 
     Args:
         cfg: the ``data`` section.
         seed: the run's seed, which decides the flips.
         cache_dir: where the synthetic default is generated.
+        bad_log: where skipped unreadable images are listed (with ``data.skip_bad``).
     """
-    if cfg.format not in ("synth", "coco"):
-        raise DatasetError(f"unknown data.format {cfg.format!r}; known: coco, synth")
     root = dataset_root(cfg, cache_dir)
-    if not root.is_dir():
-        raise DatasetError(f"dataset folder not found: {root}")
+    indexes = {
+        name: read_split(cfg, root, name, train)
+        for name, train in ((cfg.train_split, True), (cfg.val_split, False))
+    }
+    train_index, val_index = indexes[cfg.train_split], indexes[cfg.val_split]
+    if train_index.classes != val_index.classes:
+        raise DatasetError(
+            f"{cfg.train_split} and {cfg.val_split} have different classes in {root}"
+        )
 
-    def split(name: str, train: bool) -> CocoMultiLabel:
-        ds = CocoMultiLabel(
-            root / "annotations" / f"instances_{name}.json",
-            root / name,
+    def images(index: DatasetIndex, train: bool) -> ImageDataset:
+        small = len(index.records) * 3 * cfg.image_size**2 < _CACHE_BYTES
+        return ImageDataset(
+            index,
             image_size=cfg.image_size,
             hflip=cfg.hflip and train,
             seed=seed,
+            cache_images=small,
+            skip_bad=cfg.skip_bad,
+            bad_log=bad_log,
         )
-        ds.cache_images = len(ds) * 3 * cfg.image_size**2 < _CACHE_BYTES
-        return ds
 
-    train, val = split(cfg.train_split, True), split(cfg.val_split, False)
-    if train.classes != val.classes:
-        raise DatasetError(
-            f"{cfg.train_split} and {cfg.val_split} have different categories in {root}"
-        )
-    fp = _fingerprint(train.ann_file, val.ann_file)
+    train, val = images(train_index, True), images(val_index, False)
+    fp = _fingerprint(train_index.source, val_index.source)
     if cfg.drop_labels > 0:
         train = PartialLabels(train, cfg.drop_labels, cfg.drop_labels_seed)
     return DataBundle(train=train, val=val, root=root, fingerprint=fp)

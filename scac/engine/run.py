@@ -20,7 +20,9 @@ import torch
 import scac
 from scac.config import RunConfig, config_hash, to_dict
 from scac.data.synth import GENERATOR_VERSION
-from scac.engine.datasets import build_datasets
+from scac.engine.checkpoint import load_checkpoint
+from scac.engine.datasets import build_datasets, data_fingerprint
+from scac.engine.distributed import barrier, init_distributed, local_device
 from scac.engine.evaluate import predict
 from scac.engine.pretrain import PretrainSettings, synthetic_backbone_weights
 from scac.engine.pretrain_detector import (
@@ -28,7 +30,7 @@ from scac.engine.pretrain_detector import (
     detector_key,
     synthetic_detector_weights,
 )
-from scac.engine.train import Callbacks, TrainLog, train
+from scac.engine.train import Callbacks, Runtime, TrainLog, train
 from scac.losses import LOSSES
 from scac.metrics import summarize
 from scac.models import build_model
@@ -47,6 +49,8 @@ class RunResult:
         device: where it ran.
         train_seconds: wall time of the training phases.
         eval_seconds: wall time of prediction and scoring.
+        skipped_images: unreadable images skipped (``data.skip_bad``), with the reason.
+        world_size: processes that trained it (torchrun).
     """
 
     metrics: dict[str, float]
@@ -56,6 +60,8 @@ class RunResult:
     device: str
     train_seconds: float
     eval_seconds: float
+    skipped_images: list[str]
+    world_size: int = 1
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -74,10 +80,8 @@ def seed_everything(seed: int) -> None:
 
 
 def data_identity(cfg: RunConfig) -> str:
-    """What identifies the data without reading it: the synthetic generator, or the folder."""
-    if cfg.data.format == "synth" and not cfg.data.root:
-        return f"synth-v{GENERATOR_VERSION}"
-    return f"{cfg.data.format}:{Path(cfg.data.root).expanduser().resolve()}"
+    """What identifies the data: the synthetic generator's settings, or the annotations' hash."""
+    return data_fingerprint(cfg.data, Path("."))
 
 
 def _file_digest(path: Path) -> str:
@@ -161,8 +165,12 @@ def run_experiment(
     device: str = "auto",
     num_workers: int = 0,
     callbacks: Callbacks | None = None,
+    resume: bool = False,
 ) -> RunResult:
     """Train and evaluate one configuration, writing its artifacts.
+
+    Under ``torchrun`` every process calls this; they share the work (DDP) and only rank 0
+    writes checkpoints and artifacts.
 
     Args:
         cfg: the resolved run configuration.
@@ -171,16 +179,36 @@ def run_experiment(
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``...
         num_workers: DataLoader workers.
         callbacks: progress hooks.
+        resume: continue from ``artifacts_dir/checkpoint.pt`` when it exists.
     """
-    dev = resolve_device(device)
+    ctx = init_distributed(resolve_device(device))
+    runtime = Runtime(
+        device=local_device(resolve_device(device), ctx),
+        num_workers=num_workers,
+        amp=cfg.train.amp,
+        channels_last=cfg.train.channels_last,
+        dist=ctx,
+    )
+    main = ctx is None or ctx.is_main
     artifacts_dir = Path(artifacts_dir)
-    artifacts_dir.mkdir(parents=True, exist_ok=True)
-    data = build_datasets(cfg.data, cfg.seed, cache_dir)
+    checkpoint = artifacts_dir / "checkpoint.pt"
+    if main:
+        artifacts_dir.mkdir(parents=True, exist_ok=True)
+        (artifacts_dir / "skipped_images.txt").unlink(missing_ok=True)
+        prepare(cfg, cache_dir)  # dataset and pretrained weights, once, before the other ranks
+    barrier(ctx)
+    data = build_datasets(
+        cfg.data, cfg.seed, cache_dir, bad_log=artifacts_dir / "skipped_images.txt"
+    )
     pretrained = pretrained_paths(cfg, cache_dir)
     seed_everything(cfg.seed)
-    model = build_model(cfg.model, len(data.classes), pretrained).to(dev)
+    model = build_model(cfg.model, len(data.classes), pretrained).to(runtime.device)
+    if runtime.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     loss_fn = partial(LOSSES.get(cfg.model.name), settings=cfg.loss)
-    (artifacts_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
+    state = load_checkpoint(checkpoint) if resume and checkpoint.is_file() else None
+    if main:
+        (artifacts_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
 
     start = time.perf_counter()
     log = train(
@@ -190,21 +218,35 @@ def run_experiment(
         cfg.train.phases,
         batch_size=cfg.train.batch_size,
         seed=cfg.seed,
-        device=dev,
+        runtime=runtime,
         grad_clip=cfg.train.grad_clip,
-        num_workers=num_workers,
-        callbacks=callbacks,
+        callbacks=callbacks if main else None,
+        checkpoint=checkpoint,
+        resume=state,
     )
     train_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
-    preds = predict(
-        model, data.val, batch_size=cfg.train.eval_batch_size, device=dev, num_workers=num_workers
-    )
+    preds = predict(model, data.val, batch_size=cfg.train.eval_batch_size, runtime=runtime)
     metrics, per_class = summarize(preds, cfg.eval.threshold)
     eval_seconds = time.perf_counter() - start
 
-    preds.save(artifacts_dir / "predictions.npz")
-    torch.save(model.state_dict(), artifacts_dir / "model.pt")
-    (artifacts_dir / "train_log.json").write_text(json.dumps(asdict(log), indent=1))
-    return RunResult(metrics, per_class, artifacts_dir, log, str(dev), train_seconds, eval_seconds)
+    skipped_file = artifacts_dir / "skipped_images.txt"
+    skipped = sorted(set(skipped_file.read_text().splitlines())) if skipped_file.is_file() else []
+    if main:
+        preds.save(artifacts_dir / "predictions.npz")
+        torch.save(model.state_dict(), artifacts_dir / "model.pt")
+        (artifacts_dir / "train_log.json").write_text(json.dumps(asdict(log), indent=1))
+        checkpoint.unlink(missing_ok=True)  # finished: model.pt holds the weights
+    barrier(ctx)
+    return RunResult(
+        metrics,
+        per_class,
+        artifacts_dir,
+        log,
+        str(runtime.device),
+        train_seconds,
+        eval_seconds,
+        skipped,
+        ctx.world_size if ctx else 1,
+    )

@@ -1,23 +1,30 @@
 """The training loop: phases of SGD (paper §3.1: backbone frozen, then joint fine-tuning).
 
 Determinism: the data order of each epoch comes from a generator seeded by (seed, epoch), the
-flips from :func:`scac.data.coco.flip_decision`, and every other random draw (samplers of the
+flips from :func:`scac.data.images.flip_decision`, and every other random draw (samplers of the
 losses) from torch's global generator seeded once per run, so the same config and seed give
-the same numbers on the CPU.
+the same numbers on the CPU, and a run resumed from an epoch checkpoint continues exactly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, RandomSampler
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from scac.config import PhaseConfig
 from scac.data.batch import Batch, collate
+from scac.engine.checkpoint import save_checkpoint, set_rng_state
+from scac.engine.distributed import DistContext, all_finite
+
+AMP_MODES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class NonFiniteLossError(RuntimeError):
@@ -35,6 +42,32 @@ class Callbacks:
 
     def on_epoch_end(self, phase: PhaseConfig, epoch: int, mean_loss: float) -> None:
         """An epoch of ``phase`` finished (``epoch`` counts from 0 within the phase)."""
+
+
+@dataclass
+class Runtime:
+    """How to compute: none of it changes the numbers on one CPU except ``amp``.
+
+    Attributes:
+        device: where to compute.
+        num_workers: DataLoader workers.
+        amp: ``none``, ``bf16`` or ``fp16`` autocast (mixed precision, for GPUs).
+        channels_last: NHWC memory format for convolutions (GPUs).
+        dist: this process's place in a torchrun job, or None.
+    """
+
+    device: torch.device
+    num_workers: int = 0
+    amp: str = "none"
+    channels_last: bool = False
+    dist: DistContext | None = None
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"train.amp must be one of {list(AMP_MODES)}, got {self.amp!r}")
+        if AMP_MODES[self.amp] is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=AMP_MODES[self.amp])
 
 
 @dataclass
@@ -59,10 +92,14 @@ def set_frozen(model: nn.Module, frozen: tuple[str, ...]) -> None:
     for name, module in parts.items():
         for p in module.parameters():
             p.requires_grad_(name not in frozen)
-    # sigma and other direct parameters follow no part: they train unless a phase freezes all
 
 
 def _schedule(phase: PhaseConfig, total_steps: int) -> Callable[[int], float]:
+    if phase.schedule not in ("constant", "cosine"):
+        raise ValueError(
+            f"unknown schedule {phase.schedule!r} in phase {phase.name!r}; known: constant, cosine"
+        )
+
     def factor(step: int) -> float:
         warm = min(1.0, (step + 1) / phase.warmup_steps) if phase.warmup_steps else 1.0
         if phase.schedule == "cosine":
@@ -71,10 +108,6 @@ def _schedule(phase: PhaseConfig, total_steps: int) -> Callable[[int], float]:
             )
         return warm
 
-    if phase.schedule not in ("constant", "cosine"):
-        raise ValueError(
-            f"unknown schedule {phase.schedule!r} in phase {phase.name!r}; known: constant, cosine"
-        )
     return factor
 
 
@@ -92,21 +125,42 @@ def _objective(terms: dict[str, torch.Tensor], phase: PhaseConfig) -> torch.Tens
 
 
 def epoch_batches(
-    dataset, batch_size: int, seed: int, epoch: int, num_workers: int = 0
+    dataset,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    num_workers: int = 0,
+    ctx: DistContext | None = None,
 ) -> Iterator[Batch]:
-    """Shuffled batches of one epoch, in an order fixed by (seed, epoch)."""
+    """Shuffled batches of one epoch, in an order fixed by (seed, epoch); this rank's share."""
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(epoch)
-    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    if ctx is None:
+        gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        sampler = RandomSampler(dataset, generator=gen)
+    else:
+        sampler = DistributedSampler(
+            dataset, ctx.world_size, ctx.rank, shuffle=True, seed=seed, drop_last=True
+        )
+        sampler.set_epoch(epoch)
+    drop_last = len(sampler) > batch_size
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
-        sampler=RandomSampler(dataset, generator=gen),
+        sampler=sampler,
         collate_fn=collate,
         num_workers=num_workers,
-        drop_last=len(dataset) > batch_size,
+        drop_last=drop_last,
     )
-    yield from loader
+    for batch in loader:
+        if batch is not None:  # None: every image of the batch was unreadable and skipped
+            yield batch
+
+
+def steps_per_epoch(dataset, batch_size: int, ctx: DistContext | None = None) -> int:
+    """Optimiser steps in one epoch (per process)."""
+    n = len(dataset) // (ctx.world_size if ctx else 1)
+    return max(1, n // batch_size) if n > batch_size else 1
 
 
 def train(
@@ -117,35 +171,49 @@ def train(
     *,
     batch_size: int,
     seed: int,
-    device: torch.device,
+    runtime: Runtime,
     grad_clip: float = 0.0,
-    num_workers: int = 0,
     callbacks: Callbacks | None = None,
     forward: Callable[[nn.Module, Batch], object] | None = None,
+    checkpoint: Path | None = None,
+    resume: dict | None = None,
 ) -> TrainLog:
     """Run every phase over ``dataset``.
 
     Args:
-        model: the model, already on ``device``.
+        model: the model, already on the runtime's device.
         loss_fn: ``(output, batch) -> terms`` with the total under ``"total"``.
-        dataset: training split (a ``CocoMultiLabel`` or anything yielding ``Sample``).
+        dataset: training split (anything yielding ``Sample``).
         phases: the phases, in order.
-        batch_size: images per optimiser step.
+        batch_size: images per optimiser step (per process under torchrun).
         seed: seed of the data order.
-        device: where to compute.
+        runtime: device, workers, mixed precision, distribution.
         grad_clip: maximum gradient norm (0 = off).
-        num_workers: DataLoader workers.
         callbacks: progress hooks.
         forward: ``(model, batch) -> output``; default ``model(batch.images, batch.boxes)``.
+        checkpoint: file written at the end of every epoch (rank 0), or None.
+        resume: a loaded checkpoint to continue from, or None.
 
     Raises:
         NonFiniteLossError: a loss became NaN or infinite.
     """
     callbacks = callbacks or Callbacks()
     forward = forward or (lambda m, b: m(b.images, b.boxes))
-    log = TrainLog()
-    global_epoch = 0
+    ctx = runtime.dist
+    log, start_phase, start_epoch, global_epoch = TrainLog(), 0, 0, 0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        log = TrainLog(**resume["log"])
+        start_phase, start_epoch, global_epoch = (
+            resume["phase"],
+            resume["epoch"],
+            resume["global_epoch"],
+        )
+        set_rng_state(resume["rng"])
+    scaler = torch.amp.GradScaler(enabled=runtime.amp == "fp16")
     for index, phase in enumerate(phases):
+        if index < start_phase or (index == start_phase and start_epoch >= phase.epochs):
+            continue
         set_frozen(model, phase.freeze)
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
@@ -153,40 +221,65 @@ def train(
         opt = torch.optim.SGD(
             params, lr=phase.lr, momentum=phase.momentum, weight_decay=phase.weight_decay
         )
-        steps_per_epoch = max(1, len(dataset) // batch_size)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, _schedule(phase, steps_per_epoch * phase.epochs)
-        )
-        callbacks.on_phase_start(phase, index, steps_per_epoch)
+        spe = steps_per_epoch(dataset, batch_size, ctx)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(phase, spe * phase.epochs))
+        first = start_epoch if index == start_phase else 0
+        if resume is not None and index == start_phase and first > 0:
+            opt.load_state_dict(resume["optimizer"])
+            sched.load_state_dict(resume["scheduler"])
+            scaler.load_state_dict(resume["scaler"])
+        net = model
+        if ctx is not None:  # re-wrapped per phase: DDP registers the parameters that train
+            ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+            net = DistributedDataParallel(
+                model, device_ids=ids, find_unused_parameters=bool(phase.loss_terms)
+            )
+        callbacks.on_phase_start(phase, index, spe)
         model.train()
-        for epoch in range(phase.epochs):
+        for epoch in range(first, phase.epochs):
             total, count = 0.0, 0
             for step, batch in enumerate(
-                epoch_batches(dataset, batch_size, seed, global_epoch, num_workers)
+                epoch_batches(dataset, batch_size, seed, global_epoch, runtime.num_workers, ctx)
             ):
-                batch = batch.to(device)
-                terms = loss_fn(forward(model, batch), batch)
-                loss = _objective(terms, phase)
-                if not torch.isfinite(loss):
+                batch = batch.to(runtime.device)
+                if runtime.channels_last:
+                    batch.images = batch.images.contiguous(memory_format=torch.channels_last)
+                with runtime.autocast():
+                    terms = loss_fn(forward(net, batch), batch)
+                    loss = _objective(terms, phase)
+                if not all_finite(loss.detach(), ctx):
                     detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
                     raise NonFiniteLossError(
                         f"non-finite loss in phase {phase.name!r}, epoch {epoch + 1}, "
                         f"step {step + 1}: {detail}"
                     )
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                scaler.scale(loss).backward()
                 if grad_clip > 0:
+                    scaler.unscale_(opt)
                     torch.nn.utils.clip_grad_norm_(params, grad_clip)
-                opt.step()
+                scaler.step(opt)
+                scaler.update()
                 sched.step()
                 value = float(loss.detach())
-                total += value
-                count += 1
+                total, count = total + value, count + 1
                 log.steps += 1
                 log.images += len(batch)
                 callbacks.on_step(phase, epoch, step, value)
             mean = total / max(count, 1)
             log.epoch_loss.append({"phase": phase.name, "epoch": epoch + 1, "loss": mean})
-            callbacks.on_epoch_end(phase, epoch, mean)
             global_epoch += 1
+            if checkpoint is not None and (ctx is None or ctx.is_main):
+                save_checkpoint(
+                    checkpoint,
+                    model=model.state_dict(),
+                    optimizer=opt.state_dict(),
+                    scheduler=sched.state_dict(),
+                    scaler=scaler.state_dict(),
+                    phase=index,
+                    epoch=epoch + 1,
+                    global_epoch=global_epoch,
+                    log=asdict(log),
+                )
+            callbacks.on_epoch_end(phase, epoch, mean)
     return log

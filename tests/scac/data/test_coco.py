@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from scac.data import CocoMultiLabel, DatasetError, collate
-from scac.data.coco import flip_decision
+from scac.data.images import flip_decision
 
 
 def _write(tmp_path, images, annotations, categories, sizes=None):

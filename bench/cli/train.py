@@ -1,0 +1,78 @@
+"""``bench train``: one run of a recipe, e.g. the paper's full-size recipe on real data."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from bench.cli.common import STORE_OPTION, console, errors_as_messages, interruptible
+from bench.progress import Reporter
+from bench.runner import train_recipe
+from bench.store import Store
+from scac.config import parse_override
+
+
+def train(
+    recipe: str = typer.Argument(
+        ..., help="Recipe name (studies/recipes/NAME.toml) or path, e.g. scac-coco."
+    ),
+    data: str = typer.Option(None, "--data", help="Dataset folder (sets data.root)."),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override a config key: key=value (repeatable)."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue from the run's last epoch checkpoint."
+    ),
+    amp: str = typer.Option(
+        None, "--amp", help="Mixed precision on GPUs: bf16 or fp16 (sets train.amp)."
+    ),
+    channels_last: bool = typer.Option(
+        False, "--channels-last", help="NHWC convolutions (sets train.channels_last)."
+    ),
+    skip_bad: bool = typer.Option(
+        False, "--skip-bad", help="Skip unreadable images, listing them in the run record."
+    ),
+    workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1..."),
+    store: str = STORE_OPTION,
+) -> None:
+    """Train and evaluate one recipe into the results store, checkpointing every epoch.
+
+    Several GPUs: torchrun --nproc-per-node N $(which bench) train RECIPE --data PATH
+    (one process per GPU; only rank 0 writes the store). Exit code 1 when the run fails.
+    """
+    overrides = dict(parse_override(o) for o in set_)
+    if amp:
+        overrides["train.amp"] = amp
+    if channels_last:
+        overrides["train.channels_last"] = True
+    if skip_bad:
+        overrides["data.skip_bad"] = True
+    main = int(os.environ.get("RANK", "0")) == 0
+    with errors_as_messages():
+        st = Store(store) if main else None
+        reporter = Reporter(console) if main else Reporter.silent()
+        with interruptible():
+            outcome = train_recipe(
+                recipe,
+                st,
+                data=data,
+                overrides=overrides,
+                resume=resume,
+                device=device,
+                num_workers=workers,
+                reporter=reporter,
+            )
+    if outcome.status == "failed":
+        raise typer.Exit(1)
+    if main and outcome.status == "skipped":
+        console.print(
+            f"run {outcome.run_key} is already finished: "
+            f"`bench results show {outcome.run_key[:12]}`"
+        )
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``bench train`` to the command line."""
+    root.command("train")(train)

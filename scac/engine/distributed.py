@@ -1,0 +1,85 @@
+"""Several processes, one run: torch.distributed set up from ``torchrun``'s environment.
+
+``torchrun --nproc-per-node N`` starts N processes with ``RANK``, ``LOCAL_RANK`` and
+``WORLD_SIZE`` set; :func:`init_distributed` joins them (NCCL on GPUs, gloo on the CPU) and
+pins each process to its GPU. Training shards every epoch with ``DistributedSampler`` and
+averages gradients with ``DistributedDataParallel``; prediction shards the evaluation split and
+gathers the scores on every rank; only rank 0 writes checkpoints, artifacts and the store.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """This process's place in a distributed run."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: torch.device) -> DistContext | None:
+    """Join the process group when started by torchrun with more than one process, else None.
+
+    Args:
+        device: the device type the run uses (CUDA: NCCL and one GPU per local rank; CPU: gloo).
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return None
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(local)
+    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local)
+
+
+def local_device(device: torch.device, ctx: DistContext | None) -> torch.device:
+    """This process's device: its own GPU under torchrun."""
+    if ctx is not None and device.type == "cuda":
+        return torch.device("cuda", ctx.local_rank)
+    return device
+
+
+def all_finite(value: torch.Tensor, ctx: DistContext | None) -> bool:
+    """Whether the loss is finite on every rank (so one rank's NaN stops all, never hangs them)."""
+    ok = torch.tensor(1.0 if bool(torch.isfinite(value)) else 0.0, device=value.device)
+    if ctx is not None:
+        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+    return bool(ok.item() > 0)
+
+
+def barrier(ctx: DistContext | None) -> None:
+    """Wait for every rank (no-op in one process)."""
+    if ctx is not None:
+        dist.barrier()
+
+
+def broadcast_object(obj, ctx: DistContext | None):
+    """Rank 0's ``obj`` on every rank."""
+    if ctx is None:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather_objects(obj, ctx: DistContext | None) -> list:
+    """Every rank's ``obj``, in rank order, on every rank."""
+    if ctx is None:
+        return [obj]
+    out = [None] * ctx.world_size
+    dist.all_gather_object(out, obj)
+    return out
