@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from bench.cli.common import STORE_OPTION, console, errors_as_messages
+from bench.cli.eval import evaluate_quietly, print_evaluation
 from bench.store import Store
 from scac.config import flatten, from_dict
+from scac.metrics import PROTOCOLS
 
 app = typer.Typer(help="List and inspect the runs in the results store.", no_args_is_help=True)
 
@@ -47,11 +50,24 @@ def list_(
 @app.command("show")
 def show(
     run: str = typer.Argument(..., help="Run key, or a unique prefix of it."),
+    protocol: str = typer.Option(
+        None,
+        "--protocol",
+        "-p",
+        help="Recompute the metrics under this protocol from the run's stored predictions: "
+        f"{', '.join(PROTOCOLS.names())}.",
+        show_default=False,
+    ),
     store: str = STORE_OPTION,
 ) -> None:
     """A run's provenance, metrics, per-class AP, config, and the error of a failed run."""
     with errors_as_messages():
         r = Store(store).get(run)
+        if protocol is not None:
+            if not r.artifacts:
+                raise ValueError(f"run {r.run_key} has no artifacts folder, so no predictions")
+            pred_file = Path(r.artifacts) / "predictions.npz"
+            ev, notes = evaluate_quietly(pred_file, protocol)
     console.print(
         f"[bold]run {r.run_key}[/]  status [bold]{r.status}[/]  model {r.model}  "
         f"attempts {r.attempts}"
@@ -62,13 +78,15 @@ def show(
     )
     if r.versions:
         console.print("versions " + json.dumps(r.versions))
-    if r.metrics:
+    if protocol is not None:
+        print_evaluation(pred_file, ev, notes)
+    if r.metrics and protocol is None:
         t = Table(title="metrics (%)", title_justify="left")
         for k in r.metrics:
             t.add_column(k, justify="right")
         t.add_row(*["-" if v is None else f"{v:.2f}" for v in r.metrics.values()])
         console.print(t)
-    if r.per_class_ap:
+    if r.per_class_ap and protocol is None:
         t = Table(title="AP per class (%)", title_justify="left")
         t.add_column("class")
         t.add_column("AP", justify="right")

@@ -56,8 +56,16 @@ def test_threshold_metrics_by_hand():
         (torch.zeros(3, 2), torch.zeros(3, 3), "must be equal"),
         (torch.tensor([[float("nan")]]), torch.zeros(1, 1), "NaN or infinite"),
         (torch.zeros(2, 2), torch.full((2, 2), 0.5), "targets must be 0 or 1"),
+        (torch.zeros(2, 2, dtype=torch.bool), torch.zeros(2, 2), "scores must be real numbers"),
+        ([[0.5]], torch.zeros(1, 1), "scores must be a torch tensor or a numpy array"),
+        (torch.zeros(2), torch.zeros(2), "must be equal \\(N, C\\)"),
     ],
 )
 def test_bad_input_raises(scores, targets, message):
     with pytest.raises(ValueError, match=message):
         average_precision(scores, targets)
+
+
+def test_wrong_mask_shape_raises():
+    with pytest.raises(ValueError, match=r"mask \(2, 1\) must match scores \(2, 2\)"):
+        average_precision(torch.zeros(2, 2), torch.zeros(2, 2), torch.ones(2, 1, dtype=torch.bool))
