@@ -1,14 +1,133 @@
-"""Study tables: arm x metric, mean +- std over seeds, from the records in the store."""
+"""Study tables: arm x metric, mean +- std over seeds, from the records in the store.
+
+Each arm is also compared with the study's reference arm by a paired bootstrap over images
+(:func:`compare_runs`): seed-matched runs (arm seed s against reference seed s) are scored on
+the same images, so the interval says whether the arm's gain depends on which images were drawn.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from bench.store import Store
+from bench.store import RunRecord, Store
 from bench.studies import Study
+from scac.metrics import BootstrapCI, paired_bootstrap
+from scac.predictions import Predictions
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A paired bootstrap of one set of runs against a reference set.
+
+    Attributes:
+        ci: the interval of metric(runs) - metric(reference), or None when it could not be
+            computed (``reason`` says why).
+        seeds: the seeds of the matched pairs that were pooled (None for runs outside studies).
+        pooling: ``classes`` when the pairs share the same images (their columns side by side:
+            mAP, CP and CR are then exactly the means over seeds; CF1 and the overall metrics
+            are those of the pooled decisions), ``images`` when they do not (their images
+            stacked), ``single`` for one pair.
+        reason: why there is no interval.
+    """
+
+    ci: BootstrapCI | None
+    seeds: tuple[int | None, ...] = ()
+    pooling: str = ""
+    reason: str = ""
+
+    def text(self) -> str:
+        """``+3.5 [+1.2, +5.8]*`` (the star when the interval excludes 0), or ``n/a``."""
+        if self.ci is None:
+            return "n/a"
+        c = self.ci
+        star = "*" if c.excludes_zero else ""
+        return f"{c.delta:+.1f} [{c.low:+.1f}, {c.high:+.1f}]{star}"
+
+
+def _seed(run: RunRecord) -> int | None:
+    seed = run.config.get("seed") if run.config else None
+    return int(seed) if seed is not None else None
+
+
+def _predictions(run: RunRecord) -> Predictions | None:
+    """A run's stored predictions; None when it has none (or an unreadable file)."""
+    path = Path(run.artifacts or "") / "predictions.npz"
+    try:
+        return Predictions.load(path) if run.artifacts else None
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def compare_runs(
+    runs: list[RunRecord],
+    reference: list[RunRecord],
+    *,
+    metric: str = "mAP",
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Comparison:
+    """Paired bootstrap of ``runs`` against ``reference``, seed-matched and pooled.
+
+    A single run against a single run is one pair, whatever their seeds. Otherwise run seed s
+    pairs with reference seed s; seeds present on one side only are left out. The pairs are
+    pooled into one paired sample: side by side as extra classes when every pair has the same
+    images in the same order (then the mAP of the pool is the mean of the per-seed mAPs, and
+    each bootstrap replicate resamples the images once for all seeds), else stacked as extra
+    images. The runs' own metric protocol is used.
+
+    Args:
+        runs: the runs of the arm (one per seed).
+        reference: the runs of the reference arm.
+        metric: the metric compared (any name of the protocol's metric set).
+        n_boot: bootstrap replicates.
+        confidence: coverage of the interval.
+        seed: seed of the image resampling.
+    """
+    if len(runs) == 1 and len(reference) == 1:
+        pairs = [(runs[0], reference[0])]
+    else:
+        ref_by_seed = {_seed(r): r for r in reference}
+        pairs = [(r, ref_by_seed[_seed(r)]) for r in runs if _seed(r) in ref_by_seed]
+    if not pairs:
+        return Comparison(None, reason="no seed-matched pair of runs")
+    loaded = []
+    for a, b in pairs:
+        pa, pb = _predictions(a), _predictions(b)
+        if pa is None or pb is None:
+            missing = a if pa is None else b
+            return Comparison(
+                None, reason=f"run {missing.run_key[:10]} has no readable predictions.npz"
+            )
+        if pa.classes != pb.classes or not np.array_equal(pa.image_ids, pb.image_ids):
+            return Comparison(None, reason="the runs were not scored on the same images")
+        loaded.append((pa, pb))
+    seeds = tuple(_seed(a) for a, _ in pairs)
+    protocol = pairs[0][0].protocol or "default"
+    same_images = all(np.array_equal(pa.image_ids, loaded[0][0].image_ids) for pa, _ in loaded)
+    axis, pooling = (1, "classes") if same_images else (0, "images")
+    if len(loaded) == 1:
+        pooling = "single"
+    try:
+        ci = paired_bootstrap(
+            np.concatenate([pa.scores for pa, _ in loaded], axis=axis),
+            np.concatenate([pb.scores for _, pb in loaded], axis=axis),
+            np.concatenate([pa.targets for pa, _ in loaded], axis=axis),
+            np.concatenate([pa.mask for pa, _ in loaded], axis=axis),
+            metric=metric,
+            protocol=protocol,
+            n_boot=n_boot,
+            confidence=confidence,
+            seed=seed,
+        )
+    except ValueError as err:  # e.g. a metric the protocol does not compute
+        return Comparison(None, seeds, pooling, reason=str(err))
+    return Comparison(ci, seeds, pooling)
 
 
 @dataclass
@@ -20,12 +139,15 @@ class StudyTable:
         frame: one row per finished run: arm, seed, run_key and one column per metric.
         metrics: the metric columns, in order.
         missing: arms x seeds that have no finished run yet.
+        comparisons: arm -> paired bootstrap of the arm against the study's reference arm on
+            the first metric (empty when the study names no reference).
     """
 
     study: Study
     frame: pd.DataFrame
     metrics: list[str]
     missing: list[tuple[str, int]]
+    comparisons: dict[str, Comparison] = field(default_factory=dict)
 
     def summary(self) -> pd.DataFrame:
         """Per arm (file order): n runs, then mean and std of each metric over seeds."""
@@ -78,4 +200,25 @@ def study_table(
         frame[m] = pd.to_numeric(frame[m], errors="coerce")
     have = {(r["arm"], r["seed"]) for r in finished}
     missing = [(a.name, s) for a in study.arms for s in seeds if (a.name, s) not in have]
-    return StudyTable(study, frame, metrics, missing)
+    return StudyTable(study, frame, metrics, missing, _compare_arms(study, finished, metrics))
+
+
+def _compare_arms(study: Study, finished: list[dict], metrics: list[str]) -> dict[str, Comparison]:
+    if not study.reference or not metrics:
+        return {}
+    records = {
+        arm.name: [
+            RunRecord(**{f.name: r[f.name] for f in fields(RunRecord)})
+            for r in finished
+            if r["arm"] == arm.name
+        ]
+        for arm in study.arms
+    }
+    reference = records.get(study.reference) or []
+    if not reference:
+        return {}
+    return {
+        arm: compare_runs(runs, reference, metric=metrics[0])
+        for arm, runs in records.items()
+        if runs and arm != study.reference
+    }

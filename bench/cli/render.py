@@ -17,18 +17,41 @@ def fmt(mean: float, std: float) -> str:
 
 
 def study_table(table: StudyTable) -> Table:
-    """Arm x metric, mean ± std over seeds, best mean per column in bold."""
+    """Arm x metric, mean ± std over seeds, best mean per column in bold.
+
+    With a reference arm, a last column gives each arm's paired bootstrap 95% interval of the
+    difference to it on the first metric (``*`` when the interval excludes 0).
+    """
     summary = table.summary()
-    t = Table(title=f"{table.study.name}: {table.study.question}", title_justify="left")
+    reference = table.study.reference if table.comparisons else None
+    caption = None
+    if reference:
+        caption = (
+            f"Δ: paired bootstrap 95% interval of the difference to {reference!r} "
+            f"(images resampled; seed-matched runs pooled); * = excludes 0"
+        )
+    t = Table(
+        title=f"{table.study.name}: {table.study.question}",
+        title_justify="left",
+        caption=caption,
+        caption_justify="left",
+    )
     t.add_column("arm")
     t.add_column("seeds", justify="right")
     for m in table.metrics:
         t.add_column(m, justify="right")
+    if reference:
+        t.add_column(f"Δ{table.metrics[0]} vs ref [95% CI]", justify="right")
     best = {m: summary[f"{m} mean"].max() for m in table.metrics}
     for _, row in summary.iterrows():
         cells = []
         for m in table.metrics:
             text = fmt(row[f"{m} mean"], row[f"{m} std"])
             cells.append(f"[bold]{text}[/]" if row[f"{m} mean"] == best[m] else text)
+        if reference:
+            comparison = table.comparisons.get(row["arm"])
+            cells.append(
+                "reference" if row["arm"] == reference else comparison.text() if comparison else "-"
+            )
         t.add_row(str(row["arm"]), str(row["n"]), *cells)
     return t

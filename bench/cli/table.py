@@ -1,0 +1,66 @@
+"""``bench table NAME``: a paper's table regenerated, reported rows beside measured ones."""
+
+from __future__ import annotations
+
+import typer
+
+from bench.cli.common import STORE_OPTION, console, errors_as_messages, fail
+from bench.store import Store
+from bench.studies import load_study
+from bench.tables.build import build_table
+from bench.tables.formats import FORMATS, render
+from bench.tables.reported import table_names
+
+
+def _ids(values: list[str]) -> list[str]:
+    return [v for text in values for v in text.split(",") if v]
+
+
+def table(
+    name: str = typer.Argument(..., help=f"The table: {', '.join(table_names())}."),
+    runs: list[str] = typer.Option(
+        [], "--runs", help="Run ids (unique key prefixes) to add as rows; repeat or comma-separate."
+    ),
+    study: str = typer.Option(
+        None, "--study", help="Add one row per arm of this study (mean ± std over seeds)."
+    ),
+    smoke: bool = typer.Option(False, "--smoke", help="With --study: its smoke-size runs."),
+    version: str = typer.Option(
+        None, "--version", help="Paper version where two exist (coco, voc: icassp2022, preprint)."
+    ),
+    fmt: str = typer.Option("rich", "--format", help=f"Output: {', '.join(FORMATS)}."),
+    delta_to: str = typer.Option(
+        None, "--delta-to", help="Show every row as its difference to this row (label or method)."
+    ),
+    store: str = STORE_OPTION,
+) -> None:
+    """Print a paper's table: reported rows, your measured rows, best per column in bold.
+
+    Tables: coco and voc are SCAC's Tables 1 and 2; srn-nus, srn-coco, srn-wider SRN's
+    Tables 1-3; lc-coco, lc-nus, lc-ablation, lc-backbones, lc-partial the latent-context
+    paper's Tables 1-5. Measured rows carry a paired bootstrap interval of their mAP difference
+    to the reference (the study's reference arm, the --delta-to row, or the first measured row).
+    """
+    if fmt not in FORMATS:
+        fail(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    with errors_as_messages():
+        measured = bool(runs or study)
+        view = build_table(
+            name,
+            version=version,
+            store=Store(store) if measured else None,
+            runs=_ids(runs),
+            study=load_study(study) if study else None,
+            smoke=smoke,
+            delta_to=delta_to,
+        )
+    out = render(view, fmt)
+    if fmt == "rich":
+        console.print(out)
+    else:
+        typer.echo(out, nl=False)
+
+
+def register(root: typer.Typer) -> None:
+    """Add `bench table NAME` to the command line."""
+    root.command("table")(table)

@@ -1,0 +1,400 @@
+"""Figures: per-class AP gains (SRN Fig. 7, top), study curves, precision-recall curves.
+
+Each function returns a :class:`Plot`: the matplotlib ``Figure`` and the plotted numbers as a
+``DataFrame``, so a test can check what is drawn (bar heights, line points), not only that a
+file appeared. Figures are built without ``pyplot`` (no global state, no display needed) and
+styled with seaborn's ``paper`` context; :meth:`Plot.save` writes PNG (300 dpi), PDF or SVG.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from bench.store import RunRecord, Store
+from bench.studies import Study, known_studies, load_study
+from bench.tables.measured import check_classes, class_for, metric_for, rows_from_study
+from bench.tables.reported import ReportedTable, load
+from scac.predictions import Predictions
+
+SUFFIXES = (".png", ".pdf", ".svg")
+_PALETTE = sns.color_palette("colorblind")
+
+
+@dataclass
+class Plot:
+    """A figure and the numbers it shows.
+
+    Attributes:
+        figure: the matplotlib figure.
+        data: one row per plotted point or bar (columns depend on the plot).
+    """
+
+    figure: Figure
+    data: pd.DataFrame
+
+    def save(self, path: str | Path) -> Path:
+        """Write the figure; the suffix picks the format (``.png``, ``.pdf`` or ``.svg``).
+
+        Raises:
+            ValueError: another suffix.
+        """
+        path = Path(path)
+        if path.suffix.lower() not in SUFFIXES:
+            raise ValueError(
+                f"cannot write {path.name}: the suffix must be one of {', '.join(SUFFIXES)}"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.figure.savefig(path, dpi=300, bbox_inches="tight")
+        return path
+
+
+def _figure(width: float, height: float) -> Figure:
+    with sns.axes_style("ticks"), sns.plotting_context("paper", font_scale=1.15):
+        fig = Figure(figsize=(width, height), layout="constrained")
+        fig.add_subplot()
+    return fig
+
+
+def _style(ax) -> None:
+    sns.despine(ax=ax)
+    ax.grid(axis="y", color="0.9", linewidth=0.8)
+    ax.set_axisbelow(True)
+
+
+# -- per-class AP gains --------------------------------------------------------------------------
+
+
+def _per_class(
+    name: str, table: ReportedTable, open_store: Callable[[], Store] | None
+) -> tuple[str, dict[str, float], RunRecord | None]:
+    """(display name, class -> AP, the run or None) of a reported row or a run in the store."""
+    try:
+        row = table.find(name)
+    except KeyError as row_error:
+        if open_store is None:
+            raise
+        store = open_store()
+        try:
+            run = store.get(name)
+        except KeyError:
+            rows = "; ".join(r.label for r in table.rows)
+            raise KeyError(
+                f"{name!r} is neither a row of table {table.spec.name} (rows: {rows}) "
+                f"nor a run in store {store.display}"
+            ) from row_error
+        if run.status != "finished":
+            raise ValueError(f"run {run.run_key[:10]} is {run.status}, not finished") from None
+        values = {c: v for c, v in (run.per_class_ap or {}).items() if v is not None}
+        return f"run {run.run_key[:10]}", values, run
+    values = {
+        class_for(c): row.number(c)
+        for c in table.columns
+        if metric_for(c) is None and row.number(c) is not None
+    }
+    return row.method or row.label, values, None
+
+
+def ap_gains(
+    target: str,
+    baseline: str,
+    *,
+    table: str = "voc",
+    version: str | None = None,
+    store: Store | Callable[[], Store] | None = None,
+) -> Plot:
+    """Per-class AP of ``target`` minus ``baseline``, bars sorted by gain (SRN Fig. 7, top).
+
+    Args:
+        target: a row of the per-class table (``"The Proposed"``) or a run id in ``store``.
+        baseline: the same kinds.
+        table: a per-class table (``voc``).
+        version: its paper version.
+        store: where run ids are looked up, or a function that opens it (called only for a
+            name that is not a row of the table).
+
+    Raises:
+        KeyError: a name that is neither a row of the table nor a run (the rows listed).
+        ValueError: a run whose classes do not match the table's (or the other run's).
+    """
+    reported = load(table, version)
+    if not reported.spec.per_class:
+        raise ValueError(f"table {table} has no per-class columns; per-class tables: voc")
+    open_store = (
+        None if store is None else functools.cache(store if callable(store) else lambda: store)
+    )
+    (t_name, t_ap, t_run), (b_name, b_ap, b_run) = (
+        _per_class(n, reported, open_store) for n in (target, baseline)
+    )
+    if t_run is None or b_run is None:  # a run beside a paper's row must have its classes
+        for run in (t_run, b_run):
+            if run is not None:
+                check_classes(run, reported)
+    if set(t_ap) != set(b_ap):
+        raise ValueError(
+            f"{t_name} and {b_name} have different classes: "
+            f"{', '.join(sorted(set(t_ap) ^ set(b_ap)))}"
+        )
+    data = pd.DataFrame(
+        {"class": list(t_ap), "target": list(t_ap.values()), "baseline": [b_ap[c] for c in t_ap]}
+    )
+    data["gain"] = data["target"] - data["baseline"]
+    data = data.sort_values("gain", ascending=False, kind="stable").reset_index(drop=True)
+
+    fig = _figure(max(6.0, 0.34 * len(data) + 1.5), 3.4)
+    ax = fig.axes[0]
+    colors = [_PALETTE[0] if g >= 0 else _PALETTE[3] for g in data["gain"]]
+    ax.bar(range(len(data)), data["gain"], color=colors, width=0.75, edgecolor="none")
+    ax.axhline(0, color="0.2", linewidth=0.8)
+    mean = float(data["gain"].mean())
+    label = f"mean {mean:+.2f} (the mAP gain)"
+    ax.axhline(mean, color="0.35", linestyle="--", linewidth=1.0, label=label)
+    ax.set_xticks(range(len(data)), data["class"], rotation=60, ha="right", rotation_mode="anchor")
+    ax.set_xlim(-0.6, len(data) - 0.4)
+    ax.set_ylabel("AP gain (points)")
+    ax.set_title(f"AP per class: {t_name} − {b_name}", loc="left")
+    ax.legend(frameon=False, loc="upper right")
+    _style(ax)
+    return Plot(fig, data)
+
+
+# -- study curves --------------------------------------------------------------------------------
+
+
+def _lookup(config: dict, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
+
+
+def study_curve(
+    study: str | Study,
+    store: Store,
+    *,
+    metrics: list[str] | None = None,
+    per_class: bool = False,
+    smoke: bool = False,
+) -> Plot:
+    """Metrics against the studied parameter: mean over seeds, with a ±1 std band.
+
+    Args:
+        study: a study with a ``parameter`` (its value in each run's config is the x axis).
+        store: the results store.
+        metrics: metric names (default: the study's first metric).
+        per_class: also one thin line per class (mean AP over seeds).
+        smoke: the study's smoke-size runs.
+
+    Raises:
+        ValueError: a study without a parameter, a metric no run has, no finished runs.
+    """
+    study = study if isinstance(study, Study) else load_study(study)
+    if not study.parameter:
+        with_one = [s for s in known_studies() if load_study(s).parameter]
+        raise ValueError(
+            f"study {study.name!r} names no parameter to plot against; "
+            f"studies with one: {', '.join(with_one)}"
+        )
+    metrics = metrics or [study.metrics[0]]
+    arms = rows_from_study(store, study, None, smoke=smoke)
+    records = []
+    for arm in arms:
+        for run, seed in zip(arm.runs, arm.seeds, strict=True):
+            x = _lookup(run.config, study.parameter)
+            for m in metrics:
+                if m not in (run.metrics or {}):
+                    known = ", ".join(run.metrics or {})
+                    raise ValueError(f"no metric {m!r} in run {run.run_key[:10]}; known: {known}")
+                records.append(_point(arm.label, seed, x, m, "metric", run.metrics[m]))
+            if per_class:
+                for cls, ap in (run.per_class_ap or {}).items():
+                    records.append(_point(arm.label, seed, x, f"AP {cls}", "class", ap))
+    raw = pd.DataFrame(records)
+    data = (
+        raw.groupby(["series", "kind", "arm", "x"], sort=False)["value"]
+        .agg(mean="mean", std="std", n="count")
+        .reset_index()
+    )
+    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in data["x"])
+    if not numeric:  # categorical parameter: arms in study order
+        order = {a.label: i for i, a in enumerate(arms)}
+        data["position"] = data["arm"].map(order)
+    else:
+        data["position"] = data["x"].astype(float)
+    data = data.sort_values(["kind", "series", "position"], kind="stable").reset_index(drop=True)
+    return Plot(_draw_study(data, study, arms, numeric), data)
+
+
+def _point(arm, seed, x, series, kind, value) -> dict:
+    return {"arm": arm, "seed": seed, "x": x, "series": series, "kind": kind, "value": value}
+
+
+def _draw_study(data: pd.DataFrame, study: Study, arms, numeric: bool) -> Figure:
+    classes = data[data["kind"] == "class"]
+    fig = _figure(6.6 if len(classes) else 5.2, 3.4)
+    ax = fig.axes[0]
+    class_colors = sns.color_palette("husl", max(1, classes["series"].nunique()))
+    for k, (series, sub) in enumerate(classes.groupby("series", sort=True)):
+        ax.plot(
+            sub["position"],
+            sub["mean"],
+            color=class_colors[k],
+            linewidth=0.9,
+            alpha=0.55,
+            linestyle="--",
+            label=series,
+        )
+    for k, (series, sub) in enumerate(data[data["kind"] == "metric"].groupby("series", sort=False)):
+        color = _PALETTE[k % len(_PALETTE)]
+        std = sub["std"].fillna(0.0)
+        ax.fill_between(
+            sub["position"],
+            sub["mean"] - std,
+            sub["mean"] + std,
+            color=color,
+            alpha=0.18,
+            linewidth=0,
+        )
+        ax.plot(
+            sub["position"],
+            sub["mean"],
+            color=color,
+            marker="o",
+            linewidth=1.8,
+            markersize=4.5,
+            label=f"{series} (mean ± std)",
+        )
+    if study.reference:
+        ref = data[data["arm"] == study.reference]["position"]
+        if len(ref):
+            ax.axvline(ref.iloc[0], color="0.5", linestyle=":", linewidth=1.0)
+            ax.annotate(
+                "reference",
+                (ref.iloc[0], 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, -10),
+                textcoords="offset points",
+                fontsize=8,
+                color="0.4",
+            )
+    if not numeric:
+        ax.set_xticks(range(len(arms)), [a.label for a in arms], rotation=20, ha="right")
+    seeds = int(data[data["kind"] == "metric"]["n"].max())
+    ax.set_xlabel(study.parameter)
+    ax.set_ylabel("value (%)")
+    ax.set_title(f"{study.name}: {seeds} seed{'s' * (seeds > 1)} per arm", loc="left")
+    if len(classes):  # many lines: the legend goes beside the axes
+        ax.legend(frameon=False, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(frameon=False, fontsize=7.5, loc="best")
+    _style(ax)
+    return fig
+
+
+# -- precision-recall curves -----------------------------------------------------------------
+
+
+def precision_recall(
+    scores: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """One class's precision-recall curve, tied scores grouped (as scikit-learn).
+
+    Args:
+        scores: (N,) scores.
+        targets: (N,) 0/1 labels.
+        mask: (N,) bool, False = ignored; None = all count.
+
+    Returns:
+        (precision, recall, thresholds, AP): one point per distinct score at which recall
+        grows, from the highest score; AP = sum of (R_k - R_{k-1}) P_k, the area under the
+        step curve through these points (NaN without positives).
+    """
+    keep = np.ones_like(scores, dtype=bool) if mask is None else mask.astype(bool)
+    s, y = scores[keep].astype(np.float64), targets[keep].astype(np.float64)
+    order = np.argsort(-s, kind="stable")
+    s, y = s[order], y[order]
+    ends = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last index of each tie group
+    tp = np.cumsum(y)[ends]
+    fp = (ends + 1) - tp
+    positives = y.sum()
+    if positives == 0:
+        return np.array([]), np.array([]), np.array([]), math.nan
+    precision, recall = tp / (tp + fp), tp / positives
+    grows = np.diff(np.r_[0.0, recall]) > 0  # groups of negatives only add no area
+    precision, recall, thresholds = precision[grows], recall[grows], s[ends][grows]
+    ap = float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return precision, recall, thresholds, ap
+
+
+def pr_curves(run: str, store: Store, *, classes: list[str] | None = None) -> Plot:
+    """Precision-recall curves of a run's stored predictions, one line per class.
+
+    Args:
+        run: a run id (unique key prefix).
+        store: the results store.
+        classes: the classes to draw (default: all, when there are at most 10).
+
+    Raises:
+        KeyError: an unknown run or class (the run's classes listed).
+        FileNotFoundError: the run has no predictions file.
+    """
+    record: RunRecord = store.get(run)
+    pred = Predictions.load(
+        Path(record.artifacts or store.artifacts_dir(record.run_key)) / "predictions.npz"
+    )
+    if classes is None:
+        if len(pred.classes) > 10:
+            raise ValueError(
+                f"run {record.run_key[:10]} has {len(pred.classes)} classes: choose up to 10 "
+                f"with --classes ({', '.join(pred.classes[:12])}...)"
+            )
+        classes = list(pred.classes)
+    unknown = [c for c in classes if c not in pred.classes]
+    if unknown:
+        raise KeyError(
+            f"no class {unknown[0]!r} in run {record.run_key[:10]}; its classes: "
+            f"{', '.join(pred.classes)}"
+        )
+    frames = []
+    for cls in classes:
+        j = pred.classes.index(cls)
+        p, r, t, ap = precision_recall(pred.scores[:, j], pred.targets[:, j], pred.mask[:, j])
+        frames.append(
+            pd.DataFrame({"class": cls, "recall": r, "precision": p, "threshold": t, "AP": ap})
+        )
+    data = pd.concat(frames, ignore_index=True)
+    fig = _figure(5.6, 3.8)
+    ax = fig.axes[0]
+    for k, cls in enumerate(classes):
+        sub = data[data["class"] == cls]
+        if sub.empty:
+            continue
+        ap = sub["AP"].iloc[0]
+        ax.step(
+            np.r_[0.0, sub["recall"]],
+            np.r_[sub["precision"].iloc[0], sub["precision"]],
+            where="pre",
+            color=_PALETTE[k % len(_PALETTE)],
+            linewidth=1.6,
+            label=f"{cls} (AP {100 * ap:.1f})",
+        )
+    ax.set_xlim(0, 1.0)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title(f"run {record.run_key[:10]}: {len(pred.scores)} images", loc="left")
+    ax.legend(frameon=False, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    _style(ax)
+    ax.grid(axis="x", color="0.9", linewidth=0.8)
+    return Plot(fig, data)
+
+
+__all__ = ["Plot", "ap_gains", "pr_curves", "precision_recall", "study_curve"]
