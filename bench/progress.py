@@ -63,12 +63,14 @@ class Reporter:
         self.quiet = quiet
         self.progress: Progress | None = None
         self._overall = None
+        self._cache_task = None
 
     @classmethod
     def silent(cls) -> Reporter:
         return cls(live=False, quiet=True)
 
-    def _print(self, text: str) -> None:
+    def line(self, text: str) -> None:
+        """Print one plain line (above the bars when they are drawn)."""
         if not self.quiet:
             (self.progress.console if self.progress else self.console).print(
                 text, markup=False, highlight=False
@@ -77,7 +79,7 @@ class Reporter:
     @contextlib.contextmanager
     def study(self, name: str, total: int, todo: int) -> Iterator[None]:
         """Around a whole study: an overall bar, and a first line saying what is to do."""
-        self._print(f"study {name}: {total} runs, {total - todo} already finished, {todo} to run")
+        self.line(f"study {name}: {total} runs, {total - todo} already finished, {todo} to run")
         if self.live and not self.quiet:
             self.progress = Progress(
                 TextColumn("{task.description}"),
@@ -109,6 +111,21 @@ class Reporter:
         else:
             yield
 
+    def cache_progress(self, done: int, total: int) -> None:
+        """The frozen-feature cache filling (once per frozen weights and images): a bar, or a
+        line at the start and at the end in plain mode."""
+        if self.progress is not None:
+            if self._cache_task is None:
+                self._cache_task = self.progress.add_task(
+                    "  filling the frozen-feature cache", total=total, info=""
+                )
+            self.progress.update(self._cache_task, completed=done)
+            if done >= total:
+                self.progress.remove_task(self._cache_task)
+                self._cache_task = None
+        elif done >= total:
+            self.line(f"frozen-feature cache filled: {total} images")
+
     def run_callbacks(self, spec: RunSpec) -> Callbacks:
         """Callbacks that draw a bar for one run (none in plain mode)."""
         if self.progress is None:
@@ -122,6 +139,6 @@ class Reporter:
 
     def run_finished(self, done: int, total: int, outcome: RunOutcome) -> None:
         """One line per finished run; the overall bar advances."""
-        self._print(f"[{done}/{total}] {describe(outcome)}")
+        self.line(f"[{done}/{total}] {describe(outcome)}")
         if self.progress is not None and self._overall is not None:
             self.progress.update(self._overall, advance=1)

@@ -99,6 +99,7 @@ def execute(
     commit: str | None,
     num_workers: int = 0,
     resume: bool = True,
+    feature_cache: bool = True,
 ) -> RunOutcome:
     """Run one config into the store; failures are recorded, Ctrl-C is recorded and re-raised.
 
@@ -113,6 +114,7 @@ def execute(
         commit: the code's git commit.
         num_workers: DataLoader workers.
         resume: continue from the run's epoch checkpoint when an earlier attempt left one.
+        feature_cache: train frozen phases from cached features (:func:`feature_cache_dir`).
     """
     if store is not None:
         store.start(
@@ -129,6 +131,8 @@ def execute(
             num_workers=num_workers,
             callbacks=reporter.run_callbacks(spec),
             resume=resume,
+            feature_cache=feature_cache_dir(store) if feature_cache and store else None,
+            feature_cache_progress=reporter.cache_progress,
         )
     except KeyboardInterrupt:
         if store is not None:
@@ -165,6 +169,11 @@ def execute(
     return RunOutcome(spec, run_key, "finished", seconds, metrics=result.metrics)
 
 
+def feature_cache_dir(store: Store) -> Path:
+    """The frozen-feature cache beside the store (``feature-cache/`` next to ``runs/``)."""
+    return Store.artifacts_root_for(store.url).parent / "feature-cache"
+
+
 def shared_artifacts_dir(run_key: str) -> Path:
     """Where a non-zero torchrun rank finds the run's artifacts (rank 0's store says the same)."""
     return Store.artifacts_root_for(os.environ.get("BENCH_STORE")) / run_key
@@ -181,6 +190,7 @@ def train_recipe(
     num_workers: int = 0,
     cache_dir: Path | None = None,
     reporter: Reporter | None = None,
+    feature_cache: bool = True,
 ) -> RunOutcome:
     """One run of a recipe into the store (``bench train``); finished runs are not redone.
 
@@ -224,6 +234,7 @@ def train_recipe(
             commit=git_commit(),
             num_workers=num_workers,
             resume=resume,
+            feature_cache=feature_cache,
         )
         reporter.run_finished(1, 1, outcome)
     return outcome
@@ -239,6 +250,7 @@ def run_study(
     device: str = "auto",
     cache_dir: Path | None = None,
     reporter: Reporter | None = None,
+    feature_cache: bool = True,
 ) -> StudyOutcome:
     """Run every arm x seed of ``study`` that the store does not already hold as finished.
 
@@ -287,6 +299,7 @@ def run_study(
                 device=device,
                 reporter=reporter,
                 commit=commit,
+                feature_cache=feature_cache,
             )
             outcomes[key] = outcome
             done += 1

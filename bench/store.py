@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-STATUSES = ("pending", "running", "finished", "failed", "interrupted")
+STATUSES = ("pending", "running", "finished", "failed", "interrupted", "pruned")
 
 metadata = sa.MetaData()
 
@@ -311,9 +311,9 @@ class Store:
     def fail(
         self, run_key: str, error: str, *, status: str = "failed", wall_seconds: float | None = None
     ) -> None:
-        """Mark a run failed (or interrupted) with its error text."""
-        if status not in ("failed", "interrupted"):
-            raise ValueError(f"status must be 'failed' or 'interrupted', got {status!r}")
+        """Mark a run failed (or interrupted, or pruned by a sweep) with its reason."""
+        if status not in ("failed", "interrupted", "pruned"):
+            raise ValueError(f"status must be 'failed', 'interrupted' or 'pruned', got {status!r}")
         self._write(
             lambda conn: conn.execute(
                 runs.update()

@@ -94,6 +94,10 @@ class DataConfig:
     skip_bad: bool = False  # skip unreadable images (listed in the run record) instead of failing
     drop_labels: float = 0.0  # partial-label protocol: share of training labels made unknown
     drop_labels_seed: int = 0
+    # model selection (sweeps): share of the training split held out and evaluated instead of
+    # val_split, which is then left untouched for the one final test of the chosen configuration
+    holdout: float = 0.0
+    holdout_seed: int = 0
     synth: SynthConfig = field(default_factory=SynthConfig)
 
 
@@ -231,9 +235,21 @@ def _from_mapping(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
     return cls(**kwargs)
 
 
+def _check_input_size(config: RunConfig) -> RunConfig:
+    # SRN and the latent-context model size layers from their input (conv4's kernels, the
+    # spatial tokens): a mismatch would only fail at the first batch, after data and weights
+    size = getattr(config.model, "input_size", None)
+    if size is not None and size != config.data.image_size:
+        raise ConfigError(
+            f"config key 'model.input_size' ({size}) must equal 'data.image_size' "
+            f"({config.data.image_size}): model {config.model.name!r} is sized for its images"
+        )
+    return config
+
+
 def from_dict(data: Mapping[str, Any]) -> RunConfig:
     """Build a :class:`RunConfig` from nested dictionaries (missing keys take their defaults)."""
-    return _from_mapping(RunConfig, data, "")
+    return _check_input_size(_from_mapping(RunConfig, data, ""))
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -305,7 +321,7 @@ def with_overrides(config: RunConfig, overrides: Mapping[str, Any]) -> RunConfig
     if "model.name" in overrides and overrides["model.name"] != data["model"]["name"]:
         data["model"] = {"name": overrides["model.name"]}
         data["loss"] = {}
-        data = to_dict(from_dict(data))
+        data = to_dict(_from_mapping(RunConfig, data, ""))  # checked once the rest is applied
     for key, value in overrides.items():
         if key != "model.name":
             _set_path(data, key, value)

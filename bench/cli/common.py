@@ -18,6 +18,12 @@ from scac.data.images import DatasetError
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
+NO_CACHE_OPTION = typer.Option(
+    False,
+    "--no-cache",
+    help="Compute frozen parts' features every step instead of once into the frozen-feature "
+    "cache beside the store (the numbers are the same either way).",
+)
 STORE_OPTION = typer.Option(
     None,
     "--store",

@@ -6,7 +6,13 @@ import os
 
 import typer
 
-from bench.cli.common import STORE_OPTION, console, errors_as_messages, interruptible
+from bench.cli.common import (
+    NO_CACHE_OPTION,
+    STORE_OPTION,
+    console,
+    errors_as_messages,
+    interruptible,
+)
 from bench.progress import Reporter
 from bench.runner import train_recipe
 from bench.store import Store
@@ -35,6 +41,7 @@ def train(
     ),
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1..."),
+    no_cache: bool = NO_CACHE_OPTION,
     store: str = STORE_OPTION,
 ) -> None:
     """Train and evaluate one recipe into the results store, checkpointing every epoch.
@@ -63,6 +70,7 @@ def train(
                 device=device,
                 num_workers=workers,
                 reporter=reporter,
+                feature_cache=not no_cache,
             )
     if outcome.status == "failed":
         raise typer.Exit(1)

@@ -54,7 +54,12 @@ class Batch:
 
 
 def normalize(images_uint8: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) uint8 -> float normalised with ImageNet mean and std."""
+    """(B, 3, H, W) uint8 -> float normalised with ImageNet mean and std.
+
+    A (B, 0, H, W) placeholder (images not read: a feature cache stands in) stays empty.
+    """
+    if images_uint8.shape[1] == 0:
+        return images_uint8.float()
     mean = torch.tensor(IMAGENET_MEAN, device=images_uint8.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=images_uint8.device).view(1, 3, 1, 1)
     return (images_uint8.float() / 255.0 - mean) / std

@@ -110,6 +110,10 @@ class ImageDataset(Dataset):
         self.cache_images = cache_images
         self.skip_bad = skip_bad
         self.bad_log = bad_log
+        # False while a feature cache stands in for the images (scac.engine.feature_cache): the
+        # samples then carry a (0, S, S) placeholder, and no file is read or decoded
+        self.load_images = True
+        self.unreadable: set[int] = set()  # indices the feature cache could not read (skip_bad)
         self._cache: dict[int, torch.Tensor] = {}
 
     @property
@@ -154,21 +158,29 @@ class ImageDataset(Dataset):
                 os.fsync(fh.fileno())
 
     def __getitem__(self, index: int) -> Sample | None:
+        return self.sample(index, self.flipped(index))
+
+    def sample(self, index: int, flip: bool) -> Sample | None:
+        """Image ``index``, flipped or not whatever the epoch (feature caches hold both)."""
         rec = self.index.records[index]
-        try:
-            image = self._load(index)
-        except DatasetError as err:
-            if not self.skip_bad:
-                raise
-            self._skip(err)
-            return None
+        if not self.load_images:
+            if index in self.unreadable:
+                return None
+            image = torch.empty((0, self.image_size, self.image_size), dtype=torch.uint8)
+        else:
+            try:
+                image = self._load(index)
+            except DatasetError as err:
+                if not self.skip_bad:
+                    raise
+                self._skip(err)
+                return None
         bb = tv_tensors.BoundingBoxes(
             torch.from_numpy(rec.boxes).reshape(-1, 4),
             format="XYXY",
             canvas_size=(rec.height, rec.width),
         )
         bb = TF.resize(bb, [self.image_size, self.image_size])
-        flip = self.flipped(index)
         if flip:
             image = TF.horizontal_flip(image)
             bb = TF.horizontal_flip(bb)

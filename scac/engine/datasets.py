@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from scac.config import DataConfig
 from scac.data.coco import read_coco
@@ -107,6 +109,29 @@ def read_split(cfg: DataConfig, root: Path, split: str, train: bool) -> DatasetI
     )
 
 
+def holdout_split(cfg: DataConfig, root: Path) -> tuple[DatasetIndex, DatasetIndex]:
+    """The training split cut in two by a seeded draw: (train part, held-out validation part).
+
+    The held-out images follow the evaluation label policy (VOC ``difficult_eval``).
+    """
+    if not 0.0 < cfg.holdout < 1.0:
+        raise ValueError(f"data.holdout must be in (0, 1), got {cfg.holdout}")
+    train = read_split(cfg, root, cfg.train_split, True)
+    same_policy = cfg.format != "voc" or cfg.difficult_train == cfg.difficult_eval
+    evaluation = train if same_policy else read_split(cfg, root, cfg.train_split, False)
+    n = len(train.records)
+    held = set(
+        np.random.default_rng([cfg.holdout_seed, 7_919])
+        .permutation(n)[: round(n * cfg.holdout)]
+        .tolist()
+    )
+    keep = [r for i, r in enumerate(train.records) if i not in held]
+    out = [r for i, r in enumerate(evaluation.records) if i in held]
+    if not keep or not out:
+        raise ValueError(f"data.holdout={cfg.holdout} leaves an empty part of {n} training images")
+    return replace(train, records=keep), replace(evaluation, records=out)
+
+
 def num_classes_of(cfg: DataConfig) -> int | None:
     """The class count a format implies without reading it (for building models without data)."""
     return {"voc": len(VOC_CLASSES), "coco": 80, "synth": 9}.get(cfg.format)
@@ -124,11 +149,11 @@ def build_datasets(
         bad_log: where skipped unreadable images are listed (with ``data.skip_bad``).
     """
     root = dataset_root(cfg, cache_dir)
-    indexes = {
-        name: read_split(cfg, root, name, train)
-        for name, train in ((cfg.train_split, True), (cfg.val_split, False))
-    }
-    train_index, val_index = indexes[cfg.train_split], indexes[cfg.val_split]
+    if cfg.holdout > 0:
+        train_index, val_index = holdout_split(cfg, root)
+    else:
+        train_index = read_split(cfg, root, cfg.train_split, True)
+        val_index = read_split(cfg, root, cfg.val_split, False)
     if train_index.classes != val_index.classes:
         raise DatasetError(
             f"{cfg.train_split} and {cfg.val_split} have different classes in {root}"

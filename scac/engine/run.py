@@ -10,6 +10,7 @@ import hashlib
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -24,6 +25,7 @@ from scac.engine.checkpoint import load_checkpoint
 from scac.engine.datasets import build_datasets, data_fingerprint
 from scac.engine.distributed import barrier, init_distributed, local_device
 from scac.engine.evaluate import predict
+from scac.engine.feature_cache import FrozenFeatures
 from scac.engine.pretrain import PretrainSettings, synthetic_backbone_weights
 from scac.engine.pretrain_detector import (
     DetectorPretrainSettings,
@@ -151,6 +153,38 @@ def run_identity(cfg: RunConfig) -> str:
     )
 
 
+class _Validating(Callbacks):
+    """Wraps a run's callbacks: after every epoch, score the evaluation split and report it."""
+
+    def __init__(self, inner: Callbacks, model, dataset, cfg: RunConfig, runtime: Runtime) -> None:
+        self.inner, self.model, self.dataset, self.cfg, self.runtime = (
+            inner,
+            model,
+            dataset,
+            cfg,
+            runtime,
+        )
+        self.step = 0
+
+    def on_phase_start(self, phase, index, steps_per_epoch) -> None:
+        self.inner.on_phase_start(phase, index, steps_per_epoch)
+
+    def on_step(self, phase, epoch, step, loss) -> None:
+        self.inner.on_step(phase, epoch, step, loss)
+
+    def on_epoch_end(self, phase, epoch, mean_loss) -> None:
+        self.inner.on_epoch_end(phase, epoch, mean_loss)
+        self.step += 1
+        preds = predict(
+            self.model,
+            self.dataset,
+            batch_size=self.cfg.train.eval_batch_size,
+            runtime=self.runtime,
+        )
+        self.model.train()
+        self.inner.on_validation(self.step, summarize(preds, self.cfg.eval.threshold)[0])
+
+
 def prepare(cfg: RunConfig, cache_dir: Path) -> None:
     """Generate what ``cfg`` needs once (synthetic dataset, pretrained weights) before any run."""
     build_datasets(cfg.data, cfg.seed, cache_dir)
@@ -166,6 +200,9 @@ def run_experiment(
     num_workers: int = 0,
     callbacks: Callbacks | None = None,
     resume: bool = False,
+    validate_every_epoch: bool = False,
+    feature_cache: Path | None = None,
+    feature_cache_progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     """Train and evaluate one configuration, writing its artifacts.
 
@@ -180,6 +217,13 @@ def run_experiment(
         num_workers: DataLoader workers.
         callbacks: progress hooks.
         resume: continue from ``artifacts_dir/checkpoint.pt`` when it exists.
+        validate_every_epoch: score the evaluation split after every epoch and hand the metrics
+            to ``callbacks.on_validation`` (sweeps report them to their pruner).
+        feature_cache: folder of the frozen-feature cache (phases that freeze the model's first
+            parts train from features computed once, :mod:`scac.engine.feature_cache`), or
+            None to compute them every step. It does not change the numbers, so it is not part
+            of the run key. Off under torchrun.
+        feature_cache_progress: ``(done, total)`` while the cache fills.
     """
     ctx = init_distributed(resolve_device(device))
     runtime = Runtime(
@@ -211,6 +255,20 @@ def run_experiment(
         (artifacts_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
 
     start = time.perf_counter()
+    hooks = callbacks if main else None
+    if validate_every_epoch:
+        hooks = _Validating(hooks or Callbacks(), model, data.val, cfg, runtime)
+    frozen = None
+    if feature_cache is not None and ctx is None:
+        frozen = FrozenFeatures(
+            model,
+            data.train,
+            feature_cache,
+            amp=cfg.train.amp,
+            autocast=runtime.autocast,
+            device=runtime.device,
+            progress=feature_cache_progress,
+        )
     log = train(
         model,
         loss_fn,
@@ -220,9 +278,10 @@ def run_experiment(
         seed=cfg.seed,
         runtime=runtime,
         grad_clip=cfg.train.grad_clip,
-        callbacks=callbacks if main else None,
+        callbacks=hooks,
         checkpoint=checkpoint,
         resume=state,
+        phase_forward=frozen.for_phase if frozen is not None else None,
     )
     train_seconds = time.perf_counter() - start
 

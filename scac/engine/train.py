@@ -23,6 +23,7 @@ from scac.config import PhaseConfig
 from scac.data.batch import Batch, collate
 from scac.engine.checkpoint import save_checkpoint, set_rng_state
 from scac.engine.distributed import DistContext, all_finite
+from scac.engine.feature_cache import image_dataset
 
 AMP_MODES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -42,6 +43,11 @@ class Callbacks:
 
     def on_epoch_end(self, phase: PhaseConfig, epoch: int, mean_loss: float) -> None:
         """An epoch of ``phase`` finished (``epoch`` counts from 0 within the phase)."""
+
+    def on_validation(self, step: int, metrics: dict[str, float]) -> None:
+        """Validation metrics after the ``step``-th epoch overall (runs asked to validate every
+        epoch). Raising here (e.g. a pruner's exception) stops the run; the exception propagates.
+        """
 
 
 @dataclass
@@ -177,6 +183,8 @@ def train(
     forward: Callable[[nn.Module, Batch], object] | None = None,
     checkpoint: Path | None = None,
     resume: dict | None = None,
+    phase_forward: Callable[[PhaseConfig], Callable[[nn.Module, Batch], object] | None]
+    | None = None,
 ) -> TrainLog:
     """Run every phase over ``dataset``.
 
@@ -193,6 +201,9 @@ def train(
         forward: ``(model, batch) -> output``; default ``model(batch.images, batch.boxes)``.
         checkpoint: file written at the end of every epoch (rank 0), or None.
         resume: a loaded checkpoint to continue from, or None.
+        phase_forward: ``phase -> forward`` for phases that start from cached features
+            (:class:`scac.engine.feature_cache.FrozenFeatures`), or None; while one is in use
+            the dataset serves no images (``load_images = False``). Not under torchrun.
 
     Raises:
         NonFiniteLossError: a loss became NaN or infinite.
@@ -234,6 +245,9 @@ def train(
             net = DistributedDataParallel(
                 model, device_ids=ids, find_unused_parameters=bool(phase.loss_terms)
             )
+        cached = phase_forward(phase) if phase_forward is not None and ctx is None else None
+        _serve_images(dataset, cached is None)
+        step_forward = cached or forward
         callbacks.on_phase_start(phase, index, spe)
         model.train()
         for epoch in range(first, phase.epochs):
@@ -245,7 +259,7 @@ def train(
                 if runtime.channels_last:
                     batch.images = batch.images.contiguous(memory_format=torch.channels_last)
                 with runtime.autocast():
-                    terms = loss_fn(forward(net, batch), batch)
+                    terms = loss_fn(step_forward(net, batch), batch)
                     loss = _objective(terms, phase)
                 if not all_finite(loss.detach(), ctx):
                     detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
@@ -282,4 +296,12 @@ def train(
                     log=asdict(log),
                 )
             callbacks.on_epoch_end(phase, epoch, mean)
+    _serve_images(dataset, True)
     return log
+
+
+def _serve_images(dataset, flag: bool) -> None:
+    """Let the dataset (or the image dataset under a view) read images, or not."""
+    target = image_dataset(dataset)
+    if hasattr(target, "load_images"):
+        target.load_images = flag

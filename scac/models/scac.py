@@ -100,6 +100,10 @@ class SCAC(nn.Module):
         self.aggregation = aggregation
         self.fusion = fusion
 
+    # The parts that can be computed once and cached while frozen (scac.engine.feature_cache),
+    # in order: each one's output is the next one's input.
+    cacheable_stages = ("backbone", "neck")
+
     def forward(
         self, images: torch.Tensor, gt_boxes: list[torch.Tensor] | None = None
     ) -> SCACOutput:
@@ -110,20 +114,36 @@ class SCAC(nn.Module):
             gt_boxes: in training, B tensors (N_i, 4) of ground-truth boxes that join the
                 object patches (as in Faster R-CNN); ignored in eval mode.
         """
-        return self.forward_from_backbone(self.backbone(images), images, gt_boxes)
+        return self.forward_from("neck", self.features("neck", images), images, gt_boxes)
 
-    def forward_from_backbone(
+    def features(self, stage: str, images: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        """The output of ``stage`` (``backbone``: C2..C5; ``neck``: eq. 1's pyramid P2..P5)."""
+        if stage not in self.cacheable_stages:
+            raise ValueError(f"unknown stage {stage!r}; known: {self.cacheable_stages}")
+        features = self.backbone(images)
+        return self.neck(features) if stage == "neck" else features
+
+    def forward_from(
         self,
-        backbone_features: OrderedDict[str, torch.Tensor],
+        stage: str,
+        features: OrderedDict[str, torch.Tensor],
         images: torch.Tensor,
         gt_boxes: list[torch.Tensor] | None = None,
     ) -> SCACOutput:
-        """Everything after the backbone; a cache of frozen backbone features enters here."""
+        """Everything after ``stage``, from its output; a cache of frozen features enters here.
+
+        Args:
+            stage: ``backbone`` or ``neck``, the part that produced ``features``.
+            features: that part's output for the batch.
+            images: (B, 3, H, W) images, or any (B, _, H, W) tensor: only its shape is read.
+            gt_boxes: as in :meth:`forward`.
+        """
         num_images = images.shape[0]
         image_sizes = [(int(images.shape[-2]), int(images.shape[-1]))] * num_images
 
         # Feature extractor, eq. 1: X = f_F(f_R(I)), a 4-level pyramid P2..P5
-        features = self.neck(backbone_features)
+        if stage == "backbone":
+            features = self.neck(features)
 
         # Object branch patch generator: tight patches from the region proposal network
         proposals = self.object_patches(image_sizes, images, features)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import sqlalchemy as sa
@@ -14,8 +15,24 @@ def _store(tmp_path) -> Store:
     return Store(str(tmp_path / "s.sqlite"))
 
 
-def test_run_lifecycle_and_lookup_by_prefix(tmp_path):
-    st = _store(tmp_path)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request, tmp_path) -> Store:
+    """An empty store on SQLite, and on PostgreSQL when BENCH_TEST_PG_URL names a database."""
+    if request.param == "sqlite":
+        return _store(tmp_path)
+    url = os.environ.get("BENCH_TEST_PG_URL")
+    if not url:
+        pytest.skip("set BENCH_TEST_PG_URL to test the store on PostgreSQL")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # a fresh database for each test
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+    return Store(url, artifacts_root=tmp_path / "runs")
+
+
+def test_run_lifecycle_and_lookup_by_prefix(any_store):
+    st = any_store
     st.link("study", "arm a", 0, "abc123", "scac", {"seed": 0})
     assert st.status("abc123") == "pending"
     st.start("abc123", git_commit="deadbeef", versions={"torch": "x"}, device="cpu")
@@ -36,8 +53,8 @@ def test_run_lifecycle_and_lookup_by_prefix(tmp_path):
     assert {(m["study"], m["arm"]) for m in st.list_runs()} == {("study", "arm a"), ("other", "x")}
 
 
-def test_unknown_and_ambiguous_ids(tmp_path):
-    st = _store(tmp_path)
+def test_unknown_and_ambiguous_ids(any_store):
+    st = any_store
     for key in ("aa11", "aa22"):
         st.link("s", key, 0, key, "scac", {})
     with pytest.raises(KeyError, match="no run 'zz'"):
@@ -47,8 +64,8 @@ def test_unknown_and_ambiguous_ids(tmp_path):
     assert st.get("aa11").run_key == "aa11"
 
 
-def test_failed_and_interrupted_runs_keep_their_error(tmp_path):
-    st = _store(tmp_path)
+def test_failed_and_interrupted_runs_keep_their_error(any_store):
+    st = any_store
     st.link("s", "a", 0, "k1", "scac", {})
     st.start("k1", git_commit=None, versions={}, device="cpu")
     st.fail("k1", "Traceback ...\nValueError: boom")

@@ -19,12 +19,38 @@ from tests.formats import write_coco_tree, write_voc_tree
 runner = CliRunner()
 
 # the synthetic recipe at test size, with enough epochs to interrupt between two of them
-TINY = ["--set", "data.synth.train=16", "--set", "data.synth.val=8", "--set", "data.image_size=64",
-        "--set", "data.synth.canvas=64", "--set", "model.weights='none'", "--set", "model.detector_weights='none'",
-        "--set", "model.fpn_channels=16", "--set", "model.representation_size=32",
-        "--set", "model.anchor_sizes=[8, 16, 32, 64]", "--set", "model.roi_canonical_scale=28",
-        "--set", "model.rpn_post_nms_top_n=8", "--set", "train.batch_size=4",
-        "--set", "train.phases.0.epochs=3", "--set", "train.phases.1.epochs=2", "--device", "cpu"]
+TINY = [
+    "--set",
+    "data.synth.train=16",
+    "--set",
+    "data.synth.val=8",
+    "--set",
+    "data.image_size=64",
+    "--set",
+    "data.synth.canvas=64",
+    "--set",
+    "model.weights='none'",
+    "--set",
+    "model.detector_weights='none'",
+    "--set",
+    "model.fpn_channels=16",
+    "--set",
+    "model.representation_size=32",
+    "--set",
+    "model.anchor_sizes=[8, 16, 32, 64]",
+    "--set",
+    "model.roi_canonical_scale=28",
+    "--set",
+    "model.rpn_post_nms_top_n=8",
+    "--set",
+    "train.batch_size=4",
+    "--set",
+    "train.phases.0.epochs=3",
+    "--set",
+    "train.phases.1.epochs=2",
+    "--device",
+    "cpu",
+]
 
 
 def _metrics(store: str) -> dict:
@@ -50,8 +76,13 @@ def test_resume_after_a_kill_gives_the_uninterrupted_numbers(tmp_path):
     assert runner.invoke(app, ["train", "synth", *TINY, "--store", whole]).exit_code == 0
     store = str(tmp_path / "killed.sqlite")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "bench.cli.main", "train", "synth", *TINY, "--store", store],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.cli.main", "train", "synth", *TINY, "--store", store],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.time() + 180
     checkpoints = list((tmp_path / "runs").glob("*/checkpoint.pt"))
     while not checkpoints and time.time() < deadline and proc.poll() is None:
@@ -68,8 +99,22 @@ def test_resume_after_a_kill_gives_the_uninterrupted_numbers(tmp_path):
 
 
 def test_bf16_autocast_runs_on_the_cpu(tmp_path):
-    result = runner.invoke(app, ["train", "synth", *TINY, "--amp", "bf16", "--set", "train.phases.0.epochs=1",
-                                 "--set", "train.phases.1.epochs=1", "--store", str(tmp_path / "s.sqlite")])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "synth",
+            *TINY,
+            "--amp",
+            "bf16",
+            "--set",
+            "train.phases.0.epochs=1",
+            "--set",
+            "train.phases.1.epochs=1",
+            "--store",
+            str(tmp_path / "s.sqlite"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     (row,) = Store(str(tmp_path / "s.sqlite")).list_runs()
     assert row["config"]["train"]["amp"] == "bf16" and row["status"] == "finished"
@@ -88,11 +133,34 @@ def test_train_errors(tmp_path):
 def test_train_on_a_coco_tree_skips_bad_images_and_lists_them(tmp_path):
     root = write_coco_tree(tmp_path / "coco")
     store = str(tmp_path / "s.sqlite")
-    args = ["train", "scac-coco", "--data", str(root), "--set", "model.backbone='tiny'", "--set",
-            "model.weights='none'", "--set", "model.fpn_channels=16", "--set", "model.representation_size=32",
-            "--set", "data.image_size=64", "--set", "model.rpn_post_nms_top_n=8", "--set",
-            "train.phases.0.epochs=1", "--set", "train.phases.1.epochs=1", "--set", "train.batch_size=2",
-            "--device", "cpu", "--store", store]
+    args = [
+        "train",
+        "scac-coco",
+        "--data",
+        str(root),
+        "--set",
+        "model.backbone='tiny'",
+        "--set",
+        "model.weights='none'",
+        "--set",
+        "model.fpn_channels=16",
+        "--set",
+        "model.representation_size=32",
+        "--set",
+        "data.image_size=64",
+        "--set",
+        "model.rpn_post_nms_top_n=8",
+        "--set",
+        "train.phases.0.epochs=1",
+        "--set",
+        "train.phases.1.epochs=1",
+        "--set",
+        "train.batch_size=2",
+        "--device",
+        "cpu",
+        "--store",
+        store,
+    ]
     failing = runner.invoke(app, args)
     assert failing.exit_code == 1 and "FAILED" in failing.output
     assert "cannot decode image" in failing.output or "image file not found" in failing.output
@@ -113,9 +181,18 @@ def test_data_check_and_overlap_commands(tmp_path):
     voc = write_voc_tree(tmp_path)
     vres = runner.invoke(app, ["data", "check", str(voc), "--format", "voc"])
     assert vres.exit_code == 1 and "difficult-only" in vres.output and "no objects" in vres.output
-    ov = runner.invoke(app, ["data", "overlap", str(coco / "annotations" / "instances_val2017.json"),
-                             str(coco / "annotations" / "instances_val2014.json")])
-    assert ov.exit_code == 0 and "same image id: 1" in ov.output and "same file name: 0" in ov.output
+    ov = runner.invoke(
+        app,
+        [
+            "data",
+            "overlap",
+            str(coco / "annotations" / "instances_val2017.json"),
+            str(coco / "annotations" / "instances_val2014.json"),
+        ],
+    )
+    assert (
+        ov.exit_code == 0 and "same image id: 1" in ov.output and "same file name: 0" in ov.output
+    )
     missing = runner.invoke(app, ["data", "check", str(tmp_path / "none")])
     assert missing.exit_code == 1 and "dataset folder not found" in missing.output
 
@@ -128,8 +205,32 @@ def test_model_summary_of_the_full_size_recipe():
     assert "context_head" in result.output
 
 
-@pytest.mark.parametrize("args", [["--help"], ["model", "--help"], ["model", "summary", "--help"],
-                                  ["data", "check", "--help"], ["data", "overlap", "--help"]])
+@pytest.mark.parametrize(
+    ("recipe", "figures"),
+    [
+        # SRN's extra layers one by one, their total against the paper's "about 6 million"
+        ("srn-coco", ["512 x 512 x 3 x 3", "2,359,808", "3,879,152", "about 6 million"]),
+        ("resnet101-coco", ["42,394,816", "163,920"]),  # ResNet-101 trunk; 2048 x 80 + 80
+        ("lc-coco", ["latent_context on resnet101", "460,165,296"]),
+    ],
+)
+def test_model_summary_of_the_full_size_peer_recipes(recipe, figures):
+    result = runner.invoke(app, ["model", "summary", recipe], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for figure in figures:
+        assert figure in result.output, figure
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["model", "--help"],
+        ["model", "summary", "--help"],
+        ["data", "check", "--help"],
+        ["data", "overlap", "--help"],
+    ],
+)
 def test_help(args):
     assert runner.invoke(app, ["train", "--help"] if args == ["--help"] else args).exit_code == 0
 
@@ -137,8 +238,21 @@ def test_help(args):
 def test_ddp_on_cpu_with_two_processes(tmp_path):
     store = str(tmp_path / "ddp.sqlite")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "bench.cli.main", "train", "synth", *TINY, "--store", store]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "bench.cli.main",
+        "train",
+        "synth",
+        *TINY,
+        "--store",
+        store,
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     rows = Store(store).list_runs()

@@ -61,7 +61,9 @@ def test_coco_images_corrupt_and_missing_fail_or_are_skipped(coco, tmp_path):
     assert torch.allclose(ds[0].boxes[0], torch.tensor([1.0, 2.0, 6.0, 23 * 32 / 48]))
     with pytest.raises(DatasetError, match="cannot decode image .*COCO_train2014_000000000004.jpg"):
         ds[3]
-    with pytest.raises(DatasetError, match="image file not found: .*COCO_train2014_000000000005.jpg"):
+    with pytest.raises(
+        DatasetError, match="image file not found: .*COCO_train2014_000000000005.jpg"
+    ):
         ds[4]
     log = tmp_path / "skipped.txt"
     skipping = ImageDataset(_coco_train(coco), image_size=32, skip_bad=True, bad_log=log)
@@ -74,7 +76,9 @@ def test_coco_unknown_category_and_missing_files_are_named(coco):
 
     path = coco / "annotations" / "instances_train2014.json"
     doc = json.loads(path.read_text())
-    doc["annotations"].append({"id": 99, "image_id": 1, "category_id": 77, "bbox": [1, 1, 2, 2], "iscrowd": 0})
+    doc["annotations"].append(
+        {"id": 99, "image_id": 1, "category_id": 77, "bbox": [1, 1, 2, 2], "iscrowd": 0}
+    )
     path.write_text(json.dumps(doc))
     with pytest.raises(DatasetError, match="annotation 99 of image 1 has category 77"):
         _coco_train(coco)
@@ -99,7 +103,9 @@ def test_voc_difficult_policies(voc):
 
 
 def test_voc_errors_name_file_and_expectation(voc, tmp_path):
-    with pytest.raises(DatasetError, match=r"VOC split file not found: .*val.txt \(expected ImageSets/Main/val.txt"):
+    with pytest.raises(
+        DatasetError, match=r"VOC split file not found: .*val.txt \(expected ImageSets/Main/val.txt"
+    ):
         read_voc(voc, "val")
     with pytest.raises(DatasetError, match="VOC folder not found"):
         read_voc(tmp_path / "nowhere", "trainval")
@@ -126,19 +132,32 @@ def test_data_check_coco_report(coco):
 
 def test_data_check_voc_report(voc):
     report = check_dataset(voc, "voc")
-    assert sorted(e.split(":")[0] for e in report.errors) == ["missing image " + str(voc / "JPEGImages" / "000005.jpg"),
-                                                              "unreadable image " + str(voc / "JPEGImages" / "000004.jpg")]
+    assert sorted(e.split(":")[0] for e in report.errors) == [
+        "missing image " + str(voc / "JPEGImages" / "000005.jpg"),
+        "unreadable image " + str(voc / "JPEGImages" / "000004.jpg"),
+    ]
     assert report.warnings == [f"{voc / 'Annotations' / '000003.xml'}: no objects"]
     trainval, test = report.splits
-    assert (trainval.images, trainval.without_labels, trainval.difficult_only, trainval.boxes) == (3, 1, 1, 4)
+    assert (trainval.images, trainval.without_labels, trainval.difficult_only, trainval.boxes) == (
+        3,
+        1,
+        1,
+        4,
+    )
     assert trainval.images_per_class["dog"] == 1 and trainval.images_per_class["cat"] == 1
     assert trainval.images_per_class["person"] == 0  # difficult only: ignored
     assert test.images == 3
 
 
 def test_overlap_by_id_name_and_number(coco):
-    o = overlap(coco / "annotations" / "instances_val2017.json", coco / "annotations" / "instances_train2014.json")
+    o = overlap(
+        coco / "annotations" / "instances_val2017.json",
+        coco / "annotations" / "instances_train2014.json",
+    )
     assert (o.a_images, o.b_images) == (2, 5)
     assert o.same_id == [1] and o.same_name == [] and o.same_number == [1]
-    o2 = overlap(coco / "annotations" / "instances_val2017.json", coco / "annotations" / "instances_val2014.json")
+    o2 = overlap(
+        coco / "annotations" / "instances_val2017.json",
+        coco / "annotations" / "instances_val2014.json",
+    )
     assert o2.same_id == [6] and o2.same_number == [6]

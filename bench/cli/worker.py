@@ -1,0 +1,65 @@
+"""``bench worker``: work through the runs queued in an Optuna storage."""
+
+from __future__ import annotations
+
+import typer
+
+from bench.cli.common import (
+    NO_CACHE_OPTION,
+    STORE_OPTION,
+    console,
+    errors_as_messages,
+    interruptible,
+)
+from bench.progress import Reporter
+from bench.queue import queue_name
+from bench.store import Store
+from bench.worker import work
+
+
+def worker(
+    storage: str = typer.Option(
+        ..., "--storage", help="Optuna storage: PostgreSQL URL, or a journal file path."
+    ),
+    study: str = typer.Option(
+        None, "--study", help="Only this study's runs [default: every queued study]."
+    ),
+    smoke: bool = typer.Option(False, "--smoke", help="With --study: its smoke-size runs."),
+    queue: str = typer.Option(
+        None, "--queue", help="An exact queue name (bench-study:NAME[:smoke])."
+    ),
+    wait: bool = typer.Option(
+        True, "--wait/--no-wait", help="Keep polling while other workers' runs are in flight."
+    ),
+    device: str = typer.Option(
+        "auto", "--device", help="auto, cpu, cuda (CUDA_VISIBLE_DEVICES picks the GPU)."
+    ),
+    workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
+    no_cache: bool = NO_CACHE_OPTION,
+    store: str = STORE_OPTION,
+) -> None:
+    """Claim queued runs one at a time and write them to the results store, until none is left.
+
+    One per GPU: CUDA_VISIBLE_DEVICES=0 bench worker --storage URL, CUDA_VISIBLE_DEVICES=1 ...
+    Exit code 1 when a run failed.
+    """
+    name = queue or (queue_name(study, smoke) if study else None)
+    with errors_as_messages(), interruptible():
+        report = work(
+            storage,
+            Store(store),
+            queue=name,
+            device=device,
+            num_workers=workers,
+            wait=wait,
+            reporter=Reporter(console, live=False),
+            feature_cache=not no_cache,
+        )
+    console.print(f"worker done: {len(report.finished)} finished, {len(report.failed)} failed")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``bench worker`` to the command line."""
+    root.command("worker")(worker)

@@ -1,0 +1,198 @@
+"""Training throughput of SCAC and of the ResNet binary-relevance baseline, and where SCAC's
+time goes (backbone, FPN, RPN, RoIAlign, heads, loss, backward + optimiser step).
+
+Both models train on the same random batches at the same input size with the same backbone,
+everything trainable (the joint phase), so the images/s compare like with like. SCAC's parts
+are timed with forward hooks (synchronised on GPUs); backward and the optimiser step are
+timed as one block, since autograd runs the parts' backward interleaved.
+
+    python benchmarks/train_throughput.py                      # the synthetic default (CPU size)
+    python benchmarks/train_throughput.py --preset paper       # ResNeXt-101 + FPN, 416 px
+    python benchmarks/train_throughput.py --frozen             # the frozen phase's step
+
+On a GPU the same script uses it with bf16 autocast; the device is printed first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from collections import defaultdict
+from functools import partial
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scac.config import load_recipe, with_overrides  # noqa: E402
+from scac.data.batch import Batch  # noqa: E402
+from scac.engine.run import resolve_device  # noqa: E402
+from scac.engine.train import set_frozen  # noqa: E402
+from scac.losses import LOSSES  # noqa: E402
+from scac.models import build_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = {
+    # the synthetic default: shallow backbone, 128 px, batch 8 (studies/recipes/synth.toml)
+    "synth": ("synth.toml", "baseline-synth.toml", {}),
+    # the paper's recipe: ResNeXt-101 32x8d + FPN at 416 px, batch 2 (scac-coco.toml)
+    "paper": ("scac-coco.toml", None, {"model.weights": "none"}),
+}
+PARTS = {
+    "backbone": "backbone",
+    "FPN": "neck",
+    "RPN": "object_patches",
+    "RoIAlign": "roi_pool",
+    "heads": ("object_head", "context_head"),
+}
+NUM_CLASSES = 80
+
+
+class PartTimer:
+    """Wall time spent in named submodules' forward passes (hooks; synchronised on GPUs)."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.device = device
+        self._start: dict[int, float] = {}
+        for label, names in PARTS.items():
+            for name in (names,) if isinstance(names, str) else names:
+                module = getattr(model, name, None)
+                if module is not None:
+                    module.register_forward_pre_hook(self._pre)
+                    module.register_forward_hook(partial(self._post, label))
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _pre(self, module, args) -> None:
+        self._sync()
+        self._start[id(module)] = time.perf_counter()
+
+    def _post(self, label: str, module, args, out) -> None:
+        self._sync()
+        self.seconds[label] += time.perf_counter() - self._start.pop(id(module))
+
+
+def random_batch(n: int, size: int, device: torch.device) -> Batch:
+    """``n`` random images with 1-4 boxes of 8-40% of the side and matching labels."""
+    g = torch.Generator().manual_seed(0)
+    boxes, box_labels = [], []
+    for _ in range(n):
+        k = int(torch.randint(1, 5, (1,), generator=g))
+        wh = size * (0.08 + 0.32 * torch.rand(k, 2, generator=g))
+        xy = (size - wh) * torch.rand(k, 2, generator=g)
+        boxes.append(torch.cat([xy, xy + wh], 1).to(device))
+        box_labels.append(torch.randint(0, NUM_CLASSES, (k,), generator=g).to(device))
+    labels = torch.zeros(n, NUM_CLASSES)
+    for i, bl in enumerate(box_labels):
+        labels[i, bl.cpu()] = 1.0
+    return Batch(
+        images=torch.randn(n, 3, size, size, generator=g).to(device),
+        boxes=boxes,
+        box_labels=box_labels,
+        labels=labels.to(device),
+        label_mask=torch.ones(n, NUM_CLASSES, dtype=torch.bool, device=device),
+        image_ids=torch.arange(n),
+        flipped=torch.zeros(n, dtype=torch.bool),
+        indices=torch.arange(n),
+    )
+
+
+def measure(cfg, batch: Batch, device, amp, steps: int, warmup: int, frozen: tuple[str, ...]):
+    """(images/s, per-part seconds per step, total seconds per step) of training steps."""
+    torch.manual_seed(0)
+    model = build_model(cfg.model, NUM_CLASSES).to(device).train()
+    set_frozen(model, frozen)
+    loss_fn = partial(LOSSES.get(cfg.model.name), settings=cfg.loss)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=1e-3, momentum=0.9)
+    timer = PartTimer(model, device)
+    autocast = (
+        torch.autocast(device.type, dtype=torch.bfloat16)
+        if amp
+        else torch.autocast(device.type, enabled=False)
+    )
+    total = loss_time = back = 0.0
+    for step in range(warmup + steps):
+        if step == warmup:
+            timer.seconds.clear()
+            total = loss_time = back = 0.0
+        timer._sync()
+        t0 = time.perf_counter()
+        with autocast:
+            out = model(batch.images, batch.boxes)
+            timer._sync()
+            t1 = time.perf_counter()
+            loss = loss_fn(out, batch)["total"]
+        timer._sync()
+        t2 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        timer._sync()
+        t3 = time.perf_counter()
+        total += t3 - t0
+        loss_time += t2 - t1
+        back += t3 - t2
+    parts = {k: v / steps for k, v in timer.seconds.items()}
+    parts["loss"] = loss_time / steps
+    parts["backward + step"] = back / steps
+    return len(batch) * steps / total, parts, total / steps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="synth")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=None, help="images per step [the recipe's]")
+    ap.add_argument("--frozen", action="store_true", help="freeze backbone + FPN (phase 1)")
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args()
+
+    device = resolve_device(args.device)
+    amp = device.type == "cuda"
+    scac_recipe, baseline_recipe, sets = PRESETS[args.preset]
+    scac_cfg = with_overrides(load_recipe(ROOT / "studies" / "recipes" / scac_recipe), sets)
+    scac_cfg = with_overrides(scac_cfg, {"model.weights": "none", "model.detector_weights": "none"})
+    m = scac_cfg.model
+    base_cfg = with_overrides(
+        load_recipe(ROOT / "studies" / "recipes" / (baseline_recipe or "baseline-synth.toml")),
+        {"model.backbone": m.backbone, "model.weights": "none"},
+    )
+    size, n = scac_cfg.data.image_size, args.batch or scac_cfg.train.batch_size
+    batch = random_batch(n, size, device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    print(
+        f"device {device} ({name or 'cpu'}), torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, amp {'bf16' if amp else 'off'}, "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
+    print(
+        f"preset {args.preset}: backbone {m.backbone}, {size}x{size} px, batch {n}, "
+        f"{args.steps} timed steps after {args.warmup}, "
+        f"{'backbone + FPN frozen' if args.frozen else 'all parts training'}"
+    )
+    frozen = ("backbone", "neck") if args.frozen else ()
+    s_ips, parts, step = measure(scac_cfg, batch, device, amp, args.steps, args.warmup, frozen)
+    b_ips, _, b_step = measure(
+        base_cfg, batch, device, amp, args.steps, args.warmup, ("backbone",) if frozen else ()
+    )
+    print(f"\n{'model':<22}{'images/s':>10}{'ms/step':>10}")
+    print(f"{'SCAC':<22}{s_ips:>10.1f}{step * 1000:>10.1f}")
+    print(f"{'ResNet baseline':<22}{b_ips:>10.1f}{b_step * 1000:>10.1f}")
+    print(f"SCAC / baseline time per image: {b_ips / s_ips:.2f}x")
+    print(f"\n{'SCAC part':<22}{'ms/step':>10}{'share':>8}")
+    for label, seconds in parts.items():
+        print(f"{label:<22}{seconds * 1000:>10.1f}{seconds / step:>8.1%}")
+    rest = step - sum(parts.values())
+    print(f"{'other (Python glue)':<22}{rest * 1000:>10.1f}{rest / step:>8.1%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""The frozen-feature cache: same numbers as without it, invalidated by what it depends on."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from scac.cache import default_cache_dir
+from scac.config import PhaseConfig, with_overrides
+from scac.engine import run_experiment
+from scac.engine.datasets import build_datasets
+from scac.engine.feature_cache import (
+    FeatureCacheError,
+    FrozenFeatures,
+    cacheable_stage,
+    open_or_build,
+)
+from scac.models import build_model
+from scac.predictions import Predictions
+
+# two frozen epochs with flips, so cached (image, flip) pairs are reused across epochs
+FROZEN = {"train.phases.0.epochs": 2, "data.hflip": True}
+
+
+def _model_and_data(cfg, cache):
+    data = build_datasets(cfg.data, cfg.seed, cache)
+    torch.manual_seed(0)
+    return build_model(cfg.model, len(data.classes)), data
+
+
+def test_training_from_the_cache_gives_identical_numbers(tiny_config, tmp_path):
+    cfg = with_overrides(tiny_config, FROZEN)
+    cache, features = default_cache_dir(), tmp_path / "features"  # the session's datasets
+    plain = run_experiment(cfg, artifacts_dir=tmp_path / "a", cache_dir=cache, device="cpu")
+    cached = run_experiment(
+        cfg, artifacts_dir=tmp_path / "b", cache_dir=cache, device="cpu", feature_cache=features
+    )
+    assert [d.name.split("-")[0] for d in features.iterdir()] == ["neck"]  # backbone + FPN
+    assert cached.metrics == plain.metrics and cached.per_class_ap == plain.per_class_ap
+    assert cached.log.epoch_loss == plain.log.epoch_loss
+    a, b = (Predictions.load(tmp_path / x / "predictions.npz").scores for x in "ab")
+    assert np.array_equal(a, b)
+    wa, wb = (torch.load(tmp_path / x / "model.pt", weights_only=True) for x in "ab")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    # another arm reuses the cache: nothing is recomputed (seeds too, when the frozen weights
+    # are pretrained; here they are drawn from the seed)
+    stamp = {p: p.stat().st_mtime_ns for p in features.rglob("*.npy")}
+    run_experiment(
+        with_overrides(cfg, {"model.context_ratio": 2.0}),
+        artifacts_dir=tmp_path / "c",
+        cache_dir=cache,
+        device="cpu",
+        feature_cache=features,
+    )
+    assert {p: p.stat().st_mtime_ns for p in features.rglob("*.npy")} == stamp
+
+
+def test_the_stage_follows_what_the_phase_freezes(tiny_config, tmp_path):
+    model, _ = _model_and_data(tiny_config, default_cache_dir())
+    stage = lambda *frozen: cacheable_stage(model, frozen)  # noqa: E731
+    assert stage("backbone", "neck") == "neck"
+    assert stage("backbone") == "backbone"
+    assert stage("neck") is None and stage() is None  # the neck alone is not a prefix
+    phase = PhaseConfig(name="joint", epochs=1, lr=0.01)
+    assert FrozenFeatures(model, None, tmp_path).for_phase(phase) is None
+
+
+def test_key_parts_invalidate_the_cache(tiny_config, tmp_path):
+    cfg = with_overrides(tiny_config, {"data.hflip": True})
+    model, data = _model_and_data(cfg, default_cache_dir())
+    root = tmp_path / "features"
+    first = open_or_build(model, data.train, "neck", root)
+    assert first.levels["p2"].shape[:2] == (len(data.train), 2)  # every image, both flips
+    assert open_or_build(model, data.train, "neck", root).folder == first.folder
+    # other frozen weights, another stage, no flips, another input size: other caches
+    with torch.no_grad():
+        model.neck.fpn.inner_blocks[0][0].weight.add_(1.0)
+    changed = open_or_build(model, data.train, "neck", root).folder
+    backbone = open_or_build(model, data.train, "backbone", root).folder
+    assert len({first.folder, changed, backbone}) == 3
+    data.train.hflip = False
+    assert open_or_build(model, data.train, "neck", root).folder not in (first.folder, changed)
+    small = build_datasets(
+        with_overrides(cfg, {"data.image_size": 48}).data, 0, default_cache_dir()
+    )
+    smaller = open_or_build(model, small.train, "neck", root)
+    assert smaller.levels["p2"].shape[-1] == 12 and len(list(root.iterdir())) == 5
+
+
+def test_truncated_cache_is_named_and_rebuilt(tiny_config, tmp_path):
+    model, data = _model_and_data(tiny_config, default_cache_dir())
+    root = tmp_path / "features"
+    cache = open_or_build(model, data.train, "neck", root)
+    want = np.array(cache.levels["p3"])
+    p3 = cache.folder / "p3.npy"
+    del cache
+    size = p3.stat().st_size
+    with open(p3, "r+b") as fh:  # a disk that filled up, or a copy cut short
+        fh.truncate(size // 2)
+    with pytest.warns(UserWarning, match=r"truncated or unreadable feature cache file .*p3\.npy"):
+        again = open_or_build(model, data.train, "neck", root)
+    assert p3.stat().st_size == size and np.array_equal(np.array(again.levels["p3"]), want)
+
+
+def test_a_killed_fill_leaves_no_cache(tiny_config, tmp_path):
+    model, data = _model_and_data(tiny_config, default_cache_dir())
+    root = tmp_path / "features"
+
+    def die(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        open_or_build(model, data.train, "neck", root, progress=die)
+    assert list(root.iterdir()) == []
+    meta = json.loads(
+        (open_or_build(model, data.train, "neck", root).folder / "meta.json").read_text()
+    )
+    assert meta["complete"] and meta["key"]["stage"] == "neck"
+
+
+def test_a_cache_over_its_limit_is_refused_with_the_sizes(tiny_config, tmp_path):
+    model, data = _model_and_data(tiny_config, default_cache_dir())
+    with pytest.raises(FeatureCacheError, match=r"would need 0\.\d MB; the limit is 0\.0 MB"):
+        open_or_build(model, data.train, "neck", tmp_path / "f", limit_gb=1e-5)
+    phase = with_overrides(tiny_config, {}).train.phases[0]
+    frozen = FrozenFeatures(model, data.train, tmp_path / "f", limit_gb=1e-5)
+    with pytest.warns(UserWarning, match="runs without the cache"):
+        assert frozen.for_phase(phase) is None
