@@ -9,6 +9,7 @@ scored on the validation split, so the two ways can be checked to give identical
     python benchmarks/study_speed.py                       # context_ratio, seed 0: 5 runs
     python benchmarks/study_speed.py --seeds 0,1,2         # the whole study (15 runs)
     python benchmarks/study_speed.py --smoke               # a quick look at small sizes
+    python benchmarks/study_speed.py --arms 2 --set train.phases.0.epochs=1   # a shorter one
 
 On a GPU (when one is present) the runs use it, with bf16 autocast.
 """
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.studies import expand, load_study  # noqa: E402
 from scac.cache import default_cache_dir  # noqa: E402
-from scac.config import with_overrides  # noqa: E402
+from scac.config import parse_override, with_overrides  # noqa: E402
 from scac.engine.datasets import build_datasets  # noqa: E402
 from scac.engine.evaluate import predict  # noqa: E402
 from scac.engine.feature_cache import FrozenFeatures  # noqa: E402
@@ -86,12 +87,20 @@ def main() -> None:
     ap.add_argument("--seeds", default="0", help="comma-separated seeds [0]")
     ap.add_argument("--smoke", action="store_true", help="the study's smoke size")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--arms", type=int, default=None, help="only the first N arms [all]")
+    ap.add_argument(
+        "--set", action="append", default=[], help="override a config key: key=value (repeat)"
+    )
     args = ap.parse_args()
 
     device = resolve_device(args.device)
     runtime = Runtime(device=device, amp="bf16" if device.type == "cuda" else "none")
     seeds = tuple(int(s) for s in args.seeds.split(","))
-    specs = expand(load_study(args.study), smoke=args.smoke, seeds=seeds)
+    overrides = dict(parse_override(o) for o in args.set)
+    specs = expand(load_study(args.study), smoke=args.smoke, seeds=seeds, overrides=overrides)
+    if args.arms:
+        arms = list(dict.fromkeys(s.arm for s in specs))[: args.arms]
+        specs = [s for s in specs if s.arm in arms]
     cache_dir = default_cache_dir()
     prepare(specs[0].config, cache_dir)  # dataset and pretrained weights, outside the timings
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
