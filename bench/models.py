@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import torch
 
 from bench.studies import find_recipe, studies_dir
 from scac.config import load_recipe
 from scac.engine.datasets import num_classes_of
 from scac.engine.train import set_frozen
 from scac.models import build_model
-from scac.models.summary import PartCount, extra_parameter_rows, part_counts
+from scac.models.summary import (
+    PartCount,
+    extra_parameter_notes,
+    extra_parameter_rows,
+    part_counts,
+)
 
 
 @dataclass
@@ -23,6 +30,7 @@ class ModelSummary:
         num_classes: classes it was built for.
         parts: parameters per part; ``trainable`` as in the recipe's first phase.
         extra: layers the model adds over its baseline (SRN), with weight shapes.
+        notes: how ``extra`` compares with the paper's figure, from the layer sizes.
     """
 
     recipe: str
@@ -31,6 +39,7 @@ class ModelSummary:
     num_classes: int
     parts: list[PartCount]
     extra: list[tuple[str, tuple[int, ...], int]]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -52,7 +61,8 @@ def summarize_recipe(recipe: str, num_classes: int | None = None) -> ModelSummar
             f"cannot tell the number of classes of data.format={cfg.data.format!r}; pass --classes"
         )
     model_cfg = cfg.model
-    model = build_model(model_cfg, n, {})  # the architecture: no weights are loaded or trained
+    with torch.device("meta"):  # shapes only: no memory, no initialisation, no weights loaded
+        model = build_model(model_cfg, n, {})
     if cfg.train.phases:
         set_frozen(model, cfg.train.phases[0].freeze)
     return ModelSummary(
@@ -62,4 +72,5 @@ def summarize_recipe(recipe: str, num_classes: int | None = None) -> ModelSummar
         n,
         part_counts(model),
         extra_parameter_rows(model),
+        extra_parameter_notes(model),
     )

@@ -59,3 +59,128 @@ class SCACLossConfig:
     rpn_batch_size: int = 256
     rpn_positive_fraction: float = 0.5
     label_reduction: str = "sum"  # eq. 5 sums over classes; "mean" divides by C
+
+
+# ---------------------------------------------------------------------------------------------
+# Peer models (docs/models.md): the ResNet-101 baseline and SRN's baselines (Zhu et al., CVPR
+# 2017, §4.1), SRN itself (§3), and the latent-context transformer (Chen et al., 2023, §3).
+
+
+@MODEL_CONFIGS.register("resnet_baseline")
+@dataclass(frozen=True)
+class ResNetBaselineConfig:
+    """Binary relevance: global average pooling of C5 and one linear classifier (BCE).
+
+    ``extra_blocks = 2`` is SRN's "ResNet-107" baseline (§4.1): two more residual blocks of the
+    C5 width after the last one, to match SRN's added parameters.
+    """
+
+    name: str = "resnet_baseline"
+    backbone: str = "resnet101"
+    weights: str = "none"  # backbone: none | imagenet | imagenet-v2 | synthetic | path
+    extra_blocks: int = 0
+
+
+@LOSS_CONFIGS.register("resnet_baseline")
+@dataclass(frozen=True)
+class ResNetBaselineLossConfig:
+    """One binary cross-entropy term on the classifier's logits (term ``cls``)."""
+
+    label_reduction: str = "sum"  # sum over classes (SRN eq. 10) or "mean" over known classes
+
+
+@MODEL_CONFIGS.register("resnet_semantic")
+@dataclass(frozen=True)
+class ResNetSemanticConfig:
+    """SRN's "ResNet-101-semantic" baseline (§4.1): the initial confidences concatenated with
+    the pool5 features, then two ``hidden``-neuron and one C-neuron fully-connected layers."""
+
+    name: str = "resnet_semantic"
+    backbone: str = "resnet101"
+    weights: str = "none"
+    hidden: int = 2048  # the paper's "two 2048-neuron" layers
+
+
+@LOSS_CONFIGS.register("resnet_semantic")
+@dataclass(frozen=True)
+class ResNetSemanticLossConfig:
+    """Terms ``cls`` (initial confidences) and ``semantic`` (final confidences), each weighted."""
+
+    cls_weight: float = 1.0
+    semantic_weight: float = 1.0
+    label_reduction: str = "sum"
+
+
+@MODEL_CONFIGS.register("srn")
+@dataclass(frozen=True)
+class SRNConfig:
+    """The spatial regularization network (SRN §3) on a ResNet main net.
+
+    ``weighted_attention = False`` is "ResNet-SRN-att" (§4.1): f_sr learns from the attention
+    maps A instead of U = sigmoid(S) * A.
+    """
+
+    name: str = "srn"
+    backbone: str = "resnet101"
+    weights: str = "none"
+    input_size: int = 224  # images' side: f_sr's conv4 kernel covers the whole stride-16 map
+    attention_width: int = 512  # f_att: 1x1/512, 3x3/512, 1x1/C (§3.2)
+    regulariser_width: int = 512  # f_sr conv2 and conv3 (1x1), the channels conv4 groups over
+    kernels_per_channel: int = 4  # f_sr conv4: 4 kernels per channel, 4 x 512 = 2048 (§3.3)
+    weighted_attention: bool = True
+    alpha: float = 0.5  # y = alpha y_cls + (1 - alpha) y_sr (§3.4)
+
+
+@LOSS_CONFIGS.register("srn")
+@dataclass(frozen=True)
+class SRNLossConfig:
+    """Weights of SRN's four cross-entropy terms (§3.4); recipe phases pick the terms per step.
+
+    ``cls`` = F(y, y_cls), ``att`` = F(y, y_att), ``sr`` = F(y, y_sr), ``final`` = F(y, y).
+    """
+
+    cls_weight: float = 1.0
+    att_weight: float = 1.0
+    sr_weight: float = 1.0
+    final_weight: float = 1.0
+    label_reduction: str = "sum"
+
+
+@MODEL_CONFIGS.register("latent_context")
+@dataclass(frozen=True)
+class LatentContextConfig:
+    """The latent-context transformer (Chen et al. 2023, §3), each module switchable (Table 3).
+
+    ``mlff``: fuse conv3-5 (§3.2), else conv5 alone. ``lcie``: label queries with cross-attention
+    (§3.3). ``spatial``: class-aware maps by a 1x1 conv (eq. 4-5). ``full``: transformer encoder
+    over the label tokens (eq. 7-8). ``partial``: the same encoder on masked tokens with an
+    inference token (eq. 9-10); ``share_encoder = False`` gives it its own encoder (Table 3 "o").
+    With neither ``lcie`` nor ``spatial``, a pooled linear classifier predicts (Table 3 rows 1-2).
+    """
+
+    name: str = "latent_context"
+    backbone: str = "resnet101"
+    weights: str = "none"
+    input_size: int = 448  # images' side: spatial tokens hold one value per conv5 position
+    mlff: bool = True
+    lcie: bool = True
+    spatial: bool = True
+    full: bool = True
+    partial: bool = True
+    share_encoder: bool = True
+    heads: int = 4
+    decoder_layers: int = 3
+    encoder_layers: int = 3
+    ffn_dim: int = 2048  # not given by the paper: PyTorch's and DETR's default
+    dropout: float = 0.1
+    mask_ratio: float = 0.1  # share of label tokens hidden from the partial branch
+
+
+@LOSS_CONFIGS.register("latent_context")
+@dataclass(frozen=True)
+class LatentContextLossConfig:
+    """eq. 13: L = alpha L_cls + beta L_infer (terms ``cls`` and ``infer``)."""
+
+    alpha: float = 1.0
+    beta: float = 0.1
+    label_reduction: str = "sum"  # eq. 12 sums over classes

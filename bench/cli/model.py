@@ -43,6 +43,8 @@ def summary(
             e.add_row(layer, " x ".join(map(str, shape)), f"{n:,}")
         e.add_row("[bold]total[/]", "", f"[bold]{sum(n for *_, n in s.extra):,}[/]")
         console.print(e)
+    for note in s.notes:
+        console.print(note, highlight=False)
 
 
 def register(root: typer.Typer) -> None:

@@ -42,3 +42,9 @@ def extra_parameter_rows(model: nn.Module) -> list[tuple[str, tuple[int, ...], i
     """Layer-by-layer parameters a model adds over its baseline, when it says (e.g. SRN)."""
     report = getattr(model, "extra_parameter_rows", None)
     return list(report()) if callable(report) else []
+
+
+def extra_parameter_notes(model: nn.Module) -> list[str]:
+    """How those extra parameters compare with the paper's figure, when the model says (SRN)."""
+    notes = getattr(model, "extra_parameter_notes", None)
+    return list(notes()) if callable(notes) else []

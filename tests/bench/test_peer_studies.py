@@ -1,0 +1,116 @@
+"""The peer models' studies: SRN's Table 2, the latent-context Table 3 and Table 5, end to end."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from typer.testing import CliRunner
+
+from bench.cli.main import app
+from bench.runner import run_study
+from bench.store import Store
+from bench.studies import expand, load_study
+
+runner = CliRunner()
+PEER_STUDIES = ["srn_variants", "latent_context_modules", "partial_labels"]
+
+
+@pytest.mark.parametrize("name", PEER_STUDIES)
+def test_study_asks_a_question_and_every_arm_says_why(name):
+    study = load_study(name)
+    assert study.question.endswith("?") and len(study.seeds) >= 3
+    assert all(len(arm.reason) > 20 for arm in study.arms)
+    for spec in expand(study):  # the synthetic default: shallow backbone, synthetic weights
+        assert spec.config.model.backbone == "shallow" and spec.config.model.weights == "synthetic"
+        assert spec.config.data.format == "synth"
+
+
+def test_srn_variants_are_the_rows_of_table_2():
+    arms = {s.arm: s.config.model for s in expand(load_study("srn_variants"), seeds=(0,))}
+    assert list(arms) == [
+        "ResNet-101",
+        "ResNet-107",
+        "ResNet-101-semantic",
+        "ResNet-SRN-att",
+        "ResNet-SRN",
+    ]
+    assert arms["ResNet-101"].name == "resnet_baseline" and arms["ResNet-101"].extra_blocks == 0
+    assert arms["ResNet-107"].extra_blocks == 2
+    assert arms["ResNet-101-semantic"].name == "resnet_semantic"
+    assert not arms["ResNet-SRN-att"].weighted_attention and arms["ResNet-SRN"].weighted_attention
+
+
+def test_latent_context_arms_are_the_switches_of_table_3():
+    keys = ("mlff", "lcie", "spatial", "full", "partial", "share_encoder")
+    rows = [
+        tuple(getattr(s.config.model, k) for k in keys)
+        for s in expand(load_study("latent_context_modules"), seeds=(0,))
+    ]
+    on, off = True, False
+    assert [row[:5] for row in rows] == [
+        (off, off, off, off, off),
+        (on, off, off, off, off),
+        (on, on, off, off, off),
+        (on, on, off, on, off),
+        (on, off, on, on, off),
+        (on, on, on, on, off),
+        (on, on, on, on, on),
+        (on, on, on, on, on),
+    ]
+    assert [row[5] for row in rows[-2:]] == [False, True]
+
+
+def test_partial_labels_covers_table_5_for_both_models():
+    specs = expand(load_study("partial_labels"), seeds=(0,))
+    for model in ("resnet_baseline", "latent_context"):
+        drops = [s.config.data.drop_labels for s in specs if s.config.model.name == model]
+        assert drops == pytest.approx([p / 10 for p in range(10)])
+
+
+# partial_labels is 20 runs (two models x 10 shares): about 30 s in smoke form on 2 cores, so
+# the default suite runs two of its arms (test_partial_label_arms_...) and the whole is `slow`
+SMOKE = [
+    "srn_variants",
+    "latent_context_modules",
+    pytest.param("partial_labels", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("name", SMOKE)
+def test_study_runs_end_to_end_in_smoke_form(tmp_path, name):
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "study",
+            name,
+            "--smoke",
+            "--store",
+            str(tmp_path / "s.sqlite"),
+            "--device",
+            "cpu",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "FAILED" not in result.output
+    for arm in load_study(name).arms:
+        assert arm.name in result.output
+
+
+def test_partial_label_arms_of_both_models_run_through_the_store(tmp_path):
+    """One arm per model of partial_labels (half the training labels unknown), smoke-sized."""
+    study = load_study("partial_labels")
+    arms = tuple(a for a in study.arms if a.name in ("baseline 50%", "latent-context 50%"))
+    store = Store(str(tmp_path / "s.sqlite"))
+    outcome = run_study(dataclasses.replace(study, arms=arms), store, smoke=True, device="cpu")
+    assert [o.status for o in outcome.outcomes] == ["finished", "finished"], outcome.failed
+    runs = {r["arm"]: r for r in store.list_runs()}
+    assert set(runs) == {"baseline 50%", "latent-context 50%"}
+    for arm, model in (
+        ("baseline 50%", "resnet_baseline"),
+        ("latent-context 50%", "latent_context"),
+    ):
+        config = runs[arm]["config"]
+        assert config["model"]["name"] == model and config["data"]["drop_labels"] == 0.5
+        assert runs[arm]["status"] == "finished" and "mAP" in runs[arm]["metrics"]
