@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from typer.testing import CliRunner
 
 from bench.cli.main import app
-from bench.runner import run_study
 from bench.store import Store
 from bench.studies import expand, load_study
 
@@ -68,49 +65,24 @@ def test_partial_labels_covers_table_5_for_both_models():
         assert drops == pytest.approx([p / 10 for p in range(10)])
 
 
-# partial_labels is 20 runs (two models x 10 shares): about 30 s in smoke form on 2 cores, so
-# the default suite runs two of its arms (test_partial_label_arms_...) and the whole is `slow`
-SMOKE = [
-    "srn_variants",
-    "latent_context_modules",
-    pytest.param("partial_labels", marks=pytest.mark.slow),
-]
-
-
-@pytest.mark.parametrize("name", SMOKE)
+@pytest.mark.parametrize("name", PEER_STUDIES)
 def test_study_runs_end_to_end_in_smoke_form(tmp_path, name):
+    """Every arm trains and is scored through the CLI, the run store and the metrics."""
+    store = str(tmp_path / "s.sqlite")
     result = runner.invoke(
-        app,
-        [
-            "run",
-            "study",
-            name,
-            "--smoke",
-            "--store",
-            str(tmp_path / "s.sqlite"),
-            "--device",
-            "cpu",
-        ],
+        app, ["run", "study", name, "--smoke", "--store", store, "--device", "cpu"]
     )
     assert result.exit_code == 0, result.output
     assert "FAILED" not in result.output
     for arm in load_study(name).arms:
         assert arm.name in result.output
-
-
-def test_partial_label_arms_of_both_models_run_through_the_store(tmp_path):
-    """One arm per model of partial_labels (half the training labels unknown), smoke-sized."""
-    study = load_study("partial_labels")
-    arms = tuple(a for a in study.arms if a.name in ("baseline 50%", "latent-context 50%"))
-    store = Store(str(tmp_path / "s.sqlite"))
-    outcome = run_study(dataclasses.replace(study, arms=arms), store, smoke=True, device="cpu")
-    assert [o.status for o in outcome.outcomes] == ["finished", "finished"], outcome.failed
-    runs = {r["arm"]: r for r in store.list_runs()}
-    assert set(runs) == {"baseline 50%", "latent-context 50%"}
-    for arm, model in (
-        ("baseline 50%", "resnet_baseline"),
-        ("latent-context 50%", "latent_context"),
-    ):
-        config = runs[arm]["config"]
-        assert config["model"]["name"] == model and config["data"]["drop_labels"] == 0.5
-        assert runs[arm]["status"] == "finished" and "mAP" in runs[arm]["metrics"]
+    runs = Store(store).list_runs(study=name)
+    assert all(r["status"] == "finished" and "mAP" in r["metrics"] for r in runs)
+    expected = {
+        (s.arm, s.config.model.name, s.config.data.drop_labels)
+        for s in expand(load_study(name), smoke=True)
+    }
+    measured = {
+        (r["arm"], r["config"]["model"]["name"], r["config"]["data"]["drop_labels"]) for r in runs
+    }
+    assert measured == expected
