@@ -240,6 +240,35 @@ def train_recipe(
     return outcome
 
 
+def link_runs(
+    study: Study,
+    store: Store,
+    *,
+    smoke: bool = False,
+    seeds: tuple[int, ...] | None = None,
+    overrides: dict | None = None,
+) -> list[tuple[RunSpec, str]]:
+    """Expand ``study`` into its runs and record each (study, arm, seed) -> run key in the store.
+
+    Returns:
+        (run spec, run key) for every arm x seed, in the study's order.
+    """
+    runs = []
+    for spec in expand(study, smoke=smoke, seeds=seeds, overrides=overrides):
+        key = run_identity(spec.config)
+        store.link(
+            study.name,
+            spec.arm,
+            spec.seed,
+            key,
+            spec.config.model.name,
+            to_dict(spec.config),
+            smoke,
+        )
+        runs.append((spec, key))
+    return runs
+
+
 def run_study(
     study: Study,
     store: Store,
@@ -266,24 +295,11 @@ def run_study(
     """
     cache_dir = cache_dir or default_cache_dir()
     reporter = reporter or Reporter.silent()
-    specs = expand(study, smoke=smoke, seeds=seeds, overrides=overrides)
-    keys = [run_identity(s.config) for s in specs]
-    for spec, key in zip(specs, keys, strict=True):
-        store.link(
-            study.name,
-            spec.arm,
-            spec.seed,
-            key,
-            spec.config.model.name,
-            to_dict(spec.config),
-            smoke,
-        )
-    todo = list(
-        {
-            k: (s, k) for s, k in zip(specs, keys, strict=True) if store.status(k) != "finished"
-        }.values()
-    )
-    outcomes = {k: RunOutcome(s, k, "skipped") for s, k in zip(specs, keys, strict=True)}
+    runs = link_runs(study, store, smoke=smoke, seeds=seeds, overrides=overrides)
+    specs = [s for s, _ in runs]
+    # one execution per run key: two arms may resolve to the same config
+    todo = list({k: (s, k) for s, k in runs if store.status(k) != "finished"}.values())
+    outcomes = {k: RunOutcome(s, k, "skipped") for s, k in runs}
     commit = git_commit()
     with reporter.study(study.name, total=len(specs), todo=len(todo)):
         if todo:
@@ -304,4 +320,4 @@ def run_study(
             outcomes[key] = outcome
             done += 1
             reporter.run_finished(done, len(specs), outcome)
-    return StudyOutcome(study, [outcomes[k] for k in keys])
+    return StudyOutcome(study, [outcomes[k] for _, k in runs])

@@ -19,12 +19,11 @@ from optuna.trial import TrialState
 
 from bench.progress import Reporter, describe
 from bench.queue import RunQueue, open_storage, queue_name, study_queues
-from bench.runner import execute, git_commit
+from bench.runner import execute, git_commit, link_runs
 from bench.store import Store
-from bench.studies import RunSpec, Study, expand
+from bench.studies import RunSpec, Study
 from scac.cache import default_cache_dir
 from scac.config import from_dict, to_dict
-from scac.engine.run import run_identity
 
 
 @dataclass
@@ -49,19 +48,9 @@ def enqueue_study(
     Returns:
         (queue name, runs in the study, runs enqueued now).
     """
-    specs = expand(study, smoke=smoke, seeds=seeds, overrides=overrides)
+    runs = link_runs(study, store, smoke=smoke, seeds=seeds, overrides=overrides)
     jobs = []
-    for spec in specs:
-        key = run_identity(spec.config)
-        store.link(
-            study.name,
-            spec.arm,
-            spec.seed,
-            key,
-            spec.config.model.name,
-            to_dict(spec.config),
-            smoke,
-        )
+    for spec, key in runs:
         if store.status(key) != "finished":
             jobs.append(
                 {
@@ -75,7 +64,7 @@ def enqueue_study(
             )
     name = queue_name(study.name, smoke)
     added = RunQueue(open_storage(storage_url), name).enqueue(jobs)
-    return name, len(specs), added
+    return name, len(runs), added
 
 
 def work(
