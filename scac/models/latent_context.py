@@ -217,11 +217,36 @@ class LatentContext(nn.Module):
         self.full = full
         self.partial = partial
 
+    # The part that can be computed once and cached while frozen (scac.engine.feature_cache):
+    # the recipe's first phase trains the new heads on the frozen pretrained backbone.
+    cacheable_stages = ("backbone",)
+
     def forward(
         self, images: torch.Tensor, gt_boxes: list[torch.Tensor] | None = None
     ) -> LatentContextOutput:
         """Label confidences of a batch; ``gt_boxes`` is accepted and unused."""
-        x = self.fusion(self.backbone(images))  # X^ml (B, D, h, w), eq. 1
+        return self.forward_from("backbone", self.features("backbone", images), images)
+
+    def features(self, stage: str, images: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        """The backbone's feature maps C2..C5 of ``images``."""
+        if stage not in self.cacheable_stages:
+            raise ValueError(f"unknown stage {stage!r}; known: {self.cacheable_stages}")
+        return self.backbone(images)
+
+    def forward_from(
+        self,
+        stage: str,
+        features: OrderedDict[str, torch.Tensor],
+        images: torch.Tensor,
+        gt_boxes: list[torch.Tensor] | None = None,
+    ) -> LatentContextOutput:
+        """Everything after the backbone, from its feature maps (a frozen-feature cache's).
+
+        ``images`` and ``gt_boxes`` are accepted for the engine and unused.
+        """
+        if stage not in self.cacheable_stages:
+            raise ValueError(f"unknown stage {stage!r}; known: {self.cacheable_stages}")
+        x = self.fusion(features)  # X^ml (B, D, h, w), eq. 1
         heads: dict[str, torch.Tensor] = {}
         tokens = []
         if self.classifier is not None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from scac.cache import default_cache_dir
-from scac.config import PhaseConfig, with_overrides
+from scac.config import PhaseConfig, load_recipe, with_overrides
 from scac.engine import run_experiment
 from scac.engine.datasets import build_datasets
 from scac.engine.feature_cache import (
@@ -21,6 +22,7 @@ from scac.engine.feature_cache import (
 from scac.models import build_model
 from scac.predictions import Predictions
 
+ROOT = Path(__file__).resolve().parents[3]
 # two frozen epochs with flips, so cached (image, flip) pairs are reused across epochs
 FROZEN = {"train.phases.0.epochs": 2, "data.hflip": True}
 
@@ -56,6 +58,36 @@ def test_training_from_the_cache_gives_identical_numbers(tiny_config, tmp_path):
         feature_cache=features,
     )
     assert {p: p.stat().st_mtime_ns for p in features.rglob("*.npy")} == stamp
+
+
+def test_the_latent_context_transformer_trains_from_the_cache_with_identical_numbers(tmp_path):
+    """Its first phase freezes the backbone; dropout in its heads draws the same numbers."""
+    cfg = with_overrides(
+        load_recipe(ROOT / "studies" / "recipes" / "lc-synth.toml"),
+        {  # the data of conftest's tiny config, so the session's dataset serves
+            "data.synth.train": 12,
+            "data.synth.val": 8,
+            "data.image_size": 64,
+            "data.synth.canvas": 64,
+            "model.input_size": 64,
+            "model.weights": "none",
+            "model.ffn_dim": 32,
+            "train.batch_size": 4,
+            "train.eval_batch_size": 8,
+            "train.phases.0.warmup_steps": 0,
+            "train.phases.1.epochs": 1,
+            **FROZEN,
+        },
+    )
+    cache, features = default_cache_dir(), tmp_path / "features"
+    plain = run_experiment(cfg, artifacts_dir=tmp_path / "a", cache_dir=cache, device="cpu")
+    cached = run_experiment(
+        cfg, artifacts_dir=tmp_path / "b", cache_dir=cache, device="cpu", feature_cache=features
+    )
+    assert [d.name.split("-")[0] for d in features.iterdir()] == ["backbone"]
+    assert cached.log.epoch_loss == plain.log.epoch_loss and cached.metrics == plain.metrics
+    a, b = (Predictions.load(tmp_path / x / "predictions.npz").scores for x in "ab")
+    assert np.array_equal(a, b)
 
 
 def test_the_stage_follows_what_the_phase_freezes(tiny_config, tmp_path):
