@@ -1,14 +1,22 @@
 """Training throughput of SCAC and of the ResNet binary-relevance baseline, and where SCAC's
 time goes (backbone, FPN, RPN, RoIAlign, heads, loss, backward + optimiser step).
 
-Both models train on the same random batches at the same input size with the same backbone,
-everything trainable (the joint phase), so the images/s compare like with like. SCAC's parts
-are timed with forward hooks (synchronised on GPUs); backward and the optimiser step are
-timed as one block, since autograd runs the parts' backward interleaved.
+Both models train on the same batches at the same input size with the same backbone, so the
+images/s compare like with like. With ``--data real`` (the default for the synthetic preset) the
+batches are the synthetic training split's, read and decoded as in a study, and the models start
+from the recipe's pretrained weights, so the RPN proposes what it proposes in a study; with
+``--data random`` (the only choice for the paper preset here: no COCO) they are random images
+and boxes from random weights. SCAC's parts are timed with forward hooks (synchronised on GPUs);
+backward and the optimiser step are timed as one block, since autograd runs the parts' backward
+interleaved; reading + decoding + collating the batches is timed on its own.
+
+With ``--frozen`` (the first phase: backbone + FPN frozen) the script also prints the share of a
+step spent in what the frozen-feature cache skips (reading images, backbone, FPN), and so the
+most the cache can speed the phase up (Amdahl: 1 / (1 - share)).
 
     python benchmarks/train_throughput.py                      # the synthetic default (CPU size)
-    python benchmarks/train_throughput.py --preset paper       # ResNeXt-101 + FPN, 416 px
     python benchmarks/train_throughput.py --frozen             # the frozen phase's step
+    python benchmarks/train_throughput.py --preset paper       # ResNeXt-101 + FPN, 416 px
 
 On a GPU the same script uses it with bf16 autocast; the device is printed first.
 """
@@ -27,10 +35,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scac.cache import default_cache_dir  # noqa: E402
 from scac.config import load_recipe, with_overrides  # noqa: E402
 from scac.data.batch import Batch  # noqa: E402
-from scac.engine.run import resolve_device  # noqa: E402
-from scac.engine.train import set_frozen  # noqa: E402
+from scac.engine.datasets import build_datasets  # noqa: E402
+from scac.engine.run import prepare, pretrained_paths, resolve_device  # noqa: E402
+from scac.engine.train import epoch_batches, set_frozen  # noqa: E402
 from scac.losses import LOSSES  # noqa: E402
 from scac.models import build_model  # noqa: E402
 
@@ -39,7 +49,7 @@ PRESETS = {
     # the synthetic default: shallow backbone, 128 px, batch 8 (studies/recipes/synth.toml)
     "synth": ("synth.toml", "baseline-synth.toml", {}),
     # the paper's recipe: ResNeXt-101 32x8d + FPN at 416 px, batch 2 (scac-coco.toml)
-    "paper": ("scac-coco.toml", None, {"model.weights": "none"}),
+    "paper": ("scac-coco.toml", None, {"model.weights": "none", "model.detector_weights": "none"}),
 }
 PARTS = {
     "backbone": "backbone",
@@ -78,7 +88,7 @@ class PartTimer:
         self.seconds[label] += time.perf_counter() - self._start.pop(id(module))
 
 
-def random_batch(n: int, size: int, device: torch.device) -> Batch:
+def random_batch(n: int, size: int, num_classes: int, device: torch.device) -> Batch:
     """``n`` random images with 1-4 boxes of 8-40% of the side and matching labels."""
     g = torch.Generator().manual_seed(0)
     boxes, box_labels = [], []
@@ -87,8 +97,8 @@ def random_batch(n: int, size: int, device: torch.device) -> Batch:
         wh = size * (0.08 + 0.32 * torch.rand(k, 2, generator=g))
         xy = (size - wh) * torch.rand(k, 2, generator=g)
         boxes.append(torch.cat([xy, xy + wh], 1).to(device))
-        box_labels.append(torch.randint(0, NUM_CLASSES, (k,), generator=g).to(device))
-    labels = torch.zeros(n, NUM_CLASSES)
+        box_labels.append(torch.randint(0, num_classes, (k,), generator=g).to(device))
+    labels = torch.zeros(n, num_classes)
     for i, bl in enumerate(box_labels):
         labels[i, bl.cpu()] = 1.0
     return Batch(
@@ -96,17 +106,46 @@ def random_batch(n: int, size: int, device: torch.device) -> Batch:
         boxes=boxes,
         box_labels=box_labels,
         labels=labels.to(device),
-        label_mask=torch.ones(n, NUM_CLASSES, dtype=torch.bool, device=device),
+        label_mask=torch.ones(n, num_classes, dtype=torch.bool, device=device),
         image_ids=torch.arange(n),
         flipped=torch.zeros(n, dtype=torch.bool),
         indices=torch.arange(n),
     )
 
 
-def measure(cfg, batch: Batch, device, amp, steps: int, warmup: int, frozen: tuple[str, ...]):
-    """(images/s, per-part seconds per step, total seconds per step) of training steps."""
+def real_batches(cfg, n: int, count: int, cache_dir: Path) -> tuple[list[Batch], float, int]:
+    """``count`` batches of the recipe's training split, as a study reads them.
+
+    Returns:
+        (batches on the CPU, seconds per batch to read + decode + collate, number of classes).
+    """
+    prepare(cfg, cache_dir)  # dataset and pretrained weights, outside the timings
+    data = build_datasets(cfg.data, cfg.seed, cache_dir)
+    start = time.perf_counter()
+    batches = []
+    for batch in epoch_batches(data.train, n, cfg.seed, 0):
+        batches.append(batch)
+        if len(batches) == count:
+            break
+    return batches, (time.perf_counter() - start) / len(batches), len(data.classes)
+
+
+def measure(
+    cfg,
+    batches: list[Batch],
+    num_classes: int,
+    weights: dict[str, Path],
+    device,
+    amp,
+    warmup: int,
+    frozen: tuple[str, ...],
+):
+    """(images/s, per-part seconds per step, total seconds per step) of training steps.
+
+    The first ``warmup`` batches are trained but not timed.
+    """
     torch.manual_seed(0)
-    model = build_model(cfg.model, NUM_CLASSES).to(device).train()
+    model = build_model(cfg.model, num_classes, weights).to(device).train()
     set_frozen(model, frozen)
     loss_fn = partial(LOSSES.get(cfg.model.name), settings=cfg.loss)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -118,10 +157,11 @@ def measure(cfg, batch: Batch, device, amp, steps: int, warmup: int, frozen: tup
         else torch.autocast(device.type, enabled=False)
     )
     total = loss_time = back = 0.0
-    for step in range(warmup + steps):
+    for step, batch in enumerate(batches):
         if step == warmup:
             timer.seconds.clear()
             total = loss_time = back = 0.0
+        batch = batch.to(device)
         timer._sync()
         t0 = time.perf_counter()
         with autocast:
@@ -139,15 +179,23 @@ def measure(cfg, batch: Batch, device, amp, steps: int, warmup: int, frozen: tup
         total += t3 - t0
         loss_time += t2 - t1
         back += t3 - t2
+    steps = len(batches) - warmup
     parts = {k: v / steps for k, v in timer.seconds.items()}
     parts["loss"] = loss_time / steps
     parts["backward + step"] = back / steps
-    return len(batch) * steps / total, parts, total / steps
+    return len(batches[0]) * steps / total, parts, total / steps
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="synth")
+    ap.add_argument(
+        "--data",
+        choices=("real", "random"),
+        default=None,
+        help="the recipe's training batches and pretrained weights, or random ones "
+        "[real for synth; random for paper]",
+    )
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--batch", type=int, default=None, help="images per step [the recipe's]")
@@ -158,40 +206,72 @@ def main() -> None:
     device = resolve_device(args.device)
     amp = device.type == "cuda"
     scac_recipe, baseline_recipe, sets = PRESETS[args.preset]
+    data_kind = args.data or ("real" if args.preset == "synth" else "random")
     scac_cfg = with_overrides(load_recipe(ROOT / "studies" / "recipes" / scac_recipe), sets)
-    scac_cfg = with_overrides(scac_cfg, {"model.weights": "none", "model.detector_weights": "none"})
     m = scac_cfg.model
     base_cfg = with_overrides(
         load_recipe(ROOT / "studies" / "recipes" / (baseline_recipe or "baseline-synth.toml")),
-        {"model.backbone": m.backbone, "model.weights": "none"},
+        {"model.backbone": m.backbone, "model.weights": m.weights},
     )
+    if data_kind == "random":  # random batches: no pretrained weights either
+        none = {"model.weights": "none", "model.detector_weights": "none"}
+        scac_cfg = with_overrides(scac_cfg, none)
+        base_cfg = with_overrides(base_cfg, {"model.weights": "none"})
     size, n = scac_cfg.data.image_size, args.batch or scac_cfg.train.batch_size
-    batch = random_batch(n, size, device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     print(
         f"device {device} ({name or 'cpu'}), torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, amp {'bf16' if amp else 'off'}, "
         f"{time.strftime('%Y-%m-%d')}"
     )
+    count = args.warmup + args.steps
+    cache_dir = default_cache_dir()
+    if data_kind == "real":
+        batches, load_s, num_classes = real_batches(scac_cfg, n, count, cache_dir)
+        scac_w = pretrained_paths(scac_cfg, cache_dir)
+        base_w = pretrained_paths(base_cfg, cache_dir)
+        source = f"{len(batches)} batches of the training split, pretrained weights ({m.weights})"
+    else:
+        num_classes, load_s, scac_w, base_w = NUM_CLASSES, 0.0, {}, {}
+        batches = [random_batch(n, size, num_classes, device)] * count
+        source = "random images and boxes, random weights"
     print(
         f"preset {args.preset}: backbone {m.backbone}, {size}x{size} px, batch {n}, "
         f"{args.steps} timed steps after {args.warmup}, "
-        f"{'backbone + FPN frozen' if args.frozen else 'all parts training'}"
+        f"{'backbone + FPN frozen' if args.frozen else 'all parts training'}; {source}"
     )
     frozen = ("backbone", "neck") if args.frozen else ()
-    s_ips, parts, step = measure(scac_cfg, batch, device, amp, args.steps, args.warmup, frozen)
-    b_ips, _, b_step = measure(
-        base_cfg, batch, device, amp, args.steps, args.warmup, ("backbone",) if frozen else ()
+    s_ips, parts, step = measure(
+        scac_cfg, batches, num_classes, scac_w, device, amp, args.warmup, frozen
     )
-    print(f"\n{'model':<22}{'images/s':>10}{'ms/step':>10}")
+    b_ips, _, b_step = measure(
+        base_cfg,
+        batches,
+        num_classes,
+        base_w,
+        device,
+        amp,
+        args.warmup,
+        ("backbone",) if frozen else (),
+    )
+    print(f"\n{'model':<22}{'images/s':>10}{'ms/step':>10}   (training step, data excluded)")
     print(f"{'SCAC':<22}{s_ips:>10.1f}{step * 1000:>10.1f}")
     print(f"{'ResNet baseline':<22}{b_ips:>10.1f}{b_step * 1000:>10.1f}")
     print(f"SCAC / baseline time per image: {b_ips / s_ips:.2f}x")
-    print(f"\n{'SCAC part':<22}{'ms/step':>10}{'share':>8}")
+    whole = step + load_s
+    print(f"\n{'SCAC part':<22}{'ms/step':>10}{'share':>8}   (of data + step)")
+    if load_s:
+        print(f"{'data (read+decode)':<22}{load_s * 1000:>10.1f}{load_s / whole:>8.1%}")
     for label, seconds in parts.items():
-        print(f"{label:<22}{seconds * 1000:>10.1f}{seconds / step:>8.1%}")
+        print(f"{label:<22}{seconds * 1000:>10.1f}{seconds / whole:>8.1%}")
     rest = step - sum(parts.values())
-    print(f"{'other (Python glue)':<22}{rest * 1000:>10.1f}{rest / step:>8.1%}")
+    print(f"{'other (Python glue)':<22}{rest * 1000:>10.1f}{rest / whole:>8.1%}")
+    if args.frozen:
+        skipped = load_s + parts.get("backbone", 0.0) + parts.get("FPN", 0.0)
+        print(
+            f"\nwhat the frozen-feature cache skips (data, backbone, FPN): {skipped / whole:.1%} "
+            f"of a frozen-phase step -> at most {whole / (whole - skipped):.2f}x faster with it"
+        )
 
 
 if __name__ == "__main__":

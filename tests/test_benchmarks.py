@@ -1,0 +1,54 @@
+"""The scripts in ``benchmarks/`` run at tiny sizes and print the figures they promise.
+
+Their figures are measurements, not assertions; these tests only keep the scripts working.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(name: str, *args: str) -> str:
+    """Run ``benchmarks/NAME`` with ``args``; its stdout (fails the test on a non-zero exit)."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / name), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_train_throughput_prints_rates_shares_and_the_cache_ceiling():
+    out = run_script(
+        "train_throughput.py", "--data", "random", "--frozen", "--steps", "1", "--warmup", "0",
+        "--batch", "3", "--device", "cpu",
+    )  # fmt: skip
+    assert out.startswith("device cpu")
+    rows = re.finditer(r"^(SCAC|ResNet baseline)\s+([\d.]+)", out, re.M)
+    rates = {m[1]: float(m[2]) for m in rows}
+    assert set(rates) == {"SCAC", "ResNet baseline"} and all(v > 0 for v in rates.values())
+    shares = re.findall(r"^(backbone|FPN|RPN|RoIAlign|heads)\s+[\d.]+\s+([\d.]+)%", out, re.M)
+    assert [s[0] for s in shares] == ["backbone", "FPN", "RPN", "RoIAlign", "heads"]
+    assert re.search(r"cache skips .*: [\d.]+% of a frozen-phase step -> at most [\d.]+x", out)
+
+
+def test_study_speed_smoke_gives_identical_numbers_with_and_without_the_cache():
+    out = run_script("study_speed.py", "--smoke", "--arms", "1", "--device", "cpu")
+    row = next(line for line in out.splitlines() if line.startswith("ratio 1.0 seed 0"))
+    assert "yes" in row.split("x", 1)[1]  # the identical column
+    assert re.search(r"^all runs\s+[\d.]+\s+[\d.]+\s+[\d.]+x\s+yes", out, re.M)
+
+
+def test_data_throughput_times_both_decoders():
+    out = run_script("data_throughput.py", "--images", "4", "--batch", "2", "--workers", "0")
+    assert re.search(r"^pil\s+[\d.]+ /s", out, re.M)
+    assert re.search(r"^torchvision\s+[\d.]+ /s", out, re.M)
