@@ -49,6 +49,20 @@ def _storage(storage: str | None, store: str | None) -> str:
     return storage or default_storage(to_url(store) if store else None)
 
 
+def _on_sweep(action, name: str, store: str | None, storage: str | None, **options):
+    """(sweep, ``action(sweep, store, storage, reporter=..., **options)``), interruptible."""
+    sweep = load_sweep(name)
+    with interruptible():
+        result = action(
+            sweep,
+            Store(store),
+            _storage(storage, store),
+            reporter=Reporter(console, live=False),
+            **options,
+        )
+    return sweep, result
+
+
 @app.command("run")
 def run(
     name: str = typer.Argument(..., help="Sweep name (studies/sweeps/NAME.toml) or path."),
@@ -65,18 +79,10 @@ def run(
 ) -> None:
     """Run (or continue) a sweep until it holds N complete or pruned trials; many hosts may join."""
     with errors_as_messages():
-        sweep = load_sweep(name)
-        with interruptible():
-            study = run_sweep(
-                sweep,
-                Store(store),
-                _storage(storage, store),
-                trials=trials,
-                smoke=smoke,
-                device=device,
-                reporter=Reporter(console, live=False),
-                feature_cache=not no_cache,
-            )
+        sweep, study = _on_sweep(
+            run_sweep, name, store, storage, trials=trials, smoke=smoke, device=device,
+            feature_cache=not no_cache,
+        )  # fmt: skip
     console.print(
         f"sweep {sweep.name}: {done_trials(study)} complete or pruned trials; "
         f"`bench sweep report {sweep.name}` for the findings"
@@ -134,17 +140,9 @@ def test(
 ) -> None:
     """Train the best trial's config on the whole training split; evaluate it once on test."""
     with errors_as_messages():
-        sweep = load_sweep(name)
-        with interruptible():
-            outcome = test_best(
-                sweep,
-                Store(store),
-                _storage(storage, store),
-                smoke=smoke,
-                device=device,
-                reporter=Reporter(console, live=False),
-                feature_cache=not no_cache,
-            )
+        _, outcome = _on_sweep(
+            test_best, name, store, storage, smoke=smoke, device=device, feature_cache=not no_cache
+        )
     console.print(describe(outcome))
     if outcome.status == "failed":
         raise typer.Exit(1)
