@@ -350,8 +350,14 @@ class FrozenFeatures:
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.model, self.dataset, self.root = model, dataset, Path(root)
-        self.amp, self.autocast, self.device = amp, autocast, device
-        self.limit_gb, self.progress = limit_gb, progress
+        # passed as they are to open_or_build for every phase
+        self.options = {
+            "amp": amp,
+            "autocast": autocast,
+            "device": device,
+            "limit_gb": limit_gb,
+            "progress": progress,
+        }
         self.used: list[Path] = []
 
     def for_phase(self, phase: PhaseConfig) -> Callable[[nn.Module, Batch], object] | None:
@@ -364,17 +370,7 @@ class FrozenFeatures:
         if stage is None:
             return None
         try:
-            cache = open_or_build(
-                self.model,
-                self.dataset,
-                stage,
-                self.root,
-                amp=self.amp,
-                autocast=self.autocast,
-                device=self.device,
-                limit_gb=self.limit_gb,
-                progress=self.progress,
-            )
+            cache = open_or_build(self.model, self.dataset, stage, self.root, **self.options)
         except FeatureCacheError as err:
             warnings.warn(f"{err}: phase {phase.name!r} runs without the cache", stacklevel=2)
             return None
