@@ -10,9 +10,12 @@ sampling ratio is separable: a bin is the mean of S x S bilinear samples, and th
 weight of a sample factorises into a row weight and a column weight. So for each patch,
 ``out = Wy @ F @ Wx^T`` with Wy (R, H) and Wx (R, W) built from the same sampling rule as
 torchvision (``aligned=False``: samples at bin-relative (i + 0.5) / S, clamped at the border,
-zero beyond one pixel outside the map). Two matrix products replace the scatter loop, and
-autograd derives the backward. The two paths agree to float32 rounding (parity test in
-``tests/scac/models/test_roi_align.py``).
+zero beyond one pixel outside the map). A patch's weights are zero outside the rows and columns
+its samples touch, and the level mapping keeps every patch a few feature pixels wide, so each
+patch reads only a window of the map around it (the widest patch of the level sets the window
+for all): a gather of those pixels and two small batched matrix products replace the scatter
+loop, and autograd derives the backward (an index_add into the map). The two paths agree to
+float32 rounding (parity test in ``tests/scac/models/test_roi_align.py``).
 """
 
 from __future__ import annotations
@@ -28,8 +31,18 @@ from scac.models.spec import FeatureSpec
 
 def _axis_weights(
     start: torch.Tensor, length: torch.Tensor, size: int, bins: int, samples: int
-) -> torch.Tensor:
-    """(K,) patch starts and lengths in feature pixels -> (K, bins, size) interpolation weights."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Interpolation weights along one axis, on the window of the map the patches touch.
+
+    Args:
+        start, length: (K,) patch starts and lengths in feature pixels.
+        size: the map's length along this axis.
+        bins, samples: output bins and samples per bin.
+
+    Returns:
+        (K, bins, D) weights and (K, D) map positions of the window's D pixels (D <= size,
+        the same for every patch: the widest patch's extent).
+    """
     bin_len = length.clamp(min=1.0) / bins  # torchvision: roi side at least one feature pixel
     offsets = torch.arange(bins, dtype=start.dtype, device=start.device)[:, None]
     offsets = (
@@ -44,10 +57,15 @@ def _axis_weights(
     high = torch.where(at_end, low, low + 1)
     frac = torch.where(at_end, torch.zeros_like(pos), pos - low.to(pos.dtype))
     weight = valid.to(start.dtype) / samples
-    out = torch.zeros(start.shape[0], bins, size, dtype=start.dtype, device=start.device)
-    out.scatter_add_(2, low, (1 - frac) * weight)
-    out.scatter_add_(2, high, frac * weight)
-    return out
+    full = torch.zeros(start.shape[0], bins, size, dtype=start.dtype, device=start.device)
+    full.scatter_add_(2, low, (1 - frac) * weight)
+    full.scatter_add_(2, high, frac * weight)
+    # the window: from each patch's first touched pixel, as wide as the widest patch needs
+    first, last = low.flatten(1).amin(1), high.flatten(1).amax(1)  # (K,)
+    width = int((last - first).max()) + 1 if len(first) else 1
+    first = first.clamp(max=size - width)  # (K,) the window stays on the map
+    window = first[:, None] + torch.arange(width, device=start.device)  # (K, D)
+    return full.gather(2, window[:, None, :].expand(-1, bins, -1)), window
 
 
 def separable_roi_align(
@@ -58,7 +76,7 @@ def separable_roi_align(
     spatial_scale: float,
     sampling_ratio: int,
 ) -> torch.Tensor:
-    """RoIAlign (``aligned=False``, fixed ``sampling_ratio``) as two batched matrix products.
+    """RoIAlign (``aligned=False``, fixed ``sampling_ratio``) as a gather and two matrix products.
 
     Args:
         features: (B, C, H, W) one feature map.
@@ -72,30 +90,18 @@ def separable_roi_align(
         (K, C, R, R) pooled features, in the order of ``boxes``.
     """
     n, c, h, w = features.shape
-    r = output_size
+    k, r = len(boxes), output_size
     s = boxes * spatial_scale
-    wy = _axis_weights(s[:, 1], s[:, 3] - s[:, 1], h, r, sampling_ratio)  # (K, R, H)
-    wx = _axis_weights(s[:, 0], s[:, 2] - s[:, 0], w, r, sampling_ratio)  # (K, R, W)
-    # lay the patches out per image, padded to the busiest image, for batched products
-    counts = torch.bincount(image_index, minlength=n).tolist()
-    k_max = max(counts)
-    order = torch.argsort(image_index, stable=True)
-    wy_pad = wy.new_zeros(n, k_max, r, h)
-    wx_pad = wx.new_zeros(n, k_max, r, w)
-    start = 0
-    for b, k in enumerate(counts):
-        wy_pad[b, :k] = wy[order[start : start + k]]
-        wx_pad[b, :k] = wx[order[start : start + k]]
-        start += k
-    fmap = features.permute(0, 2, 1, 3).reshape(n, h, c * w)  # (B, H, C*W)
-    t = torch.bmm(wy_pad.reshape(n, k_max * r, h), fmap)  # (B, K_max*R, C*W)
-    t = t.reshape(n * k_max, r * c, w)
-    out = torch.bmm(t, wx_pad.reshape(n * k_max, r, w).transpose(1, 2))  # (B*K_max, R*C, R)
-    out = out.reshape(n, k_max, r, c, r)
-    # slices, not an index: their backward is a cheap copy, an index's a serial scatter
-    out = torch.cat([out[b, :k] for b, k in enumerate(counts)])  # (K, R, C, R) in image order
-    out = out[torch.argsort(order)]  # back to the order of ``boxes``
-    return out.permute(0, 2, 1, 3)
+    wy, rows = _axis_weights(s[:, 1], s[:, 3] - s[:, 1], h, r, sampling_ratio)  # (K,R,Hd), (K,Hd)
+    wx, cols = _axis_weights(s[:, 0], s[:, 2] - s[:, 0], w, r, sampling_ratio)  # (K,R,Wd), (K,Wd)
+    hd, wd = rows.shape[1], cols.shape[1]
+    # each patch's window of pixels, channels last: one contiguous C-vector per pixel
+    pixel = (image_index[:, None, None] * h + rows[:, :, None]) * w + cols[:, None, :]  # (K,Hd,Wd)
+    window = features.permute(0, 2, 3, 1).reshape(n * h * w, c).index_select(0, pixel.flatten())
+    t = torch.bmm(wy, window.view(k, hd, wd * c))  # rows pooled: (K, R, Wd*C)
+    wx_rows = wx[:, None].expand(k, r, r, wd).reshape(k * r, r, wd)  # Wx once per output row
+    out = torch.bmm(wx_rows, t.view(k * r, wd, c))  # columns pooled: (K*R, R, C)
+    return out.view(k, r, r, c).permute(0, 3, 1, 2)  # (K, C, R, R)
 
 
 class PyramidRoIAlign(nn.Module):
@@ -151,6 +157,7 @@ class PyramidRoIAlign(nn.Module):
         level = self.level_of(flat)
         first = features[self.names[0]]
         out = first.new_zeros(len(flat), first.shape[1], self.output_size, self.output_size)
+        # in place: an out-of-place index_copy per level copies every patch's output each time
         fast = first.device.type == "cpu" and self.sampling_ratio > 0
         for k, (name, scale) in enumerate(zip(self.names, self.scales, strict=True)):
             idx = torch.where(level == k)[0]
@@ -170,5 +177,5 @@ class PyramidRoIAlign(nn.Module):
                 pooled = roi_align(
                     features[name], rois, self.output_size, scale, self.sampling_ratio
                 )
-            out = out.index_copy(0, idx, pooled.to(out.dtype))
+            out.index_copy_(0, idx, pooled.to(out.dtype))
         return out

@@ -59,3 +59,25 @@ def test_level_mapping_follows_fpn_eq1():
     sides = torch.tensor([10.0, 111.0, 112.0, 224.0, 447.0, 448.0, 2000.0])
     boxes = torch.stack([torch.zeros(7), torch.zeros(7), sides, sides], 1)
     assert pool.level_of(boxes).tolist() == [0, 0, 1, 2, 2, 3, 3]
+
+
+def test_patches_over_the_border_and_of_mixed_sizes_match_torchvision():
+    # the CPU path reads a window around each patch, as wide as the level's widest patch:
+    # patches hanging over every border, sub-pixel ones and one as large as the map share a level
+    g = torch.Generator().manual_seed(3)
+    spec = FeatureSpec("p2", 6, 4)
+    feats = OrderedDict(p2=torch.randn(2, 6, 16, 16, generator=g, requires_grad=True))
+    boxes = [
+        torch.tensor(
+            [[-6.0, -6.0, 10.0, 10.0], [50.0, 52.0, 70.0, 69.0], [30.0, 30.0, 30.5, 30.2]]
+        ),
+        torch.tensor([[0.0, 0.0, 64.0, 64.0], [-3.0, 40.0, 5.0, 63.9], [61.0, 0.0, 64.0, 3.0]]),
+    ]
+    ref = MultiScaleRoIAlign(["p2"], 5, 2, canonical_scale=10_000)  # every patch on p2
+    ours = PyramidRoIAlign([spec], 5, 2, canonical_scale=10_000)
+    a, b = ref(feats, boxes, [(64, 64)] * 2), ours(feats, boxes)
+    torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
+    grad = torch.randn_like(a)
+    (ga,) = torch.autograd.grad(a, feats["p2"], grad)
+    (gb,) = torch.autograd.grad(b, feats["p2"], grad)
+    torch.testing.assert_close(gb, ga, atol=1e-5, rtol=1e-5)
