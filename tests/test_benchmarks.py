@@ -52,3 +52,14 @@ def test_data_throughput_times_both_decoders():
     out = run_script("data_throughput.py", "--images", "4", "--batch", "2", "--workers", "0")
     assert re.search(r"^pil\s+[\d.]+ /s", out, re.M)
     assert re.search(r"^torchvision\s+[\d.]+ /s", out, re.M)
+
+
+def test_roi_align_speed_times_both_and_they_agree():
+    out = run_script(
+        "roi_align_speed.py", "--data", "random", "--steps", "1", "--repeats", "1", "--batch", "2"
+    )
+    levels = re.findall(r"^(p\d)\s+\d+x\d+\s+\d+\s+(?:[\d.]+\s+){2}[\d.]+x\s+(?:[\d.]+\s+){2}"
+                        r"[\d.]+x\s+([\d.e+-]+)$", out, re.M)  # fmt: skip
+    assert levels, out
+    assert all(float(diff) < 1e-4 for _, diff in levels)  # the same RoIAlign, to float rounding
+    assert re.search(r"^all\s+(?:[\d.]+\s+){2}[\d.]+x", out, re.M)
