@@ -28,7 +28,15 @@ from torchvision.ops import roi_align
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from train_throughput import NUM_CLASSES, PRESETS, ROOT, random_batch, real_batches  # noqa: E402
+from train_throughput import (  # noqa: E402
+    NUM_CLASSES,
+    PRESETS,
+    ROOT,
+    add_input_arguments,
+    input_kind,
+    random_batch,
+    real_batches,
+)
 
 from scac.cache import default_cache_dir  # noqa: E402
 from scac.config import load_recipe, with_overrides  # noqa: E402
@@ -78,20 +86,13 @@ def timed(fn, features: torch.Tensor, grad: bool, repeats: int) -> tuple[float, 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", choices=sorted(PRESETS), default="synth")
-    ap.add_argument(
-        "--data",
-        choices=("real", "random"),
-        default=None,
-        help="the recipe's training batches and pretrained weights, or random ones "
-        "[real for synth; random for paper]",
-    )
+    add_input_arguments(ap)
     ap.add_argument("--steps", type=int, default=4, help="training forward passes recorded")
     ap.add_argument("--repeats", type=int, default=5, help="timings per call (median taken)")
     ap.add_argument("--batch", type=int, default=None, help="images per step [the recipe's]")
     args = ap.parse_args()
 
-    data = args.data or ("real" if args.preset == "synth" else "random")
+    data = input_kind(args)
     pool, calls, cfg, n = recorded_calls(args.preset, data, args.steps, args.batch)
     r, ratio = pool.output_size, pool.sampling_ratio
     print(

@@ -186,8 +186,8 @@ def measure(
     return len(batches[0]) * steps / total, parts, total / steps
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_input_arguments(ap: argparse.ArgumentParser) -> None:
+    """``--preset`` and ``--data``: which recipe, and its real batches or random ones."""
     ap.add_argument("--preset", choices=sorted(PRESETS), default="synth")
     ap.add_argument(
         "--data",
@@ -196,6 +196,16 @@ def main() -> None:
         help="the recipe's training batches and pretrained weights, or random ones "
         "[real for synth; random for paper]",
     )
+
+
+def input_kind(args: argparse.Namespace) -> str:
+    """``real`` or ``random``: ``--data``, else real for the synthetic preset (no COCO here)."""
+    return args.data or ("real" if args.preset == "synth" else "random")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_input_arguments(ap)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--batch", type=int, default=None, help="images per step [the recipe's]")
@@ -206,7 +216,7 @@ def main() -> None:
     device = resolve_device(args.device)
     amp = device.type == "cuda"
     scac_recipe, baseline_recipe, sets = PRESETS[args.preset]
-    data_kind = args.data or ("real" if args.preset == "synth" else "random")
+    data_kind = input_kind(args)
     scac_cfg = with_overrides(load_recipe(ROOT / "studies" / "recipes" / scac_recipe), sets)
     m = scac_cfg.model
     base_cfg = with_overrides(

@@ -157,7 +157,6 @@ class PyramidRoIAlign(nn.Module):
         level = self.level_of(flat)
         first = features[self.names[0]]
         out = first.new_zeros(len(flat), first.shape[1], self.output_size, self.output_size)
-        # in place: an out-of-place index_copy per level copies every patch's output each time
         fast = first.device.type == "cpu" and self.sampling_ratio > 0
         for k, (name, scale) in enumerate(zip(self.names, self.scales, strict=True)):
             idx = torch.where(level == k)[0]
@@ -177,5 +176,6 @@ class PyramidRoIAlign(nn.Module):
                 pooled = roi_align(
                     features[name], rois, self.output_size, scale, self.sampling_ratio
                 )
+            # in place: an out-of-place index_copy would copy every patch's output per level
             out.index_copy_(0, idx, pooled.to(out.dtype))
         return out
