@@ -57,15 +57,14 @@ def _axis_weights(
     high = torch.where(at_end, low, low + 1)
     frac = torch.where(at_end, torch.zeros_like(pos), pos - low.to(pos.dtype))
     weight = valid.to(start.dtype) / samples
-    full = torch.zeros(start.shape[0], bins, size, dtype=start.dtype, device=start.device)
-    full.scatter_add_(2, low, (1 - frac) * weight)
-    full.scatter_add_(2, high, frac * weight)
     # the window: from each patch's first touched pixel, as wide as the widest patch needs
     first, last = low.flatten(1).amin(1), high.flatten(1).amax(1)  # (K,)
     width = int((last - first).max()) + 1 if len(first) else 1
-    first = first.clamp(max=size - width)  # (K,) the window stays on the map
-    window = first[:, None] + torch.arange(width, device=start.device)  # (K, D)
-    return full.gather(2, window[:, None, :].expand(-1, bins, -1)), window
+    first = first.clamp(max=size - width)[:, None, None]  # (K, 1, 1) the window stays on the map
+    out = torch.zeros(start.shape[0], bins, width, dtype=start.dtype, device=start.device)
+    out.scatter_add_(2, low - first, (1 - frac) * weight)
+    out.scatter_add_(2, high - first, frac * weight)
+    return out, first[:, 0] + torch.arange(width, device=start.device)
 
 
 def separable_roi_align(
