@@ -28,6 +28,9 @@ from torchvision.ops import roi_align
 
 from scac.models.spec import FeatureSpec
 
+# the gathered windows of one call stay under this size; more patches are pooled in chunks
+WINDOW_BYTES = 256 * 2**20
+
 
 def _axis_weights(
     start: torch.Tensor, length: torch.Tensor, size: int, bins: int, samples: int
@@ -94,6 +97,17 @@ def separable_roi_align(
     wy, rows = _axis_weights(s[:, 1], s[:, 3] - s[:, 1], h, r, sampling_ratio)  # (K,R,Hd), (K,Hd)
     wx, cols = _axis_weights(s[:, 0], s[:, 2] - s[:, 0], w, r, sampling_ratio)  # (K,R,Wd), (K,Wd)
     hd, wd = rows.shape[1], cols.shape[1]
+    chunk = max(1, WINDOW_BYTES // (hd * wd * c * features.element_size()))
+    if k > chunk:  # e.g. hundreds of proposals per image on full-size maps
+        parts = [slice(i, i + chunk) for i in range(0, k, chunk)]
+        return torch.cat(
+            [
+                separable_roi_align(
+                    features, boxes[p], image_index[p], r, spatial_scale, sampling_ratio
+                )
+                for p in parts
+            ]
+        )
     # each patch's window of pixels, channels last: one contiguous C-vector per pixel
     pixel = (image_index[:, None, None] * h + rows[:, :, None]) * w + cols[:, None, :]  # (K,Hd,Wd)
     window = features.permute(0, 2, 3, 1).reshape(n * h * w, c).index_select(0, pixel.flatten())

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torchvision.ops import MultiScaleRoIAlign
 
+from scac.models import roi_align as roi_align_module
 from scac.models.roi_align import PyramidRoIAlign
 from scac.models.spec import FeatureSpec
 
@@ -81,3 +82,21 @@ def test_patches_over_the_border_and_of_mixed_sizes_match_torchvision():
     (ga,) = torch.autograd.grad(a, feats["p2"], grad)
     (gb,) = torch.autograd.grad(b, feats["p2"], grad)
     torch.testing.assert_close(gb, ga, atol=1e-5, rtol=1e-5)
+
+
+def test_many_patches_are_pooled_in_chunks_with_the_same_result(monkeypatch):
+    specs, feats, boxes = _case(4, [40, 35])
+    ref = MultiScaleRoIAlign([s.name for s in specs], 7, 2, canonical_scale=40)
+    ours = PyramidRoIAlign(specs, 7, 2, canonical_scale=40)
+    whole = ours(feats, boxes)
+    # windows of 8 channels x at most 24 x 24 pixels: a few patches per chunk
+    monkeypatch.setattr(roi_align_module, "WINDOW_BYTES", 4 * 8 * 24 * 24 * 4)
+    chunked = ours(feats, boxes)
+    torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(chunked, ref(feats, boxes, [(96, 96)] * 2), atol=1e-5, rtol=1e-5)
+    grad = torch.randn_like(whole)
+    ga = torch.autograd.grad(whole, list(feats.values()), grad, allow_unused=True)
+    gb = torch.autograd.grad(chunked, list(feats.values()), grad, allow_unused=True)
+    for x, y in zip(ga, gb, strict=True):
+        if x is not None:
+            torch.testing.assert_close(y, x, atol=1e-5, rtol=1e-5)
