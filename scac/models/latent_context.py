@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scac.models.label_transformer import CrossAttentionLayer, GroupLinear
-from scac.models.spec import FeatureSpec
+from scac.models.spec import FeatureSpec, check_stage
 
 MLFF_STRIDES = (8, 16, 32)  # "conv3", "conv4", "conv5" (§3.2)
 
@@ -229,8 +229,7 @@ class LatentContext(nn.Module):
 
     def features(self, stage: str, images: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         """The backbone's feature maps C2..C5 of ``images``."""
-        if stage not in self.cacheable_stages:
-            raise ValueError(f"unknown stage {stage!r}; known: {self.cacheable_stages}")
+        check_stage(stage, self.cacheable_stages)
         return self.backbone(images)
 
     def forward_from(
@@ -244,8 +243,7 @@ class LatentContext(nn.Module):
 
         ``images`` and ``gt_boxes`` are accepted for the engine and unused.
         """
-        if stage not in self.cacheable_stages:
-            raise ValueError(f"unknown stage {stage!r}; known: {self.cacheable_stages}")
+        check_stage(stage, self.cacheable_stages)
         x = self.fusion(features)  # X^ml (B, D, h, w), eq. 1
         heads: dict[str, torch.Tensor] = {}
         tokens = []

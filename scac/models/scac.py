@@ -21,6 +21,7 @@ from torch import nn
 
 from scac.models.heads import ContextLabelPredictor, LabelScale, ObjectPatchProcessors
 from scac.models.patches import ObjectPatchGenerator, Proposals
+from scac.models.spec import check_stage
 
 
 @dataclass
@@ -118,8 +119,7 @@ class SCAC(nn.Module):
 
     def features(self, stage: str, images: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         """The output of ``stage`` (``backbone``: C2..C5; ``neck``: eq. 1's pyramid P2..P5)."""
-        if stage not in self.cacheable_stages:
-            raise ValueError(f"unknown stage {stage!r}; known: {self.cacheable_stages}")
+        check_stage(stage, self.cacheable_stages)
         features = self.backbone(images)
         return self.neck(features) if stage == "neck" else features
 
@@ -138,6 +138,7 @@ class SCAC(nn.Module):
             images: (B, 3, H, W) images, or any (B, _, H, W) tensor: only its shape is read.
             gt_boxes: as in :meth:`forward`.
         """
+        check_stage(stage, self.cacheable_stages)
         num_images = images.shape[0]
         image_sizes = [(int(images.shape[-2]), int(images.shape[-1]))] * num_images
 

@@ -12,3 +12,9 @@ class FeatureSpec:
     name: str
     channels: int
     stride: int
+
+
+def check_stage(stage: str, stages: tuple[str, ...]) -> None:
+    """Raise unless ``stage`` is one of the model's ``cacheable_stages``."""
+    if stage not in stages:
+        raise ValueError(f"unknown stage {stage!r}; known: {stages}")

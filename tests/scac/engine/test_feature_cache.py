@@ -98,6 +98,13 @@ def test_the_stage_follows_what_the_phase_freezes(tiny_config, tmp_path):
     assert stage("neck") is None and stage() is None  # the neck alone is not a prefix
     phase = PhaseConfig(name="joint", epochs=1, lr=0.01)
     assert FrozenFeatures(model, None, tmp_path).for_phase(phase) is None
+    images = torch.zeros(1, 3, 32, 32)
+    for call in (
+        lambda: model.features("heads", images),
+        lambda: model.forward_from("rpn", {}, images),
+    ):
+        with pytest.raises(ValueError, match="unknown stage"):
+            call()
 
 
 def test_key_parts_invalidate_the_cache(tiny_config, tmp_path):
