@@ -14,9 +14,15 @@ With ``--frozen`` (the first phase: backbone + FPN frozen) the script also print
 step spent in what the frozen-feature cache skips (reading images, backbone, FPN), and so the
 most the cache can speed the phase up (Amdahl: 1 / (1 - share)).
 
+With ``--profile`` it then profiles SCAC's step with ``torch.profiler`` (with ``--frozen``: the
+step a cached frozen phase runs, from precomputed backbone + FPN features) and prints the
+operators that take the most time and the share of dense arithmetic (convolutions and matrix
+products, forward and backward): what no cache or bookkeeping change removes.
+
     python benchmarks/train_throughput.py                      # the synthetic default (CPU size)
     python benchmarks/train_throughput.py --frozen             # the frozen phase's step
     python benchmarks/train_throughput.py --preset paper       # ResNeXt-101 + FPN, 416 px
+    python benchmarks/train_throughput.py --frozen --profile   # + the cached step's operators
 
 On a GPU the same script uses it with bf16 autocast; the device is printed first.
 """
@@ -59,6 +65,15 @@ PARTS = {
     "heads": ("object_head", "context_head"),
 }
 NUM_CLASSES = 80
+# operators that do the dense arithmetic (self time: the kernels, not their Python wrappers)
+DENSE_OPS = (
+    "aten::mkldnn_convolution",
+    "aten::cudnn_convolution",
+    "aten::convolution_backward",
+    "aten::mm",
+    "aten::addmm",
+    "aten::bmm",
+)
 
 
 class PartTimer:
@@ -130,6 +145,17 @@ def real_batches(cfg, n: int, count: int, cache_dir: Path) -> tuple[list[Batch],
     return batches, (time.perf_counter() - start) / len(batches), len(data.classes)
 
 
+def trainer(cfg, num_classes: int, weights: dict[str, Path], device, amp, frozen):
+    """(model in training mode with ``frozen`` parts frozen, loss function, SGD, autocast)."""
+    torch.manual_seed(0)
+    model = build_model(cfg.model, num_classes, weights).to(device).train()
+    set_frozen(model, frozen)
+    loss_fn = partial(LOSSES.get(cfg.model.name), settings=cfg.loss)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=1e-3, momentum=0.9)
+    return model, loss_fn, opt, torch.autocast(device.type, torch.bfloat16, enabled=bool(amp))
+
+
 def measure(
     cfg,
     batches: list[Batch],
@@ -144,18 +170,8 @@ def measure(
 
     The first ``warmup`` batches are trained but not timed.
     """
-    torch.manual_seed(0)
-    model = build_model(cfg.model, num_classes, weights).to(device).train()
-    set_frozen(model, frozen)
-    loss_fn = partial(LOSSES.get(cfg.model.name), settings=cfg.loss)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=1e-3, momentum=0.9)
+    model, loss_fn, opt, autocast = trainer(cfg, num_classes, weights, device, amp, frozen)
     timer = PartTimer(model, device)
-    autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16)
-        if amp
-        else torch.autocast(device.type, enabled=False)
-    )
     total = loss_time = back = 0.0
     for step, batch in enumerate(batches):
         if step == warmup:
@@ -186,6 +202,63 @@ def measure(
     return len(batches[0]) * steps / total, parts, total / steps
 
 
+def profile_step(
+    cfg,
+    batches: list[Batch],
+    num_classes: int,
+    weights: dict[str, Path],
+    device,
+    amp,
+    warmup: int,
+    frozen: tuple[str, ...],
+):
+    """SCAC's step: (seconds per step, the same under the profiler, [(operator, self seconds
+    per step)] largest first).
+
+    With ``frozen`` parts the step starts from their precomputed output, as from the cache.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    model, loss_fn, opt, autocast = trainer(cfg, num_classes, weights, device, amp, frozen)
+    stage = "neck" if frozen else None
+    batches = [b.to(device) for b in batches]
+    with torch.no_grad(), autocast:  # the cache stores what the frozen parts give under AMP
+        features = [model.features(stage, b.images) if stage else None for b in batches]
+
+    def step(batch: Batch, feats) -> None:
+        with autocast:
+            if stage:
+                out = model.forward_from(stage, feats, batch.images, batch.boxes)
+            else:
+                out = model(batch.images, batch.boxes)
+            loss = loss_fn(out, batch)["total"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    on_gpu = device.type == "cuda"
+
+    def timed_steps() -> float:  # seconds per timed step
+        start = time.perf_counter()
+        for batch, feats in zip(batches[warmup:], features[warmup:], strict=True):
+            step(batch, feats)
+        if on_gpu:
+            torch.cuda.synchronize(device)
+        return (time.perf_counter() - start) / (len(batches) - warmup)
+
+    for batch, feats in zip(batches[:warmup], features[:warmup], strict=True):
+        step(batch, feats)
+    plain = timed_steps()  # the profiler's own cost slows many small operators: time apart too
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
+    with profile(activities=activities) as prof:
+        profiled = timed_steps()
+    steps = len(batches) - warmup
+    key = "self_device_time_total" if on_gpu else "self_cpu_time_total"
+    ops = [(e.key, getattr(e, key) / 1e6 / steps) for e in prof.key_averages()]
+    ops.sort(key=lambda op: -op[1])
+    return plain, profiled, ops
+
+
 def add_input_arguments(ap: argparse.ArgumentParser) -> None:
     """``--preset`` and ``--data``: which recipe, and its real batches or random ones."""
     ap.add_argument("--preset", choices=sorted(PRESETS), default="synth")
@@ -210,6 +283,11 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--batch", type=int, default=None, help="images per step [the recipe's]")
     ap.add_argument("--frozen", action="store_true", help="freeze backbone + FPN (phase 1)")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="then profile SCAC's step by operator (with --frozen: from cached features)",
+    )
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
 
@@ -281,6 +359,36 @@ def main() -> None:
         print(
             f"\nwhat the frozen-feature cache skips (data, backbone, FPN): {skipped / whole:.1%} "
             f"of a frozen-phase step -> at most {whole / (whole - skipped):.2f}x faster with it"
+        )
+    if args.profile:
+        print_profile(args, scac_cfg, batches, num_classes, scac_w, device, amp, frozen, whole)
+
+
+def print_profile(args, cfg, batches, num_classes, weights, device, amp, frozen, whole) -> None:
+    """The profiled step's largest operators and its dense arithmetic (``--profile``)."""
+    plain, profiled, ops = profile_step(
+        cfg, batches, num_classes, weights, device, amp, args.warmup, frozen
+    )
+    clock = "GPU" if device.type == "cuda" else "CPU"
+    what = "from cached backbone + FPN features" if frozen else "the whole step"
+    print(
+        f"\nSCAC step profiled ({what}; torch.profiler, {args.steps} steps, "
+        f"self {clock} time): {plain * 1000:.1f} ms/step, {profiled * 1000:.1f} under the profiler"
+    )
+    print(f"{'operator':<34}{'ms/step':>10}")
+    for name, op_seconds in ops[:12]:
+        print(f"{name:<34}{op_seconds * 1000:>10.1f}")
+    dense = sum(op_seconds for name, op_seconds in ops if name in DENSE_OPS)
+    print(
+        f"dense arithmetic (convolutions, matrix products; forward + backward): "
+        f"{dense * 1000:.1f} ms/step"
+    )
+    if frozen:
+        # the uncached step (data + step) over the least a cached step can cost at this speed
+        print(
+            f"a cached step costs at least its dense arithmetic: at most {whole / dense:.2f}x "
+            f"faster than the uncached step ({whole * 1000:.1f} ms with data), at these "
+            "kernels' speed"
         )
 
 

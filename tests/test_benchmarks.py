@@ -27,10 +27,10 @@ def run_script(name: str, *args: str) -> str:
     return done.stdout
 
 
-def test_train_throughput_prints_rates_shares_and_the_cache_ceiling():
+def test_train_throughput_prints_rates_shares_the_cache_ceiling_and_the_profile():
     out = run_script(
         "train_throughput.py", "--data", "random", "--frozen", "--steps", "1", "--warmup", "0",
-        "--batch", "3", "--device", "cpu",
+        "--batch", "3", "--device", "cpu", "--profile",
     )  # fmt: skip
     assert out.startswith("device cpu")
     rows = re.finditer(r"^(SCAC|ResNet baseline)\s+([\d.]+)", out, re.M)
@@ -39,6 +39,11 @@ def test_train_throughput_prints_rates_shares_and_the_cache_ceiling():
     shares = re.findall(r"^(backbone|FPN|RPN|RoIAlign|heads)\s+[\d.]+\s+([\d.]+)%", out, re.M)
     assert [s[0] for s in shares] == ["backbone", "FPN", "RPN", "RoIAlign", "heads"]
     assert re.search(r"cache skips .*: [\d.]+% of a frozen-phase step -> at most [\d.]+x", out)
+    # the profile of the cached step: its operators, and the dense arithmetic's bound
+    assert re.search(r"^aten::convolution_backward\s+[\d.]+$", out, re.M)
+    dense = re.search(r"^dense arithmetic .*: ([\d.]+) ms/step", out, re.M)
+    assert dense and float(dense[1]) > 0
+    assert re.search(r"at least its dense arithmetic: at most [\d.]+x faster", out)
 
 
 def test_study_speed_smoke_gives_identical_numbers_with_and_without_the_cache():
