@@ -202,25 +202,19 @@ def measure(
     return len(batches[0]) * steps / total, parts, total / steps
 
 
-def profile_step(
-    cfg,
-    batches: list[Batch],
-    num_classes: int,
-    weights: dict[str, Path],
-    device,
-    amp,
-    warmup: int,
-    frozen: tuple[str, ...],
-):
-    """SCAC's step: (seconds per step, the same under the profiler, [(operator, self seconds
-    per step)] largest first).
+def profile_step(setup: tuple, batches: list[Batch], device, warmup: int, stage: str | None):
+    """A training step: (seconds per step, the same under the profiler, [(operator, self
+    seconds per step)] largest first).
 
-    With ``frozen`` parts the step starts from their precomputed output, as from the cache.
+    Args:
+        setup: :func:`trainer`'s (model, loss function, optimiser, autocast).
+        batches: the batches; the first ``warmup`` are trained but neither timed nor profiled.
+        stage: start every step from this part's precomputed output, as from the cache; None
+            for the whole step.
     """
     from torch.profiler import ProfilerActivity, profile
 
-    model, loss_fn, opt, autocast = trainer(cfg, num_classes, weights, device, amp, frozen)
-    stage = "neck" if frozen else None
+    model, loss_fn, opt, autocast = setup
     batches = [b.to(device) for b in batches]
     with torch.no_grad(), autocast:  # the cache stores what the frozen parts give under AMP
         features = [model.features(stage, b.images) if stage else None for b in batches]
@@ -238,12 +232,16 @@ def profile_step(
 
     on_gpu = device.type == "cuda"
 
+    def sync() -> None:
+        if on_gpu:
+            torch.cuda.synchronize(device)
+
     def timed_steps() -> float:  # seconds per timed step
+        sync()
         start = time.perf_counter()
         for batch, feats in zip(batches[warmup:], features[warmup:], strict=True):
             step(batch, feats)
-        if on_gpu:
-            torch.cuda.synchronize(device)
+        sync()
         return (time.perf_counter() - start) / (len(batches) - warmup)
 
     for batch, feats in zip(batches[:warmup], features[:warmup], strict=True):
@@ -366,9 +364,9 @@ def main() -> None:
 
 def print_profile(args, cfg, batches, num_classes, weights, device, amp, frozen, whole) -> None:
     """The profiled step's largest operators and its dense arithmetic (``--profile``)."""
-    plain, profiled, ops = profile_step(
-        cfg, batches, num_classes, weights, device, amp, args.warmup, frozen
-    )
+    setup = trainer(cfg, num_classes, weights, device, amp, frozen)
+    stage = "neck" if frozen else None
+    plain, profiled, ops = profile_step(setup, batches, device, args.warmup, stage)
     clock = "GPU" if device.type == "cuda" else "CPU"
     what = "from cached backbone + FPN features" if frozen else "the whole step"
     print(
