@@ -46,6 +46,7 @@ def test_train_throughput_prints_rates_shares_the_cache_ceiling_and_the_profile(
     bound = re.search(r"\(skipped ([\d.]+) \+ dense ([\d.]+)\) / dense = ([\d.]+)x faster", out)
     assert bound, out
     skipped, dense, times = map(float, bound.groups())  # printed rounded: compare to 5%
+    assert dense == float(arith[1])  # the bound uses the dense arithmetic printed above it
     assert times > 1 and abs(times - (skipped + dense) / dense) <= 0.05 * times
 
 
