@@ -4,6 +4,13 @@ Written at the end of every epoch, atomically (a killed process never leaves hal
 rank 0 only. Resuming on the CPU from a checkpoint gives the same numbers as a run that was never
 interrupted: the data order and flips are functions of (seed, epoch), and the random state that
 samples the losses' anchors and patches is restored.
+
+A checkpoint is data someone else's process may have written (a shared artifacts folder), so
+reading one must never run code: it is loaded with ``torch.load(..., weights_only=True)``, and
+everything it holds is tensors or plain Python values (``None``, bool, int, float, str, list,
+tuple, dict). :func:`save_checkpoint` refuses anything else, so a run never writes a checkpoint
+it cannot resume from; :func:`load_checkpoint` turns every file it cannot read safely into a
+:class:`CheckpointError` that says how to restart. See ``docs/security.md``.
 """
 
 from __future__ import annotations
@@ -11,21 +18,58 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-FORMAT = 1
+# 2: random states as plain values and tensors, loaded weights-only; 1 pickled NumPy's state
+FORMAT = 2
+
+_PLAIN = (type(None), bool, int, float, str)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read safely; deleting it restarts the run from scratch."""
+
+
+def _check_plain(value: Any, where: str) -> None:
+    """Raise ``TypeError`` naming the first value under ``where`` a weights-only load refuses."""
+    if isinstance(value, torch.Tensor) or type(value) in _PLAIN:
+        return
+    if type(value) in (dict, OrderedDict):
+        for k, v in value.items():
+            if type(k) not in _PLAIN:
+                raise TypeError(f"checkpoint key {where}[{k!r}] is a {type(k).__name__}")
+            _check_plain(v, f"{where}[{k!r}]")
+        return
+    if type(value) in (list, tuple):
+        for i, v in enumerate(value):
+            _check_plain(v, f"{where}[{i}]")
+        return
+    raise TypeError(
+        f"checkpoint value {where} is a {type(value).__module__}.{type(value).__qualname__}; "
+        "a checkpoint holds only tensors, None, bool, int, float, str, list, tuple and dict "
+        "(it is read back weights-only)"
+    )
 
 
 def rng_state() -> dict[str, Any]:
-    """The state of every random generator a run draws from."""
+    """The state of every random generator a run draws from, as tensors and plain values."""
+    # NumPy's legacy state: ("MT19937", (624,) uint32 keys, position, has_gauss, cached_gaussian)
+    name, keys, pos, has_gauss, cached = np.random.get_state()
     state = {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
+        "numpy": {
+            "name": str(name),
+            "keys": torch.from_numpy(keys.astype(np.int64)),  # int64: uint32 values fit exactly
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": random.getstate(),  # (version, 625 ints, None): tuples of ints
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -33,37 +77,85 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` saved."""
+    """Restore what :func:`rng_state` saved, exactly."""
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    npy = state["numpy"]
+    np.random.set_state(
+        (
+            npy["name"],
+            npy["keys"].numpy().astype(np.uint32),
+            npy["pos"],
+            npy["has_gauss"],
+            npy["cached_gaussian"],
+        )
+    )
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def save_checkpoint(path: Path, **content: Any) -> None:
-    """Write ``content`` (state dicts, position, log) plus the random state to ``path``."""
+    """Write ``content`` (state dicts, position, log) plus the random state to ``path``.
+
+    Raises:
+        TypeError: ``content`` holds a value other than tensors and plain Python values (named).
+    """
+    state = {"format": FORMAT, "rng": rng_state(), **content}
+    _check_plain(state, "checkpoint")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(fd)
     try:
-        torch.save({"format": FORMAT, "rng": rng_state(), **content}, tmp)
+        torch.save(state, tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
+def _reason(err: Exception) -> str:
+    """One line saying why ``torch.load`` failed (its own messages span many lines)."""
+    text = str(err)
+    marker = "WeightsUnpickler error:"
+    if marker in text:  # the first sentence of the unpickler's own complaint
+        detail = text.split(marker, 1)[1].strip().split("\n", 1)[0].split(". ", 1)[0]
+        return f"torch's weights-only unpickler refused it: {detail.rstrip('.')}"
+    detail = " ".join(text.split())[:200]
+    return f"truncated or not a torch file: {type(err).__name__}" + (
+        f": {detail}" if detail else ""
+    )
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint; a missing, truncated or foreign file is a clear error."""
+    """Read a checkpoint weights-only: no code in the file runs.
+
+    Raises:
+        CheckpointError: the file is missing, empty, truncated, not a dict, of another format
+            (format 1 pickled NumPy objects), or holds anything but tensors and plain values.
+            The message names the file and says to delete it to restart the run.
+    """
+    path = Path(path)
+
+    def error(why: str) -> CheckpointError:
+        return CheckpointError(
+            f"cannot read checkpoint {path} safely ({why}): "
+            "delete it to restart the run from its first epoch"
+        )
+
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise error("no such file")
+    if path.stat().st_size == 0:
+        raise error("the file is empty")
     try:
-        # weights_only=False: the file holds optimiser state and random-generator tuples. It is
-        # our own file, written by save_checkpoint into the run's artifacts folder.
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001 - any unreadable file
-        raise ValueError(f"cannot read checkpoint {path}: {err}") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a scac checkpoint (format {FORMAT})")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the same error
+        raise error(_reason(err)) from None
+    if not isinstance(state, dict):
+        raise error(f"it holds a {type(state).__name__}, not a dict")
+    if state.get("format") != FORMAT:
+        raise error(f"format {state.get('format')!r}; this version reads format {FORMAT}")
+    rng = state.get("rng")
+    if not isinstance(rng, dict) or not {"torch", "numpy", "python"} <= set(rng):
+        raise error("no random-generator state")
     return state

@@ -16,7 +16,6 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
 from torch import nn
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
@@ -59,7 +58,7 @@ from scac.models.srn import (
     unweighted_attention,
     weighted_attention,
 )
-from scac.models.weights import load_backbone_weights
+from scac.models.weights import load_backbone_weights, load_state_dict_file
 from scac.registry import Registry
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
@@ -77,7 +76,7 @@ def build_backbone(name: str, weights_path: Path | None = None) -> nn.Module:
 
 def load_parts(model: nn.Module, path: Path, parts: tuple[str, ...]) -> None:
     """Load a state dict that holds exactly the named top-level ``parts`` of ``model``."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_state_dict_file(path)
     own = {k for k in model.state_dict() if k.split(".")[0] in parts}
     missing, unexpected = sorted(own - set(state)), sorted(set(state) - own)
     if missing or unexpected:

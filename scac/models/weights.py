@@ -62,6 +62,26 @@ def resolve_weights(weights: str, backbone: str) -> Path | None:
     return path
 
 
+def load_state_dict_file(path: Path) -> dict:
+    """A state dict read weights-only (no code in the file runs); an error names the file.
+
+    Raises:
+        ValueError: the file is not a state dict torch's weights-only unpickler accepts.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001 - truncated, foreign or unsafe: all unreadable
+        first = " ".join(str(err).split())[:160]
+        raise ValueError(
+            f"cannot read state dict {path} safely ({type(err).__name__}: {first})"
+        ) from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict")
+    return state
+
+
 def load_backbone_weights(backbone: nn.Module, path: Path) -> None:
     """Load a state dict into ``backbone``, accepting torchvision's own key layout.
 
@@ -69,8 +89,8 @@ def load_backbone_weights(backbone: nn.Module, path: Path) -> None:
     the trunk; the classifier keys are dropped since the trunk has none. Any other mismatch
     raises, listing the missing and unexpected keys.
     """
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+    state = load_state_dict_file(path)
+    if "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     # batch-norm counters have no frozen-batch-norm counterpart (torchvision drops them too)
     state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
