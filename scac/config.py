@@ -21,10 +21,19 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import tomllib
 
+from scac.config_fields import (
+    NonNegative,
+    NonNegativeInt,
+    Positive,
+    Probability,
+    Range,
+    Registered,
+    Share,
+)
 from scac.model_configs import LOSS_CONFIGS, MODEL_CONFIGS, SCACConfig, SCACLossConfig
 
 
@@ -64,9 +73,9 @@ class SynthConfig:
     """Size and seed of the built-in synthetic context benchmark (``scac.data.synth``)."""
 
     seed: int = 0
-    train: int = 1000
-    val: int = 500
-    canvas: int = 128
+    train: Positive = 1000
+    val: Positive = 500
+    canvas: Positive = 128
 
 
 @dataclass(frozen=True)
@@ -78,25 +87,24 @@ class DataConfig:
     ``voc`` (``root`` = ``VOCdevkit/VOC2007``, splits ``trainval`` / ``test``).
     """
 
-    format: str = "synth"
+    format: Literal["synth", "coco", "voc"] = "synth"
     root: str = ""
     train_split: str = "train"
     val_split: str = "val"
-    image_size: int = 416
+    image_size: Positive = 416
     hflip: bool = True
     keep_empty: bool = True  # COCO: keep images without annotations (82,783 / 40,504 in 2014)
-    class_order: str = "id"  # COCO: id | alphabetical (ML-GCN)
-    crowd: str = "label"  # COCO crowd boxes: label (positive, box unused) | ignore
-    difficult_train: str = (
-        "positive"  # VOC difficult-only classes in training: positive | negative | ignore
-    )
-    difficult_eval: str = "ignore"  # ... in evaluation (the VOC protocol ignores them)
+    class_order: Literal["id", "alphabetical"] = "id"  # COCO: id order, or ML-GCN's alphabetical
+    crowd: Literal["label", "ignore"] = "label"  # COCO crowd boxes: positive label, box unused
+    # VOC difficult-only classes in training, and in evaluation (the VOC protocol ignores them)
+    difficult_train: Literal["positive", "negative", "ignore"] = "positive"
+    difficult_eval: Literal["positive", "negative", "ignore"] = "ignore"
     skip_bad: bool = False  # skip unreadable images (listed in the run record) instead of failing
-    drop_labels: float = 0.0  # partial-label protocol: share of training labels made unknown
+    drop_labels: Share = 0.0  # partial-label protocol: share of training labels made unknown
     drop_labels_seed: int = 0
     # model selection (sweeps): share of the training split held out and evaluated instead of
     # val_split, which is then left untouched for the one final test of the chosen configuration
-    holdout: float = 0.0
+    holdout: Share = 0.0
     holdout_seed: int = 0
     synth: SynthConfig = field(default_factory=SynthConfig)
 
@@ -109,13 +117,13 @@ class PhaseConfig:
     """
 
     name: str = "joint"
-    epochs: int = 1
-    lr: float = 0.002
-    momentum: float = 0.5
-    weight_decay: float = 0.01
+    epochs: NonNegativeInt = 1
+    lr: NonNegative = 0.002
+    momentum: Probability = 0.5
+    weight_decay: NonNegative = 0.01
     freeze: tuple[str, ...] = ()
-    schedule: str = "constant"  # constant | cosine
-    warmup_steps: int = 0
+    schedule: Literal["constant", "cosine"] = "constant"
+    warmup_steps: NonNegativeInt = 0
     # names of the (weighted) loss terms this phase optimises; empty = all of them (the total)
     loss_terms: tuple[str, ...] = ()
 
@@ -128,19 +136,23 @@ def _paper_phases() -> tuple[PhaseConfig, ...]:
 class TrainConfig:
     """Optimisation: SGD with the paper's settings (§3.1) as defaults."""
 
-    batch_size: int = 2
-    eval_batch_size: int = 8
+    batch_size: Positive = 2
+    eval_batch_size: Positive = 8
     phases: tuple[PhaseConfig, ...] = field(default_factory=_paper_phases)
-    grad_clip: float = 0.0  # max gradient norm; 0 = off
-    amp: str = "none"  # mixed precision on GPUs: none | bf16 | fp16
+    grad_clip: NonNegative = 0.0  # max gradient norm; 0 = off
+    amp: Literal["none", "bf16", "fp16"] = "none"  # mixed precision on GPUs
     channels_last: bool = False  # NHWC memory format (faster convolutions on recent GPUs)
+    # intra-op threads of a run on the CPU: the count changes the numbers (it splits the sums of
+    # convolutions and matrix products differently), so it is fixed per run and part of its key,
+    # whatever the machine's cores or the number of workers sharing them
+    cpu_threads: Positive = 2
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     """How predictions are scored when a run finishes (the store keeps them for re-scoring)."""
 
-    threshold: float = 0.5
+    threshold: Probability = 0.5
 
 
 @dataclass(frozen=True)
@@ -165,8 +177,29 @@ def _suggest(key: str, known: list[str]) -> str:
     return f"{hint} (known: {', '.join(known)})"
 
 
+def _constrain(value: Any, constraints: tuple, key: str) -> Any:
+    """Check ``value`` against the ``Range`` and ``Registered`` marks of an Annotated type."""
+    for mark in constraints:
+        if isinstance(mark, Range) and (problem := mark.check(value)):
+            raise ConfigError(f"config key {key!r} {problem}, got {value!r}")
+        if isinstance(mark, Registered):
+            names = mark.names()
+            if value not in names:
+                raise ConfigError(f"config key {key!r}: unknown {value!r}{_suggest(value, names)}")
+    return value
+
+
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
+    if origin is Annotated:
+        base, *constraints = typing.get_args(tp)
+        return _constrain(_coerce(value, base, key), tuple(constraints), key)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if not isinstance(value, str) or value not in choices:
+            allowed = ", ".join(repr(c) for c in choices)
+            raise ConfigError(f"config key {key!r} must be one of {allowed}, got {value!r}")
+        return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise ConfigError(f"config key {key!r} must be a table, got {value!r}")
@@ -207,7 +240,7 @@ def _tagged_class(section: str, data: Mapping[str, Any]) -> type:
 
 
 def _from_mapping(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if key not in names:
