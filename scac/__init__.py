@@ -9,3 +9,8 @@ __version__ = "0.1.0"
 # Bumped whenever a code change alters the numbers a given config produces; part of every run
 # key, so results of older code are never mistaken for current ones.
 RESULTS_VERSION = 2  # 2: windowed CPU RoIAlign (same values to float rounding, other last bits)
+
+
+class RunWarning(UserWarning):
+    """Something a run met and worked around, which its record should say (a damaged cache
+    rebuilt, an unreadable checkpoint set aside): the toolkit keeps these with the run."""

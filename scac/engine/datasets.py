@@ -42,6 +42,7 @@ class DataBundle:
 
 
 _FINGERPRINTS: dict[tuple, str] = {}
+_CONTENT: dict[tuple, str] = {}
 
 
 def _fingerprint(*sources: Path) -> str:
@@ -72,6 +73,30 @@ def data_fingerprint(cfg: DataConfig, cache_dir: Path) -> str:
         return _fingerprint(root)
     splits = (cfg.train_split, cfg.val_split)
     return _fingerprint(*(root / "annotations" / f"instances_{s}.json" for s in splits))
+
+
+def content_digest(cfg: DataConfig, bundle: DataBundle) -> str:
+    """A digest of what a run reads, for its provenance.
+
+    The annotation files' hash; for the synthetic benchmark, which every machine generates for
+    itself, also every image's bytes (a few MB), so that two machines that drew different
+    images are told apart. Memoised per process while the files are unchanged.
+    """
+    if cfg.format != "synth":
+        return bundle.fingerprint
+    files = sorted(p for split in ("train", "val") for p in (bundle.root / split).glob("*.png"))
+    signature = (
+        str(bundle.root),
+        len(files),
+        max((f.stat().st_mtime_ns for f in files), default=0),
+    )
+    if signature not in _CONTENT:
+        h = hashlib.sha256(bundle.fingerprint.encode())
+        for f in files:
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+        _CONTENT[signature] = h.hexdigest()[:16]
+    return _CONTENT[signature]
 
 
 def dataset_root(cfg: DataConfig, cache_dir: Path) -> Path:

@@ -7,14 +7,20 @@ image and epoch, :func:`scac.data.images.flip_decision`, so both copies are stor
 phase trains the rest of the model from it (``model.forward_from(stage, features, ...)``),
 without reading or decoding the images.
 
-Layout: ``ROOT/<stage>-<key>/`` holds ``meta.json`` (the key's parts, shapes, complete flag),
-``missing.npy`` (images that could not be read, skipped) and one memory-mapped ``<level>.npy``
-per feature map, shape (N, F, C, H, W) float32, F = 2 with flips (index 1 = flipped) else 1.
-The key hashes everything the features depend on: the frozen parts' weights, the stage, the
-input size, the flip setting, the normalisation, the images (ids, files, sizes) and
-:data:`CACHE_VERSION`; change any of them and another folder is used. A folder is written under
-a temporary name and renamed when complete, so a killed fill never leaves a half cache; a
-truncated or unreadable array is detected on open, reported by name, and rebuilt.
+Layout: ``ROOT/<stage>-<key>/`` holds ``meta.json`` (the key's parts, shapes, complete flag,
+a CRC-32 of every file), ``missing.npy`` (images that could not be read, skipped) and one
+memory-mapped ``<level>.npy`` per feature map, shape (N, F, C, H, W) float32, F = 2 with flips
+(index 1 = flipped) else 1. The key hashes everything the features depend on: the frozen parts'
+weights, the stage, the input size, the flip setting, the normalisation, the images (ids, files,
+sizes), the CPU thread count of the fill (it changes the last bits) and :data:`CACHE_VERSION`;
+change any of them and another folder is used. A folder is written under a temporary name and
+renamed when complete, so a killed fill never leaves a half cache.
+
+Integrity: on open every file is checked against its CRC-32 (a file overwritten in place, even
+with zeros of the same size, is caught; a check reads at about 1 GB/s and is done once per
+process while the file is unchanged); a truncated, unreadable or mismatching file is named in a
+:class:`scac.RunWarning` and the cache rebuilt. The CRC detects damage, not tampering: who can
+write the cache can rewrite its index too (``docs/security.md``).
 
 Exactness: on the CPU the cached features equal the uncached ones bit for bit when the fill and
 the training batches hold at least 3 images (oneDNN picks another convolution algorithm for
@@ -32,6 +38,7 @@ import shutil
 import tempfile
 import time
 import warnings
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,10 +48,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from scac import RunWarning
 from scac.config import PhaseConfig
 from scac.data.batch import IMAGENET_MEAN, IMAGENET_STD, Batch, collate
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: CRC-32 per file, thread count in the key
 FILL_BATCH = 16
 DEFAULT_LIMIT_GB = float(os.environ.get("SCAC_FEATURE_CACHE_GB", "50"))
 
@@ -103,6 +111,7 @@ class CacheKey:
     hflip: bool
     normalisation: str
     amp: str
+    threads: int  # CPU intra-op threads of the fill (0 on a GPU)
     version: int = CACHE_VERSION
 
     def digest(self) -> str:
@@ -138,19 +147,47 @@ class FeatureCache:
         return sum(a.nbytes for a in self.levels.values())
 
 
+def file_crc(path: Path) -> str:
+    """CRC-32 of a file's bytes, as 8 hex digits."""
+    crc = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 24):
+            crc = zlib.crc32(chunk, crc)
+    return f"{crc:08x}"
+
+
+# (path, inode, size, mtime) -> CRC, for files already checked by this process
+_CHECKED: dict[tuple, str] = {}
+
+
+def _check_crc(path: Path, expected: str | None) -> None:
+    """Raise when ``path``'s bytes do not have the CRC recorded at fill time."""
+    st = path.stat()
+    signature = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    if signature not in _CHECKED:
+        _CHECKED[signature] = file_crc(path)
+    if _CHECKED[signature] != expected:
+        raise FeatureCacheError(
+            f"feature cache file {path} does not match its checksum (recorded {expected}, "
+            f"found {_CHECKED[signature]}): the file was damaged or overwritten"
+        )
+
+
 def _open(folder: Path, key: CacheKey) -> FeatureCache:
-    """Open a complete cache folder, checking its key and every array's shape and size.
+    """Open a complete cache folder, checking its key, every array's shape and every file's CRC.
 
     Raises:
-        FeatureCacheError: a file is missing, truncated or does not match the key (named).
+        FeatureCacheError: a file is missing, truncated, damaged or does not match the key
+            (named).
     """
     meta_file = folder / "meta.json"
     try:
         meta = json.loads(meta_file.read_text())
     except (OSError, ValueError) as err:
         raise FeatureCacheError(f"unreadable feature cache index {meta_file}: {err}") from None
-    if meta.get("key") != key.__dict__ or not meta.get("complete"):
+    if not isinstance(meta, dict) or meta.get("key") != key.__dict__ or not meta.get("complete"):
         raise FeatureCacheError(f"feature cache {folder} does not match its key or is incomplete")
+    crcs = meta.get("crc32") or {}
     levels = {}
     for name, shape in meta["shapes"].items():
         path = folder / f"{name}.npy"
@@ -165,13 +202,14 @@ def _open(folder: Path, key: CacheKey) -> FeatureCache:
                 f"feature cache file {path} holds {arr.dtype}{list(arr.shape)}, "
                 f"expected float32{shape}"
             )
+        _check_crc(path, crcs.get(path.name))
         levels[name] = arr
+    path = folder / "missing.npy"
     try:
-        missing = np.load(folder / "missing.npy")
+        missing = np.load(path)
+        _check_crc(path, crcs.get(path.name))
     except (OSError, ValueError) as err:
-        raise FeatureCacheError(
-            f"unreadable feature cache file {folder / 'missing.npy'}: {err}"
-        ) from None
+        raise FeatureCacheError(f"unreadable feature cache file {path}: {err}") from None
     return FeatureCache(folder, levels, missing)
 
 
@@ -251,9 +289,11 @@ def _fill(
         for arr in levels.values():
             arr.flush()
         np.save(folder / "missing.npy", missing)
+        files = [f"{name}.npy" for name in levels] + ["missing.npy"]
         meta = {
             "key": key.__dict__,
             "shapes": {k: list(a.shape) for k, a in levels.items()},
+            "crc32": {f: file_crc(folder / f) for f in files},
             "complete": True,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
@@ -282,6 +322,7 @@ def open_or_build(
             needs), or no image could be read.
     """
     ds = image_dataset(dataset)
+    device = device or next(model.parameters()).device
     parts = model.cacheable_stages[: model.cacheable_stages.index(stage) + 1]
     key = CacheKey(
         stage=stage,
@@ -291,6 +332,7 @@ def open_or_build(
         hflip=bool(ds.hflip),
         normalisation=json.dumps([IMAGENET_MEAN, IMAGENET_STD]),
         amp=amp,
+        threads=torch.get_num_threads() if device.type == "cpu" else 0,
     )
     root.mkdir(parents=True, exist_ok=True)
     folder = root / f"{stage}-{key.digest()}"
@@ -300,7 +342,7 @@ def open_or_build(
             os.utime(folder / "meta.json")  # recently used: evicted last
             return cache
         except FeatureCacheError as err:
-            warnings.warn(f"{err}; rebuilding it", stacklevel=2)
+            warnings.warn(f"{err}; rebuilding the cache", RunWarning, stacklevel=2)
             shutil.rmtree(folder, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=root))
     try:
@@ -311,7 +353,7 @@ def open_or_build(
             tmp,
             key,
             autocast,
-            device or next(model.parameters()).device,
+            device,
             int(limit_gb * 1e9),
             progress,
         )
@@ -372,7 +414,9 @@ class FrozenFeatures:
         try:
             cache = open_or_build(self.model, self.dataset, stage, self.root, **self.options)
         except FeatureCacheError as err:
-            warnings.warn(f"{err}: phase {phase.name!r} runs without the cache", stacklevel=2)
+            warnings.warn(
+                f"{err}: phase {phase.name!r} runs without the cache", RunWarning, stacklevel=2
+            )
             return None
         self.used.append(cache.folder)
         image_dataset(self.dataset).unreadable = set(np.flatnonzero(cache.missing).tolist())

@@ -38,6 +38,7 @@ from scac.data.synth import (
     scene_rng,
     shape_targets,
 )
+from scac.engine.numerics import cpu_threads
 from scac.models.backbones import BACKBONES
 
 
@@ -51,6 +52,7 @@ class PretrainSettings:
     lr: float = 0.1
     seed: int = 0
     canvas: int = 128
+    threads: int = 2  # CPU threads: they change the weights' last bits (scac.engine.numerics)
 
 
 def _render(settings: PretrainSettings) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,7 +142,8 @@ def synthetic_backbone_weights(
     settings = settings or PretrainSettings()
 
     def train() -> tuple[dict, dict]:
-        state, accuracy = pretrain(backbone_name, settings, progress)
+        with cpu_threads(settings.threads):
+            state, accuracy = pretrain(backbone_name, settings, progress)
         return state, {"shape_accuracy": accuracy}
 
     return _cached(

@@ -19,6 +19,7 @@ from torchvision.ops import box_iou
 from scac.config import SCACConfig
 from scac.data.batch import normalize
 from scac.data.synth import SynthParams, render_scene, scene_rng
+from scac.engine.numerics import cpu_threads
 from scac.engine.pretrain import _cached
 from scac.engine.train import set_frozen
 from scac.losses import rpn_loss
@@ -38,6 +39,7 @@ class DetectorPretrainSettings:
     seed: int = 0
     canvas: int = 128
     held_out: int = 200  # scenes after the training ones, to measure proposal recall
+    threads: int = 2  # CPU threads: they change the weights' last bits (scac.engine.numerics)
 
 
 def _scenes(settings: DetectorPretrainSettings, start: int, count: int, size: int):
@@ -173,9 +175,9 @@ def synthetic_detector_weights(
         "backbone_weights": backbone_identity,
         **asdict(settings),
     }
-    return _cached(
-        cache_dir,
-        f"synthetic-detector-{cfg.backbone}",
-        key,
-        lambda: pretrain_detector(cfg, image_size, backbone_path, settings, progress),
-    )
+
+    def train() -> tuple[dict, dict]:
+        with cpu_threads(settings.threads):
+            return pretrain_detector(cfg, image_size, backbone_path, settings, progress)
+
+    return _cached(cache_dir, f"synthetic-detector-{cfg.backbone}", key, train)

@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
 import time
+import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -19,13 +21,15 @@ import numpy as np
 import torch
 
 import scac
+from scac import RunWarning
 from scac.config import RunConfig, config_hash, to_dict
 from scac.data.synth import GENERATOR_VERSION
 from scac.engine.checkpoint import load_checkpoint
-from scac.engine.datasets import build_datasets, data_fingerprint
+from scac.engine.datasets import build_datasets, content_digest, data_fingerprint
 from scac.engine.distributed import barrier, init_distributed, local_device
 from scac.engine.evaluate import predict
 from scac.engine.feature_cache import FrozenFeatures
+from scac.engine.numerics import cpu_threads, numerics
 from scac.engine.pretrain import PretrainSettings, synthetic_backbone_weights
 from scac.engine.pretrain_detector import (
     DetectorPretrainSettings,
@@ -53,6 +57,9 @@ class RunResult:
         eval_seconds: wall time of prediction and scoring.
         skipped_images: unreadable images skipped (``data.skip_bad``), with the reason.
         world_size: processes that trained it (torchrun).
+        provenance: what the numbers depend on beyond the config: the digests of the
+            pretrained files loaded (by part) and of the data read, and the machine's numerics
+            (:func:`scac.engine.numerics.numerics`: CPU, instruction set, threads, libraries).
     """
 
     metrics: dict[str, float]
@@ -64,6 +71,7 @@ class RunResult:
     eval_seconds: float
     skipped_images: list[str]
     world_size: int = 1
+    provenance: dict = field(default_factory=dict)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -86,12 +94,20 @@ def data_identity(cfg: RunConfig) -> str:
     return data_fingerprint(cfg.data, Path("."))
 
 
+_DIGESTS: dict[tuple, str] = {}
+
+
 def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+    """The first 16 hex digits of a file's SHA-256, memoised while the file is unchanged."""
+    st = path.stat()
+    signature = (str(path), st.st_size, st.st_mtime_ns)
+    if signature not in _DIGESTS:
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        _DIGESTS[signature] = h.hexdigest()[:16]
+    return _DIGESTS[signature]
 
 
 def pretrained_paths(cfg: RunConfig, cache_dir: Path) -> dict[str, Path]:
@@ -185,6 +201,30 @@ class _Validating(Callbacks):
         self.inner.on_validation(self.step, summarize(preds, self.cfg.eval.threshold)[0])
 
 
+def _resume_state(checkpoint: Path, resume: bool) -> dict | None:
+    """The checkpoint to continue from; an unreadable one is set aside and the run restarts.
+
+    A damaged (or unsafe, or old-format) checkpoint would otherwise fail every re-run until
+    someone deleted it by hand: it is renamed beside itself, named in a :class:`RunWarning`,
+    and the run starts from its first epoch.
+    """
+    if not (resume and checkpoint.is_file()):
+        return None
+    try:
+        return load_checkpoint(checkpoint)
+    except ValueError as err:
+        aside = checkpoint.with_name(
+            f"{checkpoint.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}"
+        )
+        checkpoint.replace(aside)
+        warnings.warn(
+            f"{err}; set aside as {aside.name}: the run restarts from its first epoch",
+            RunWarning,
+            stacklevel=2,
+        )
+        return None
+
+
 def prepare(cfg: RunConfig, cache_dir: Path) -> None:
     """Generate what ``cfg`` needs once (synthetic dataset, pretrained weights) before any run."""
     build_datasets(cfg.data, cfg.seed, cache_dir)
@@ -224,7 +264,43 @@ def run_experiment(
             None to compute them every step. It does not change the numbers, so it is not part
             of the run key. Off under torchrun.
         feature_cache_progress: ``(done, total)`` while the cache fills.
+
+    On the CPU the run uses ``cfg.train.cpu_threads`` intra-op threads throughout (training,
+    the feature cache, evaluation), whatever the process had before.
     """
+    threads = (
+        cpu_threads(cfg.train.cpu_threads)
+        if resolve_device(device).type == "cpu"
+        else contextlib.nullcontext()
+    )
+    with threads:
+        return _run(
+            cfg,
+            artifacts_dir=artifacts_dir,
+            cache_dir=cache_dir,
+            device=device,
+            num_workers=num_workers,
+            callbacks=callbacks,
+            resume=resume,
+            validate_every_epoch=validate_every_epoch,
+            feature_cache=feature_cache,
+            feature_cache_progress=feature_cache_progress,
+        )
+
+
+def _run(
+    cfg: RunConfig,
+    *,
+    artifacts_dir: Path,
+    cache_dir: Path,
+    device: str,
+    num_workers: int,
+    callbacks: Callbacks | None,
+    resume: bool,
+    validate_every_epoch: bool,
+    feature_cache: Path | None,
+    feature_cache_progress: Callable[[int, int], None] | None,
+) -> RunResult:
     ctx = init_distributed(resolve_device(device))
     runtime = Runtime(
         device=local_device(resolve_device(device), ctx),
@@ -250,7 +326,7 @@ def run_experiment(
     if runtime.channels_last:
         model = model.to(memory_format=torch.channels_last)
     loss_fn = partial(LOSSES.get(cfg.model.name), settings=cfg.loss)
-    state = load_checkpoint(checkpoint) if resume and checkpoint.is_file() else None
+    state = _resume_state(checkpoint, resume)
     if main:
         (artifacts_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
 
@@ -298,6 +374,11 @@ def run_experiment(
         (artifacts_dir / "train_log.json").write_text(json.dumps(asdict(log), indent=1))
         checkpoint.unlink(missing_ok=True)  # finished: model.pt holds the weights
     barrier(ctx)
+    provenance = {
+        "weights": {part: _file_digest(path) for part, path in pretrained.items()},
+        "data": content_digest(cfg.data, data),
+        "numerics": numerics(runtime.device),
+    }
     return RunResult(
         metrics,
         per_class,
@@ -308,4 +389,5 @@ def run_experiment(
         eval_seconds,
         skipped,
         ctx.world_size if ctx else 1,
+        provenance,
     )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from scac import RunWarning
 from scac.cache import default_cache_dir
 from scac.config import PhaseConfig, load_recipe, with_overrides
 from scac.engine import run_experiment
@@ -142,6 +144,29 @@ def test_truncated_cache_is_named_and_rebuilt(tiny_config, tmp_path):
     with pytest.warns(UserWarning, match=r"truncated or unreadable feature cache file .*p3\.npy"):
         again = open_or_build(model, data.train, "neck", root)
     assert p3.stat().st_size == size and np.array_equal(np.array(again.levels["p3"]), want)
+
+
+def test_a_file_overwritten_with_zeros_is_named_and_rebuilt(tiny_config, tmp_path):
+    """Issue 15: zeros of the same size were read as features, and the runs finished with other
+    numbers (54.0 became 53.1 mAP) under the same run keys; only size and shape were checked."""
+    model, data = _model_and_data(tiny_config, default_cache_dir())
+    root = tmp_path / "features"
+    cache = open_or_build(model, data.train, "neck", root)
+    want = {name: np.array(arr) for name, arr in cache.levels.items()}
+    p2 = cache.folder / "p2.npy"
+    del cache
+    size = p2.stat().st_size
+    with open(p2, "r+b") as fh:  # keep the .npy header: same shape, same size, zero data
+        np.lib.format.read_magic(fh)
+        np.lib.format.read_array_header_1_0(fh)
+        fh.write(b"\0" * (size - fh.tell()))
+    assert p2.stat().st_size == size and np.load(p2, mmap_mode="r").shape == want["p2"].shape
+    with pytest.warns(RunWarning, match=r"cache file .*p2\.npy does not match its checksum"):
+        again = open_or_build(model, data.train, "neck", root)
+    assert all(np.array_equal(np.array(again.levels[k]), v) for k, v in want.items())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # intact now: opened without a word
+        open_or_build(model, data.train, "neck", root)
 
 
 def test_a_killed_fill_leaves_no_cache(tiny_config, tmp_path):
