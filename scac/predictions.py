@@ -6,6 +6,7 @@ int64, ``classes`` and ``class_groups`` as strings), readable without the librar
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,5 +84,6 @@ class Predictions:
                     classes=[str(c) for c in f["classes"]],
                     class_groups=[str(g) for g in f["class_groups"]],
                 )
-        except (KeyError, ValueError, OSError) as err:
-            raise ValueError(f"not a predictions file: {path} ({err})") from None
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+            reason = str(err) or type(err).__name__
+            raise ValueError(f"not a readable predictions file: {path} ({reason})") from None

@@ -76,6 +76,12 @@ def read_coco(
     records = []
     for image_id in sorted(coco.getImgIds()):
         info = coco.imgs[image_id]
+        lacking = [k for k in ("file_name", "width", "height") if k not in info]
+        if lacking:
+            raise DatasetError(
+                f"{ann_file}: image {image_id} has no {', '.join(repr(k) for k in lacking)} "
+                f"(COCO image records need file_name, width and height)"
+            )
         anns = coco.imgToAnns.get(image_id, [])
         if not anns and not keep_empty:
             continue
@@ -90,6 +96,10 @@ def read_coco(
             if a.get("iscrowd", 0) and crowd == "ignore":
                 continue
             labels[index_of[a["category_id"]]] = 1.0
+            if "bbox" not in a:
+                raise DatasetError(
+                    f"{ann_file}: annotation {a.get('id')} of image {image_id} has no 'bbox'"
+                )
             x, y, w, h = a["bbox"]
             if a.get("iscrowd", 0) or w <= 0 or h <= 0:
                 continue  # crowd and degenerate boxes: label only

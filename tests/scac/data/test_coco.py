@@ -108,3 +108,14 @@ def test_missing_files_and_bad_sizes_name_the_file(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(DatasetError, match="cannot read COCO annotations .*bad.json"):
         CocoMultiLabel(bad, img, image_size=8)
+
+
+def test_an_image_record_without_file_name_names_the_file_and_image(tmp_path):
+    """Issue 15: such a file stopped a run with ``error: file_name``."""
+    images = [{"id": 1, "file_name": "a.png", "width": 10, "height": 10}, {"id": 7, "width": 10}]
+    ann, img = _write(tmp_path, images[:1], [], CATS)
+    doc = json.loads(ann.read_text())
+    doc["images"].append(images[1])
+    ann.write_text(json.dumps(doc))
+    with pytest.raises(DatasetError, match=r"json: image 7 has no 'file_name', 'height'"):
+        CocoMultiLabel(ann, img, image_size=8)
