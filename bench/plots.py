@@ -19,8 +19,9 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from bench.selection import StudyRuns
 from bench.store import RunRecord, Store
-from bench.studies import Study, known_studies, load_study
+from bench.studies import known_studies, load_study
 from bench.tables.measured import check_classes, class_for, metric_for, rows_from_study
 from bench.tables.reported import ReportedTable, load
 from scac.predictions import Predictions
@@ -177,26 +178,23 @@ def _lookup(config: dict, dotted: str):
 
 
 def study_curve(
-    study: str | Study,
-    store: Store,
+    selected: StudyRuns,
     *,
     metrics: list[str] | None = None,
     per_class: bool = False,
-    smoke: bool = False,
 ) -> Plot:
     """Metrics against the studied parameter: mean over seeds, with a ±1 std band.
 
     Args:
-        study: a study with a ``parameter`` (its value in each run's config is the x axis).
-        store: the results store.
+        selected: a study's selected runs (:func:`bench.selection.study_runs`); the study
+            needs a ``parameter`` (its value in each run's config is the x axis).
         metrics: metric names (default: the study's first metric).
         per_class: also one thin line per class (mean AP over seeds).
-        smoke: the study's smoke-size runs.
 
     Raises:
         ValueError: a study without a parameter, a metric no run has, no finished runs.
     """
-    study = study if isinstance(study, Study) else load_study(study)
+    study = selected.study
     if not study.parameter:
         with_one = [s for s in known_studies() if load_study(s).parameter]
         raise ValueError(
@@ -204,7 +202,7 @@ def study_curve(
             f"studies with one: {', '.join(with_one)}"
         )
     metrics = metrics or [study.metrics[0]]
-    arms = rows_from_study(store, study, None, smoke=smoke)
+    arms = rows_from_study(selected, None)
     records = []
     for arm in arms:
         for run, seed in zip(arm.runs, arm.seeds, strict=True):
@@ -230,14 +228,15 @@ def study_curve(
     else:
         data["position"] = data["x"].astype(float)
     data = data.sort_values(["kind", "series", "position"], kind="stable").reset_index(drop=True)
-    return Plot(_draw_study(data, study, arms, numeric), data)
+    return Plot(_draw_study(data, selected, arms, numeric), data)
 
 
 def _point(arm, seed, x, series, kind, value) -> dict:
     return {"arm": arm, "seed": seed, "x": x, "series": series, "kind": kind, "value": value}
 
 
-def _draw_study(data: pd.DataFrame, study: Study, arms, numeric: bool) -> Figure:
+def _draw_study(data: pd.DataFrame, selected: StudyRuns, arms, numeric: bool) -> Figure:
+    study = selected.study
     classes = data[data["kind"] == "class"]
     fig = _figure(6.6 if len(classes) else 5.2, 3.4)
     ax = fig.axes[0]
@@ -273,7 +272,8 @@ def _draw_study(data: pd.DataFrame, study: Study, arms, numeric: bool) -> Figure
             label=f"{series} (mean ± std)",
         )
     if study.reference:
-        ref = data[data["arm"] == study.reference]["position"]
+        suffix = f" [{selected.variant}]" if selected.variant else ""
+        ref = data[data["arm"] == study.reference + suffix]["position"]
         if len(ref):
             ax.axvline(ref.iloc[0], color="0.5", linestyle=":", linewidth=1.0)
             ax.annotate(
@@ -290,7 +290,7 @@ def _draw_study(data: pd.DataFrame, study: Study, arms, numeric: bool) -> Figure
     seeds = int(data[data["kind"] == "metric"]["n"].max())
     ax.set_xlabel(study.parameter)
     ax.set_ylabel("value (%)")
-    ax.set_title(f"{study.name}: {seeds} seed{'s' * (seeds > 1)} per arm", loc="left")
+    ax.set_title(f"{selected.title()}: {seeds} seed{'s' * (seeds > 1)} per arm", loc="left")
     if len(classes):  # many lines: the legend goes beside the axes
         ax.legend(frameon=False, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     else:

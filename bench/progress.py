@@ -14,20 +14,21 @@ from scac.config import PhaseConfig
 from scac.engine.train import Callbacks
 
 if TYPE_CHECKING:
-    from bench.runner import RunOutcome
-    from bench.studies import RunSpec
+    from bench.plan import RunSpec
+    from bench.runs import RunOutcome
 
 
 def describe(outcome: RunOutcome) -> str:
-    """One line about a finished, skipped or failed run."""
-    s = outcome.spec
-    head = f"{s.study} | {s.arm} | seed {s.seed} | {outcome.run_key[:10]}"
+    """One line about a run's outcome in this invocation."""
+    head = f"{outcome.spec.label()} | {outcome.run_key[:10]}"
     if outcome.status == "finished":
         shown = " ".join(f"{k} {v:.1f}" for k, v in list(outcome.metrics.items())[:3])
         return f"{head}: finished in {outcome.seconds:.1f} s, {shown}"
-    if outcome.status == "failed":
-        return f"{head}: FAILED after {outcome.seconds:.1f} s: {outcome.error}"
-    return f"{head}: {outcome.status}"
+    if outcome.status in ("failed", "lost"):
+        return f"{head}: {outcome.status.upper()} after {outcome.seconds:.1f} s: {outcome.error}"
+    if outcome.status == "skipped":
+        return f"{head}: finished" + (" (by another process)" if outcome.error else "")
+    return f"{head}: {outcome.status}" + (f" ({outcome.error})" if outcome.error else "")
 
 
 class _RunBar(Callbacks):
@@ -77,9 +78,20 @@ class Reporter:
             )
 
     @contextlib.contextmanager
-    def study(self, name: str, total: int, todo: int) -> Iterator[None]:
-        """Around a whole study: an overall bar, and a first line saying what is to do."""
-        self.line(f"study {name}: {total} runs, {total - todo} already finished, {todo} to run")
+    def study(self, name: str, runs: int, distinct: int, todo: int) -> Iterator[None]:
+        """Around a whole study: an overall bar, and a first line saying what is to do.
+
+        Args:
+            name: the study's title.
+            runs: its arm x seed runs.
+            distinct: how many distinct configurations (run keys) they ask for.
+            todo: how many of those are not finished yet.
+        """
+        shared = f" ({distinct} distinct configurations)" if distinct != runs else ""
+        self.line(
+            f"study {name}: {runs} runs{shared}, {distinct - todo} already finished, {todo} to run"
+        )
+        total = distinct
         if self.live and not self.quiet:
             self.progress = Progress(
                 TextColumn("{task.description}"),

@@ -9,9 +9,10 @@ atomic WAITING -> RUNNING transition Optuna uses for its own enqueued trials
 * PostgreSQL (any RDB URL) across hosts, with Optuna's heartbeat: a trial whose worker stopped
   beating for the grace period is failed and re-enqueued by Optuna's retry callback.
 
-On every host, a RUNNING trial whose worker process is gone (same host, dead pid) is failed and
-re-enqueued at once. Either way the re-enqueued run has the same run key, so the results store
-keeps one record, its ``attempts`` counting the tries: never lost, never counted twice.
+On every host, a RUNNING trial whose worker process is gone (same host; a dead pid, a zombie or
+a reused pid) is failed and re-enqueued at once. Either way the re-enqueued run has the same run
+key and is claimed in the results store before it trains (``bench.runs``), so the store keeps
+one record, its ``attempts`` counting the tries: never lost, never done twice.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from bench.owner import HEARTBEAT_GRACE, HEARTBEAT_INTERVAL, pid_alive, process_started
 from bench.store import StoreError, masked_url
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -44,8 +46,6 @@ _STALE_ARG = "heartbeat_stale_trial_callback" if _Retry else "failed_trial_callb
 _Retry = _Retry or optuna.storages.RetryFailedTrialCallback
 
 PREFIX = "bench-study:"
-HEARTBEAT_INTERVAL = int(os.environ.get("BENCH_HEARTBEAT_INTERVAL", "30"))
-HEARTBEAT_GRACE = int(os.environ.get("BENCH_HEARTBEAT_GRACE", "120"))
 
 
 def default_storage(store_url: str) -> str:
@@ -67,8 +67,8 @@ def open_storage(url: str) -> BaseStorage:
         if "://" in url:
             return RDBStorage(
                 url,
-                heartbeat_interval=HEARTBEAT_INTERVAL,
-                grace_period=HEARTBEAT_GRACE,
+                heartbeat_interval=max(1, int(HEARTBEAT_INTERVAL)),
+                grace_period=max(1, int(HEARTBEAT_GRACE)),
                 **{_STALE_ARG: _Retry(max_retry=3)},
                 engine_kwargs={"pool_pre_ping": True},
             )
@@ -79,17 +79,12 @@ def open_storage(url: str) -> BaseStorage:
         raise StoreError(f"cannot reach Optuna storage {masked_url(url)}: {err}") from None
 
 
-def _alive(host: str, pid: int) -> bool | None:
-    """Whether a worker process lives: None when it is on another host (cannot tell)."""
-    if host != socket.gethostname():
+def alive(worker: dict) -> bool | None:
+    """Whether a worker process (``{"host", "pid", "started"}``) lives: None on another host
+    (its heartbeat tells); a zombie or a reused pid is dead."""
+    if worker.get("host") != socket.gethostname():
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(int(worker.get("pid", -1)), worker.get("started"))
 
 
 @dataclass
@@ -144,7 +139,7 @@ class RunQueue:
         reaped = 0
         for t in self._trials((TrialState.RUNNING,)):
             worker = t.user_attrs.get("worker") or {}
-            if worker and _alive(worker.get("host", ""), int(worker.get("pid", -1))) is False:
+            if worker and alive(worker) is False:
                 try:
                     if self.storage.set_trial_state_values(self._id(t), TrialState.FAIL):
                         _Retry(max_retry=3)(self.study, self.storage.get_trial(self._id(t)))
@@ -159,7 +154,7 @@ class RunQueue:
         for t in self._trials((TrialState.WAITING,)):
             with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
                 if self.storage.set_trial_state_values(self._id(t), TrialState.RUNNING):
-                    worker = {"host": socket.gethostname(), "pid": os.getpid()}
+                    worker = this_worker()
                     self.storage.set_trial_user_attr(self._id(t), "worker", worker)
                     return Job(self._id(t), t.number, dict(t.user_attrs))
         return None
@@ -207,9 +202,18 @@ class RunQueue:
             thread.join(timeout=5)
 
 
-def queue_name(study: str, smoke: bool) -> str:
-    """The Optuna study that holds a bench study's runs."""
-    return f"{PREFIX}{study}{':smoke' if smoke else ''}"
+def this_worker() -> dict:
+    """This process, as a trial's ``worker`` attribute records it."""
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started": process_started(os.getpid()),
+    }
+
+
+def queue_name(study: str, smoke: bool, variant: str = "") -> str:
+    """The Optuna study that holds a bench study's (variant's) runs."""
+    return f"{PREFIX}{study}{f'[{variant}]' if variant else ''}{':smoke' if smoke else ''}"
 
 
 def study_queues(storage: BaseStorage) -> list[str]:

@@ -8,13 +8,14 @@ the same images, so the interval says whether the arm's gain depends on which im
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench.store import RunRecord, Store
+from bench.selection import StudyRuns
+from bench.store import RunRecord
 from bench.studies import Study
 from scac.metrics import BootstrapCI, paired_bootstrap
 from scac.predictions import Predictions
@@ -136,6 +137,7 @@ class StudyTable:
 
     Attributes:
         study: the study.
+        runs: the selection it shows (variant, size, seeds).
         frame: one row per finished run: arm, seed, run_key and one column per metric.
         metrics: the metric columns, in order.
         missing: arms x seeds that have no finished run yet.
@@ -144,6 +146,7 @@ class StudyTable:
     """
 
     study: Study
+    runs: StudyRuns
     frame: pd.DataFrame
     metrics: list[str]
     missing: list[tuple[str, int]]
@@ -164,25 +167,10 @@ class StudyTable:
         return pd.DataFrame(rows)
 
 
-def study_table(
-    study: Study, store: Store, *, smoke: bool = False, seeds: tuple[int, ...] | None = None
-) -> StudyTable:
-    """Collect the finished runs of ``study`` from ``store``.
-
-    Args:
-        study: the study.
-        store: the results store.
-        smoke: the smoke-size runs instead of the full ones.
-        seeds: only these seeds (default: the study's).
-    """
-    seeds = seeds or (study.smoke_seeds if smoke and study.smoke_seeds else study.seeds)
-    rows = [
-        r
-        for r in store.study_members(study.name)
-        if bool(r["smoke"]) == smoke and r["seed"] in seeds
-    ]
-    arms = {a.name for a in study.arms}
-    finished = [r for r in rows if r["status"] == "finished" and r["arm"] in arms]
+def study_table(runs: StudyRuns) -> StudyTable:
+    """The table of a study's selected runs (:func:`bench.selection.study_runs`)."""
+    study = runs.study
+    finished = runs.finished
     metrics = list(study.metrics)
     frame = pd.DataFrame(
         [
@@ -198,27 +186,18 @@ def study_table(
     )
     for m in metrics:
         frame[m] = pd.to_numeric(frame[m], errors="coerce")
-    have = {(r["arm"], r["seed"]) for r in finished}
-    missing = [(a.name, s) for a in study.arms for s in seeds if (a.name, s) not in have]
-    return StudyTable(study, frame, metrics, missing, _compare_arms(study, finished, metrics))
+    return StudyTable(study, runs, frame, metrics, runs.missing, _compare_arms(runs, metrics))
 
 
-def _compare_arms(study: Study, finished: list[dict], metrics: list[str]) -> dict[str, Comparison]:
+def _compare_arms(runs: StudyRuns, metrics: list[str]) -> dict[str, Comparison]:
+    study = runs.study
     if not study.reference or not metrics:
         return {}
-    records = {
-        arm.name: [
-            RunRecord(**{f.name: r[f.name] for f in fields(RunRecord)})
-            for r in finished
-            if r["arm"] == arm.name
-        ]
-        for arm in study.arms
-    }
-    reference = records.get(study.reference) or []
+    reference = runs.records(study.reference)
     if not reference:
         return {}
     return {
-        arm: compare_runs(runs, reference, metric=metrics[0])
-        for arm, runs in records.items()
-        if runs and arm != study.reference
+        arm.name: compare_runs(records, reference, metric=metrics[0])
+        for arm in study.arms
+        if (records := runs.records(arm.name)) and arm.name != study.reference
     }

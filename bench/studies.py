@@ -17,9 +17,19 @@ A study file (``studies/NAME.toml``)::
     [smoke]                               # what --smoke changes, on top of the recipe's [smoke]
     seeds = [0]
 
-Every arm x seed becomes one run config: recipe <- study ``set`` <- arm ``set`` <- seed <-
-``--set`` from the command line <- smoke overrides. Unknown keys anywhere raise
-:class:`scac.config.ConfigError` naming the file, the arm and the key.
+Every arm x seed becomes one run config, its layers applied in one order (:func:`resolve`):
+
+1. the recipe (``studies/recipes/NAME.toml``);
+2. with ``--smoke``, the recipe's ``[smoke]`` (tiny data, short phases);
+3. the study's ``set``, then the arm's ``set``;
+4. with ``--smoke``, the study's ``[smoke].set`` (the study's own shrinking of its arms, e.g.
+   no pretrained weights for an arm that asks for them);
+5. the seed;
+6. ``--set`` from the command line, last, so an explicit override always wins. A ``--set`` of a
+   key that an arm sets is refused: it would give every arm the same value under its own name.
+
+Unknown keys, wrong types and impossible values anywhere raise
+:class:`scac.config.ConfigError` naming the file, the layer and the key.
 """
 
 from __future__ import annotations
@@ -87,17 +97,6 @@ class Study:
     metrics: tuple[str, ...]
     parameter: str | None
     reference: str | None
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One run a study asks for."""
-
-    study: str
-    arm: str
-    seed: int
-    config: RunConfig
-    smoke: bool
 
 
 def _check_keys(data: dict, allowed: set[str], where: str) -> None:
@@ -181,7 +180,7 @@ def load_study(name: str) -> Study:
         parameter=data.get("parameter"),
         reference=reference,
     )
-    expand(study, smoke=False)  # validate every arm's overrides now, naming the arm
+    resolve(study, smoke=False)  # validate every arm's overrides now, naming the arm
     return study
 
 
@@ -190,39 +189,75 @@ def recipe_smoke_overrides(recipe: Path) -> dict[str, Any]:
     return _table(read_toml(recipe).get("smoke", {}), f"{recipe}: [smoke]")
 
 
-def expand(
+def _overlap(a: str, b: str) -> bool:
+    """Whether two dotted keys touch the same value (equal, or one inside the other)."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def check_overrides(study: Study, overrides: dict[str, Any]) -> None:
+    """Refuse command-line overrides that would change what the study's arms are.
+
+    Raises:
+        ConfigError: a key that an arm sets (the arms are named), or the seed.
+    """
+    for key in overrides:
+        if key == "seed":
+            raise ConfigError("--set seed: choose the seeds of a study with --seeds")
+        arms = [a.name for a in study.arms if any(_overlap(key, k) for k in a.overrides)]
+        if arms:
+            shown = ", ".join(repr(a) for a in arms[:4]) + (", ..." if len(arms) > 4 else "")
+            raise ConfigError(
+                f"--set {key}: the study's arms set this key ({shown}); overriding it would give "
+                f"every arm the same value under its own name. Copy the study file to vary it"
+            )
+
+
+def resolve(
     study: Study,
     *,
     smoke: bool = False,
     seeds: tuple[int, ...] | None = None,
     overrides: dict[str, Any] | None = None,
-) -> list[RunSpec]:
-    """Every (arm, seed) of ``study`` as a resolved run config, arms in file order.
+) -> list[tuple[Arm, int, RunConfig]]:
+    """Every (arm, seed, resolved config) of ``study``, arms in file order (see the module
+    docstring for the order of the layers).
 
     Args:
         study: the study.
         smoke: apply the recipe's and the study's smoke overrides (tiny data, short phases).
         seeds: replace the study's seeds.
-        overrides: dotted-key overrides from the command line, applied to every run.
+        overrides: dotted-key overrides from the command line, applied to every run, last.
     """
+    overrides = overrides or {}
+    check_overrides(study, overrides)
     base = load_recipe(study.recipe)
-    seeds = seeds or (study.smoke_seeds if smoke and study.smoke_seeds else study.seeds)
-    specs = []
+    if smoke:
+        base = apply_layer(base, recipe_smoke_overrides(study.recipe), f"{study.recipe}: [smoke]")
+    seeds = seeds or study_seeds(study, smoke)
+    out = []
     for arm in study.arms:
-        layers = [
-            ("study set", study.overrides),
-            (f"arm {arm.name!r}", arm.overrides),
-            ("--set", overrides or {}),
-        ]
+        layers = [("set", study.overrides), (f"arm {arm.name!r}", arm.overrides)]
         if smoke:
-            layers.append(("recipe [smoke]", recipe_smoke_overrides(study.recipe)))
-            layers.append(("study [smoke]", study.smoke_overrides))
+            layers.append(("[smoke].set", study.smoke_overrides))
+        cfg = base
+        for where, layer in layers:
+            cfg = apply_layer(cfg, layer, f"{study.path}: {where}")
         for seed in seeds:
-            cfg = base
-            for where, layer in layers + [("seed", {"seed": seed})]:
-                try:
-                    cfg = with_overrides(cfg, layer)
-                except ConfigError as err:
-                    raise ConfigError(f"{study.path}: {where}: {err}") from None
-            specs.append(RunSpec(study.name, arm.name, seed, cfg, smoke))
-    return specs
+            final = apply_layer(cfg, {"seed": seed}, f"{study.path}: seed")
+            out.append((arm, seed, apply_layer(final, overrides, f"--set (arm {arm.name!r})")))
+    return out
+
+
+def study_seeds(study: Study, smoke: bool) -> tuple[int, ...]:
+    """The seeds a study runs by default (its ``[smoke]`` seeds with ``--smoke``)."""
+    return study.smoke_seeds if smoke and study.smoke_seeds else study.seeds
+
+
+def apply_layer(cfg: RunConfig, layer: dict[str, Any], where: str) -> RunConfig:
+    """``cfg`` with one layer of dotted-key overrides; an error names ``where`` it came from."""
+    if not layer:
+        return cfg
+    try:
+        return with_overrides(cfg, layer)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None

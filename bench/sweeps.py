@@ -28,9 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import socket
-import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,14 +36,12 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from bench.progress import Reporter
-from bench.queue import _alive, open_storage
-from bench.runner import RunOutcome, execute, feature_cache_dir, git_commit, versions
+from bench.plan import single_run
+from bench.queue import alive, open_storage, this_worker
+from bench.runs import Pruned, RunContext, RunOutcome, execute, record_spec
 from bench.store import Store, masked_url
-from bench.studies import RunSpec, find_recipe, studies_dir
-from scac.cache import default_cache_dir
-from scac.config import ConfigError, RunConfig, load_recipe, read_toml, to_dict, with_overrides
-from scac.engine.run import resolve_device, run_experiment, run_identity
+from bench.studies import apply_layer, find_recipe, recipe_smoke_overrides, studies_dir
+from scac.config import ConfigError, RunConfig, load_recipe, read_toml, with_overrides
 from scac.engine.train import Callbacks
 
 _KEYS = {
@@ -173,6 +168,12 @@ def load_sweep(name: str) -> Sweep:
         raise ConfigError(
             f"{path}: pruner kind {pruner.get('kind')!r}; known: {', '.join(PRUNERS)}"
         )
+    holdout = data.get("holdout", 0.2)
+    if isinstance(holdout, bool) or not isinstance(holdout, int | float) or not 0 < holdout < 1:
+        raise ConfigError(
+            f"{path}: holdout must be in (0, 1), got {holdout!r}: trials are scored on that "
+            f"share of the training images, never on the test split"
+        )
     direction = data.get("direction", "maximize")
     if direction not in ("maximize", "minimize"):
         raise ConfigError(f"{path}: direction must be maximize or minimize, got {direction!r}")
@@ -184,7 +185,7 @@ def load_sweep(name: str) -> Sweep:
         metric=str(data.get("metric", "mAP")),
         direction=direction,
         trials=int(data.get("trials", 20)),
-        holdout=float(data.get("holdout", 0.2)),
+        holdout=float(holdout),
         seed=int(data.get("seed", 0)),
         overrides=dict(data.get("set", {})),
         pruner=pruner,
@@ -207,16 +208,20 @@ def load_sweep(name: str) -> Sweep:
     return sweep
 
 
-def base_config(sweep: Sweep, *, smoke: bool, overrides: dict | None = None) -> RunConfig:
-    """The recipe with the sweep's settings and the validation hold-out applied."""
-    layers = {**sweep.overrides, "data.holdout": sweep.holdout, **(overrides or {})}
+def base_config(sweep: Sweep, *, smoke: bool) -> RunConfig:
+    """The recipe with the sweep's settings and the validation hold-out applied.
+
+    Layers as a study's (:mod:`bench.studies`): the recipe, its ``[smoke]`` (with ``smoke``),
+    the sweep's ``set`` and hold-out, the sweep's ``[smoke].set``; each trial's parameters last.
+    """
+    cfg = load_recipe(sweep.recipe)
     if smoke:
-        layers.update(read_toml(sweep.recipe).get("smoke", {}))
-        layers.update(sweep.smoke.get("set", {}))
-    try:
-        return with_overrides(load_recipe(sweep.recipe), layers)
-    except ConfigError as err:
-        raise ConfigError(f"{sweep.path}: {err}") from None
+        cfg = apply_layer(cfg, recipe_smoke_overrides(sweep.recipe), f"{sweep.recipe}: [smoke]")
+    layer = {**sweep.overrides, "data.holdout": sweep.holdout}
+    cfg = apply_layer(cfg, layer, f"{sweep.path}: set")
+    if smoke:
+        cfg = apply_layer(cfg, sweep.smoke.get("set", {}), f"{sweep.path}: [smoke].set")
+    return cfg
 
 
 def _pruner(spec: dict[str, Any]) -> optuna.pruners.BasePruner:
@@ -280,24 +285,21 @@ def open_sweep(
 
 
 def _reap(study: optuna.Study, storage_url: str, store: Store) -> None:
-    """Fail the RUNNING trials of sweep processes that died on this host, and their runs."""
+    """Fail the RUNNING trials of sweep processes that died on this host; their runs, left
+    ``running`` under a dead owner, are marked interrupted."""
     storage = open_storage(storage_url)
     study_id = storage.get_study_id_from_name(study.study_name)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get("worker") or {}
-        if worker and _alive(worker.get("host", ""), int(worker.get("pid", -1))) is False:
+        if worker and alive(worker) is False:
             trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
             try:
                 storage.set_trial_state_values(trial_id, TrialState.FAIL)
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue
             key = t.user_attrs.get("run_key")
-            if key and store.status(key) == "running":
-                store.fail(
-                    key,
-                    f"sweep process {worker['pid']} on {worker['host']} died",
-                    status="interrupted",
-                )
+            if key:
+                store.release_stale(key)
 
 
 class _Reporting(Callbacks):
@@ -310,77 +312,35 @@ class _Reporting(Callbacks):
         value = metrics.get(self.metric, math.nan)
         self.trial.report(value, step)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"pruned after epoch {step}: {self.metric} {value:.2f}")
+            raise Pruned(f"pruned after epoch {step}: {self.metric} {value:.2f}")
 
 
-def _objective(
-    sweep: Sweep,
-    store: Store,
-    base: RunConfig,
-    *,
-    smoke: bool,
-    device: str,
-    cache_dir: Path,
-    reporter: Reporter,
-    feature_cache: bool,
-):
-    commit = git_commit()
-
+def _objective(sweep: Sweep, store: Store, base: RunConfig, *, smoke: bool, ctx: RunContext):
     def objective(trial: optuna.Trial) -> float:
-        trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
+        trial.set_user_attr("worker", this_worker())
         params = {p.key: p.suggest(trial) for p in sweep.space}
-        cfg = with_overrides(base, params)
-        key = run_identity(cfg)
-        trial.set_user_attr("run_key", key)
-        store.link(
+        spec = single_run(
             f"sweep:{sweep.name}",
             f"trial {trial.number}",
-            cfg.seed,
-            key,
-            cfg.model.name,
-            to_dict(cfg),
-            smoke,
+            with_overrides(base, params),
+            smoke=smoke,
         )
-        if store.status(key) == "finished":  # the same configuration ran before: reuse it
-            return float((store.get(key).metrics or {}).get(sweep.metric, math.nan))
-        store.start(key, git_commit=commit, versions=versions(), device=str(resolve_device(device)))
-        start = time.perf_counter()
-        try:
-            result = run_experiment(
-                cfg,
-                artifacts_dir=store.artifacts_dir(key),
-                cache_dir=cache_dir,
-                device=device,
-                callbacks=_Reporting(trial, sweep.metric),
-                validate_every_epoch=True,
-                feature_cache=feature_cache_dir(store) if feature_cache else None,
-            )
-        except optuna.TrialPruned as pruned:
-            store.fail(key, str(pruned), status="pruned", wall_seconds=time.perf_counter() - start)
-            reporter.line(f"sweep {sweep.name} | trial {trial.number}: {pruned}")
-            raise
-        except KeyboardInterrupt:
-            store.fail(
-                key, "interrupted", status="interrupted", wall_seconds=time.perf_counter() - start
-            )
-            raise
-        except Exception:
-            import traceback
-
-            store.fail(key, traceback.format_exc(), wall_seconds=time.perf_counter() - start)
-            raise
-        store.finish(
-            key,
-            metrics=result.metrics,
-            per_class_ap=result.per_class_ap,
-            wall_seconds=time.perf_counter() - start,
-            details={"trial": trial.number, "sweep": sweep.name},
-        )
-        value = float(result.metrics.get(sweep.metric, math.nan))
+        trial.set_user_attr("run_key", spec.key)
+        record_spec(spec, store)
+        outcome = execute(
+            spec, store, ctx, callbacks=_Reporting(trial, sweep.metric), validate_every_epoch=True,
+            wait=True,
+        )  # fmt: skip
+        if outcome.status == "pruned":
+            ctx.reporter.line(f"sweep {sweep.name} | trial {trial.number}: {outcome.error}")
+            raise optuna.TrialPruned(outcome.error)
+        if not outcome.ok:
+            raise RuntimeError(f"trial {trial.number} (run {spec.key}): {outcome.error}")
+        value = float(outcome.metrics.get(sweep.metric, math.nan))
         shown = ", ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
         )
-        reporter.line(
+        ctx.reporter.line(
             f"sweep {sweep.name} | trial {trial.number}: {sweep.metric} {value:.2f} | {shown}"
         )
         return value
@@ -397,13 +357,10 @@ def run_sweep(
     sweep: Sweep,
     store: Store,
     storage_url: str,
+    ctx: RunContext,
     *,
     trials: int | None = None,
     smoke: bool = False,
-    device: str = "auto",
-    cache_dir: Path | None = None,
-    reporter: Reporter | None = None,
-    feature_cache: bool = True,
 ) -> optuna.Study:
     """Run trials until the sweep's Optuna study holds ``trials`` complete or pruned ones.
 
@@ -411,30 +368,17 @@ def run_sweep(
         sweep: the parsed sweep.
         store: results store for the trials' runs.
         storage_url: Optuna storage (journal file path or RDB URL) shared by all its workers.
+        ctx: how to run the trials (device, cache, progress).
         trials: target number of complete + pruned trials (default: the file's).
         smoke: the recipe's and the sweep's smoke settings (tiny data).
-        device: ``auto``, ``cpu``, ``cuda``...
-        cache_dir: datasets and pretrained weights.
-        reporter: progress lines.
     """
-    reporter = reporter or Reporter(live=False)
     target = trials or int(sweep.smoke.get("trials", sweep.trials) if smoke else sweep.trials)
     study = open_sweep(sweep, storage_url, smoke=smoke)
     _reap(study, storage_url, store)
     remaining = target - done_trials(study)
     if remaining <= 0:
         return study
-    base = base_config(sweep, smoke=smoke)
-    objective = _objective(
-        sweep,
-        store,
-        base,
-        smoke=smoke,
-        device=device,
-        cache_dir=cache_dir or default_cache_dir(),
-        reporter=reporter,
-        feature_cache=feature_cache,
-    )
+    objective = _objective(sweep, store, base_config(sweep, smoke=smoke), smoke=smoke, ctx=ctx)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         stop = optuna.study.MaxTrialsCallback(
@@ -455,31 +399,11 @@ def best_config(sweep: Sweep, study: optuna.Study, *, smoke: bool = False) -> tu
 
 
 def test_best(
-    sweep: Sweep,
-    store: Store,
-    storage_url: str,
-    *,
-    smoke: bool = False,
-    device: str = "auto",
-    cache_dir: Path | None = None,
-    reporter: Reporter | None = None,
-    feature_cache: bool = True,
+    sweep: Sweep, store: Store, storage_url: str, ctx: RunContext, *, smoke: bool = False
 ) -> RunOutcome:
     """Train the chosen configuration on the whole training split and evaluate it, once, on test."""
     study = open_sweep(sweep, storage_url, smoke=smoke, create=False)
     number, cfg = best_config(sweep, study, smoke=smoke)
-    key = run_identity(cfg)
-    spec = RunSpec(f"sweep:{sweep.name}", f"test (trial {number})", cfg.seed, cfg, smoke)
-    store.link(spec.study, spec.arm, spec.seed, key, cfg.model.name, to_dict(cfg), smoke)
-    if store.status(key) == "finished":
-        return RunOutcome(spec, key, "skipped", metrics=store.get(key).metrics or {})
-    return execute(
-        spec,
-        key,
-        store,
-        cache_dir=cache_dir or default_cache_dir(),
-        device=device,
-        reporter=reporter or Reporter(live=False),
-        commit=git_commit(),
-        feature_cache=feature_cache,
-    )
+    spec = single_run(f"sweep:{sweep.name}", f"test (trial {number})", cfg, smoke=smoke)
+    record_spec(spec, store)
+    return execute(spec, store, ctx, wait=True)

@@ -1,9 +1,12 @@
 """Workers and the coordinator of a study spread over processes, GPUs and hosts.
 
-``bench run study NAME --workers K`` enqueues the study's unfinished runs (by run key) in an
-Optuna storage and starts K ``bench worker`` processes on this host, one GPU each when there are
-GPUs; ``bench worker --storage URL`` on other hosts joins the same queue. Every worker claims runs
-until none waits and none is in flight, and writes each into the shared results store.
+``bench run study NAME --workers K`` plans the study, enqueues its unfinished runs (by run key)
+in an Optuna storage and starts K ``bench worker`` processes on this host, one GPU each when
+there are GPUs; ``bench worker --storage URL`` on other hosts joins the same queue. A worker
+takes a queued run and hands it to the run layer (:func:`bench.runs.execute`), which claims it in
+the store, so a run is trained once even when a sequential ``bench run study`` works on the same
+store. The coordinator reaps each worker as it exits, whichever exits first: a dead worker's run
+goes back to the queue at once (its pid is gone) and another worker finishes it.
 """
 
 from __future__ import annotations
@@ -13,16 +16,14 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from optuna.trial import TrialState
 
-from bench.progress import Reporter, describe
+from bench.plan import Plan, RunSpec
+from bench.progress import describe
 from bench.queue import RunQueue, open_storage, queue_name, study_queues
-from bench.runner import execute, git_commit, link_runs
+from bench.runs import RunContext, execute, record
 from bench.store import Store
-from bench.studies import RunSpec, Study
-from scac.cache import default_cache_dir
 from scac.config import from_dict, to_dict
 
 
@@ -34,70 +35,63 @@ class WorkerReport:
     failed: list[str] = field(default_factory=list)
 
 
-def enqueue_study(
-    study: Study,
-    store: Store,
-    storage_url: str,
-    *,
-    smoke: bool = False,
-    seeds: tuple[int, ...] | None = None,
-    overrides: dict | None = None,
-) -> tuple[str, int, int]:
-    """Link every run of ``study`` in the store and enqueue the unfinished ones.
+def enqueue_plan(plan: Plan, store: Store, storage_url: str) -> tuple[str, int, int]:
+    """Record a plan's runs in the store and enqueue the unfinished ones.
 
     Returns:
-        (queue name, runs in the study, runs enqueued now).
+        (queue name, runs in the plan, runs enqueued now).
     """
-    runs = link_runs(study, store, smoke=smoke, seeds=seeds, overrides=overrides)
-    jobs = []
-    for spec, key in runs:
-        if store.status(key) != "finished":
-            jobs.append(
-                {
-                    "run_key": key,
-                    "study": study.name,
-                    "arm": spec.arm,
-                    "seed": spec.seed,
-                    "smoke": smoke,
-                    "config": to_dict(spec.config),
-                }
-            )
-    name = queue_name(study.name, smoke)
+    record(plan, store)
+    jobs = [
+        {
+            "run_key": spec.key,
+            "study": spec.study,
+            "variant": spec.variant,
+            "arm": spec.arm,
+            "seed": spec.seed,
+            "smoke": spec.smoke,
+            "config": to_dict(spec.config),
+        }
+        for spec in plan.distinct
+        if store.status(spec.key) != "finished"
+    ]
+    name = queue_name(plan.study, plan.smoke, plan.variant)
     added = RunQueue(open_storage(storage_url), name).enqueue(jobs)
-    return name, len(runs), added
+    return name, len(plan.runs), added
+
+
+def _spec(attrs: dict) -> RunSpec:
+    """The run spec a queued job carries."""
+    return RunSpec(
+        attrs["study"],
+        attrs.get("variant", ""),
+        attrs["arm"],
+        int(attrs["seed"]),
+        bool(attrs["smoke"]),
+        from_dict(attrs["config"]),
+        attrs["run_key"],
+    )
 
 
 def work(
     storage_url: str,
     store: Store,
+    ctx: RunContext,
     *,
     queue: str | None = None,
-    device: str = "auto",
-    num_workers: int = 0,
     wait: bool = True,
-    poll: float = 2.0,
-    cache_dir: Path | None = None,
-    reporter: Reporter | None = None,
-    feature_cache: bool = True,
 ) -> WorkerReport:
-    """Claim and run queued runs until none waits (and, with ``wait``, none is in flight).
+    """Take and run queued runs until none waits (and, with ``wait``, none is in flight).
 
     Args:
         storage_url: the Optuna storage holding the queues.
         store: the results store the runs are written to.
+        ctx: how to run (device, cache, progress; ``ctx.poll`` seconds between polls).
         queue: one queue name (``bench-study:NAME``); default every study queue in the storage.
-        device: ``auto``, ``cpu``, ``cuda``... (``CUDA_VISIBLE_DEVICES`` chooses among GPUs).
-        num_workers: DataLoader workers.
         wait: keep polling while other workers' runs are in flight, to retry any whose worker dies.
-        poll: seconds between polls.
-        cache_dir: datasets and pretrained weights.
-        reporter: progress display.
-        feature_cache: train frozen phases from cached features.
     """
     storage = open_storage(storage_url)
-    reporter = reporter or Reporter(live=False)
     report = WorkerReport()
-    commit = git_commit()
     while True:
         queues = [RunQueue(storage, n) for n in ([queue] if queue else study_queues(storage))]
         claimed = next(((q, job) for q in queues if (job := q.claim()) is not None), None)
@@ -106,38 +100,21 @@ def work(
                 q.counts().get("RUNNING", 0) + q.counts().get("WAITING", 0) for q in queues
             )
             if wait and in_flight:
-                time.sleep(poll)
+                time.sleep(ctx.poll)
                 continue
             return report
         q, job = claimed
-        a = job.attrs
-        spec = RunSpec(
-            a["study"], a["arm"], int(a["seed"]), from_dict(a["config"]), bool(a["smoke"])
-        )
-        key = a["run_key"]
-        if store.status(key) == "finished":  # finished meanwhile (e.g. by a sequential run)
-            q.finish(job, (store.get(key).metrics or {}).get("mAP"))
-            continue
+        spec = _spec(job.attrs)
         try:
             with q.heartbeat(job):
-                outcome = execute(
-                    spec,
-                    key,
-                    store,
-                    cache_dir=cache_dir or default_cache_dir(),
-                    device=device,
-                    reporter=reporter,
-                    commit=commit,
-                    num_workers=num_workers,
-                    feature_cache=feature_cache,
-                )
+                outcome = execute(spec, store, ctx, wait=True)
         except KeyboardInterrupt:
             q.requeue(job)
             raise
-        ok = outcome.status == "finished"
+        ok = outcome.ok
         q.finish(job, outcome.metrics.get("mAP"), TrialState.COMPLETE if ok else TrialState.FAIL)
-        (report.finished if ok else report.failed).append(key)
-        reporter.line(f"worker {os.getpid()}: {describe(outcome)}")
+        (report.finished if ok else report.failed).append(spec.key)
+        ctx.reporter.line(f"worker {os.getpid()}: {describe(outcome)}")
 
 
 def gpu_assignments(count: int) -> list[str | None]:
@@ -154,39 +131,27 @@ def gpu_assignments(count: int) -> list[str | None]:
 
 
 def run_with_workers(
-    study: Study,
-    store: Store,
-    storage_url: str,
-    count: int,
-    *,
-    smoke: bool = False,
-    seeds: tuple[int, ...] | None = None,
-    overrides: dict | None = None,
-    device: str = "auto",
-    reporter: Reporter | None = None,
-    feature_cache: bool = True,
-) -> int:
-    """Enqueue a study and work through it with ``count`` local worker processes.
+    plan: Plan, store: Store, storage_url: str, count: int, ctx: RunContext
+) -> list[int]:
+    """Enqueue a plan and work through it with ``count`` local worker processes.
+
+    Every worker is reaped as soon as it exits, in whatever order they exit, so a killed
+    worker never leaves the others waiting on its run (they re-queue it and run it).
 
     Returns:
-        The number of workers that exited with an error.
+        The exit codes of the workers that did not exit cleanly.
     """
-    reporter = reporter or Reporter(live=False)
-    name, total, added = enqueue_study(
-        study, store, storage_url, smoke=smoke, seeds=seeds, overrides=overrides
-    )
-    reporter.line(
-        f"study {study.name}: {total} runs, {added} enqueued in {name}; starting {count} workers"
+    name, total, added = enqueue_plan(plan, store, storage_url)
+    ctx.reporter.line(
+        f"study {plan.title()}: {total} runs, {added} enqueued in {name}; starting {count} workers"
     )
     procs = []
-    # on CPUs, split the cores between the workers rather than have each use them all
-    threads = str(max(1, (os.cpu_count() or 1) // count))
     for gpu in gpu_assignments(count):
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
-        else:
-            env.setdefault("OMP_NUM_THREADS", threads)
+        else:  # workers share the cores: idle OpenMP threads sleep instead of spinning
+            env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         cmd = [
             sys.executable,
             "-m",
@@ -199,15 +164,29 @@ def run_with_workers(
             "--store",
             store.url,
             "--device",
-            device,
-            *([] if feature_cache else ["--no-cache"]),
+            ctx.device,
+            *([] if ctx.feature_cache else ["--no-cache"]),
         ]
         procs.append(subprocess.Popen(cmd, env=env))
+    bad = []
     try:
-        return sum(p.wait() != 0 for p in procs)
+        while procs:
+            for p in list(procs):
+                code = p.poll()  # reaps an exited worker: no zombie is left to look alive
+                if code is None:
+                    continue
+                procs.remove(p)
+                if code != 0:
+                    bad.append(code)
+                    ctx.reporter.line(
+                        f"worker {p.pid} exited with code {code}; "
+                        f"{len(procs)} worker(s) go on with the queue"
+                    )
+            time.sleep(0.2)
     except KeyboardInterrupt:
         for p in procs:
             p.terminate()
         for p in procs:
             p.wait()
         raise
+    return bad

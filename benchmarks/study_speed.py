@@ -29,9 +29,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.studies import expand, load_study  # noqa: E402
+from bench.studies import load_study, resolve  # noqa: E402
 from scac.cache import default_cache_dir  # noqa: E402
-from scac.config import parse_override, with_overrides  # noqa: E402
+from scac.config import parse_override  # noqa: E402
 from scac.engine.datasets import build_datasets  # noqa: E402
 from scac.engine.evaluate import predict  # noqa: E402
 from scac.engine.feature_cache import FrozenFeatures  # noqa: E402
@@ -97,12 +97,12 @@ def main() -> None:
     runtime = Runtime(device=device, amp="bf16" if device.type == "cuda" else "none")
     seeds = tuple(int(s) for s in args.seeds.split(","))
     overrides = dict(parse_override(o) for o in args.set)
-    specs = expand(load_study(args.study), smoke=args.smoke, seeds=seeds, overrides=overrides)
+    specs = resolve(load_study(args.study), smoke=args.smoke, seeds=seeds, overrides=overrides)
     if args.arms:
-        arms = list(dict.fromkeys(s.arm for s in specs))[: args.arms]
-        specs = [s for s in specs if s.arm in arms]
+        arms = list(dict.fromkeys(arm.name for arm, _, _ in specs))[: args.arms]
+        specs = [s for s in specs if s[0].name in arms]
     cache_dir = default_cache_dir()
-    prepare(specs[0].config, cache_dir)  # dataset and pretrained weights, outside the timings
+    prepare(specs[0][2], cache_dir)  # dataset and pretrained weights, outside the timings
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     print(
         f"{args.study}: frozen phase of {len(specs)} runs; device {device} ({name or 'cpu'}), "
@@ -113,8 +113,7 @@ def main() -> None:
     totals = [0.0, 0.0]
     all_same = True
     with tempfile.TemporaryDirectory(prefix="study-speed-") as tmp:
-        for spec in specs:
-            cfg = with_overrides(spec.config, {})
+        for arm, seed, cfg in specs:
             plain = frozen_phase(cfg, runtime, None, cache_dir)
             cached = frozen_phase(cfg, runtime, Path(tmp), cache_dir)
             same = np.array_equal(plain[1], cached[1])
@@ -122,7 +121,7 @@ def main() -> None:
             totals[0] += plain[0]
             totals[1] += cached[0]
             print(
-                f"{spec.arm + ' seed ' + str(spec.seed):<28}{plain[0]:>14.1f}{cached[0]:>12.1f}"
+                f"{arm.name + ' seed ' + str(seed):<28}{plain[0]:>14.1f}{cached[0]:>12.1f}"
                 f"{plain[0] / cached[0]:>9.2f}x  {'yes' if same else 'NO'} "
                 f"(mAP {plain[2]:.2f} / {cached[2]:.2f})"
             )

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from bench.store import StoreError
-from scac.config import ConfigError
+from scac.config import ConfigError, parse_override
 from scac.data.images import DatasetError
 
 # a log file or CI gets wide lines rather than rich's 80-column default
@@ -32,7 +32,35 @@ STORE_OPTION = typer.Option(
     show_default=False,
 )
 
+VARIANT_OPTION = typer.Option(
+    None,
+    "--variant",
+    help="A variant of the study: the name its --set runs are kept under "
+    "[default: the overrides written out, e.g. model.fusion=max].",
+    show_default=False,
+)
+SEEDS_OPTION = typer.Option(
+    None, "--seeds", help="Comma-separated seeds replacing the study's, e.g. 0,1."
+)
+
 EXPECTED = (ConfigError, DatasetError, StoreError, KeyError, FileNotFoundError, ValueError)
+
+
+def parse_seeds(text: str | None) -> tuple[int, ...] | None:
+    """``"0,1,2"`` -> (0, 1, 2); an error names the option."""
+    if not text:
+        return None
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise ConfigError(
+            f"--seeds must be comma-separated integers, e.g. 0,1,2; got {text!r}"
+        ) from None
+
+
+def parse_overrides(texts: list[str]) -> dict:
+    """``--set key=value`` options as a dict (a malformed one names itself)."""
+    return dict(parse_override(t) for t in texts)
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -6,9 +6,18 @@ from pathlib import Path
 
 import typer
 
-from bench.cli.common import STORE_OPTION, console, errors_as_messages
+from bench.cli.common import (
+    SEEDS_OPTION,
+    STORE_OPTION,
+    VARIANT_OPTION,
+    console,
+    errors_as_messages,
+    parse_seeds,
+)
 from bench.plots import ap_gains, pr_curves, study_curve
+from bench.selection import study_runs
 from bench.store import Store
+from bench.studies import load_study
 
 app = typer.Typer(
     help="Figures: per-class AP gains, study curves, PR curves.", no_args_is_help=True
@@ -32,7 +41,9 @@ def voc_gains(
 ) -> None:
     """Per-class AP gain of TARGET over --baseline, bars sorted by gain (SRN Fig. 7, top)."""
     with errors_as_messages():
-        plot = ap_gains(target, baseline, table=table, version=version, store=lambda: Store(store))
+        plot = ap_gains(
+            target, baseline, table=table, version=version, store=lambda: Store(store, create=False)
+        )
         path = plot.save(out)
     mean = plot.data["gain"].mean()
     console.print(f"wrote {path}: {len(plot.data)} classes, mean gain {mean:+.2f} points")
@@ -46,14 +57,21 @@ def study(
     ),
     per_class: bool = typer.Option(False, "--per-class", help="Add one line per class AP."),
     smoke: bool = typer.Option(False, "--smoke", help="The study's smoke-size runs."),
+    variant: str = VARIANT_OPTION,
+    seeds: str = SEEDS_OPTION,
     out: Path = typer.Option(None, "--out", help=OUT_HELP + " [default: study-NAME.png]"),
     store: str = STORE_OPTION,
 ) -> None:
     """A study's metric against its parameter: mean over seeds with a ±1 std band."""
     with errors_as_messages():
-        plot = study_curve(
-            name, Store(store), metrics=_names(metric) or None, per_class=per_class, smoke=smoke
+        selected = study_runs(
+            Store(store, create=False),
+            load_study(name),
+            variant=variant or "",
+            seeds=parse_seeds(seeds),
+            smoke=smoke,
         )
+        plot = study_curve(selected, metrics=_names(metric) or None, per_class=per_class)
         path = plot.save(out or Path(f"study-{Path(name).stem}.png"))
     console.print(f"wrote {path}: {plot.data['arm'].nunique()} arms")
 
@@ -69,7 +87,7 @@ def pr(
 ) -> None:
     """Precision-recall curves of a run's stored predictions, one per class, AP in the legend."""
     with errors_as_messages():
-        plot = pr_curves(run, Store(store), classes=_names(classes) or None)
+        plot = pr_curves(run, Store(store, create=False), classes=_names(classes) or None)
         path = plot.save(out or Path(f"pr-{run}.png"))
     console.print(f"wrote {path}: {plot.data['class'].nunique()} classes")
 

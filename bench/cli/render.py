@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from rich.markup import escape
 from rich.table import Table
 
 from bench.report import StudyTable
@@ -24,14 +25,19 @@ def study_table(table: StudyTable) -> Table:
     """
     summary = table.summary()
     reference = table.study.reference if table.comparisons else None
-    caption = None
+    lines = []
+    if table.runs.variant:
+        shown = ", ".join(f"{k}={v}" for k, v in table.runs.overrides.items())
+        lines.append(f"variant {table.runs.variant!r}: every run with {shown}")
+    lines.append(f"seeds {', '.join(map(str, table.runs.seeds))}")
     if reference:
-        caption = (
+        lines.append(
             f"Δ: paired bootstrap 95% interval of the difference to {reference!r} "
             f"(images resampled; seed-matched runs pooled); * = excludes 0"
         )
+    caption = escape("\n".join(lines))
     t = Table(
-        title=f"{table.study.name}: {table.study.question}",
+        title=escape(f"{table.runs.title()}: {table.study.question}"),
         title_justify="left",
         caption=caption,
         caption_justify="left",
@@ -53,5 +59,5 @@ def study_table(table: StudyTable) -> Table:
             cells.append(
                 "reference" if row["arm"] == reference else comparison.text() if comparison else "-"
             )
-        t.add_row(str(row["arm"]), str(row["n"]), *cells)
+        t.add_row(escape(str(row["arm"])), str(row["n"]), *cells)
     return t

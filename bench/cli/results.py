@@ -10,8 +10,8 @@ from rich.table import Table
 
 from bench.cli.common import STORE_OPTION, console, errors_as_messages
 from bench.cli.eval import evaluate_quietly, print_evaluation
-from bench.store import Store
-from scac.config import flatten, from_dict
+from bench.diff import diff_runs, flat, shown
+from bench.store import STATES, Store
 from scac.metrics import PROTOCOLS
 
 app = typer.Typer(help="List and inspect the runs in the results store.", no_args_is_help=True)
@@ -20,31 +20,56 @@ app = typer.Typer(help="List and inspect the runs in the results store.", no_arg
 @app.command("list")
 def list_(
     study: str = typer.Option(None, "--study", help="Only runs of this study."),
+    variant: str = typer.Option(
+        None,
+        "--variant",
+        help="Only this variant of the study ('' for the plain study) [default: all].",
+        show_default=False,
+    ),
     status: str = typer.Option(
-        None, "--status", help="Only runs with this status (finished, failed...)."
+        None, "--status", help=f"Only runs in this state: {', '.join(STATES)}.", show_default=False
     ),
     store: str = STORE_OPTION,
 ) -> None:
-    """One line per run (and study membership): key, study, arm, seed, status, mAP, time."""
+    """One line per run and study membership: key, study, variant, arm, seed, state, mAP, time.
+
+    State ``stale``: recorded as running, but its process is gone (killed, or its host stopped
+    beating); the next command that wants the run takes it over.
+    """
     with errors_as_messages():
-        rows = Store(store).list_runs(study=study, status=status)
+        rows = Store(store, create=False).list_runs(study=study, status=status, variant=variant)
     t = Table(title=f"{len(rows)} run record(s)", title_justify="left")
-    for col in ("run", "study", "arm", "seed", "status", "model", "mAP", "seconds", "updated"):
+    columns = ("run", "study", "variant", "arm", "seed", "state", "model", "mAP", "seconds")
+    for col in (*columns, "updated"):
         t.add_column(col, justify="right" if col in ("seed", "mAP", "seconds") else "left")
     for r in rows:
         m = (r["metrics"] or {}).get("mAP")
         t.add_row(
             r["run_key"][:12],
             (r["study"] or "-") + (" (smoke)" if r["smoke"] else ""),
+            r["variant"] or "-",
             r["arm"] or "-",
             "-" if r["seed"] is None else str(r["seed"]),
-            r["status"],
+            r["state"],
             r["model"],
             "-" if m is None else f"{m:.1f}",
             "-" if r["wall_seconds"] is None else f"{r['wall_seconds']:.0f}",
             r["updated_at"].strftime("%Y-%m-%d %H:%M"),
         )
     console.print(t)
+
+
+def _grid(title: str, values: dict, per_row: int = 5, number: str = "{:.2f}") -> Table:
+    """Name/value pairs, several per row, so a long list fits a terminal."""
+    t = Table(title=title, title_justify="left", show_header=False)
+    items = list(values.items())
+    for _ in range(2 * min(per_row, len(items))):
+        t.add_column()
+    for i in range(0, len(items), per_row):
+        chunk = items[i : i + per_row]
+        cells = [(k, number.format(v) if isinstance(v, float) else shown(v)) for k, v in chunk]
+        t.add_row(*[c for k, v in cells for c in (f"[bold]{k}[/]", v)])
+    return t
 
 
 @app.command("show")
@@ -62,15 +87,15 @@ def show(
 ) -> None:
     """A run's provenance, metrics, per-class AP, config, and the error of a failed run."""
     with errors_as_messages():
-        r = Store(store).get(run)
+        r = Store(store, create=False).get(run)
         if protocol is not None:
             if not r.artifacts:
                 raise ValueError(f"run {r.run_key} has no artifacts folder, so no predictions")
             pred_file = Path(r.artifacts) / "predictions.npz"
             ev, notes = evaluate_quietly(pred_file, protocol)
     console.print(
-        f"[bold]run {r.run_key}[/]  status [bold]{r.status}[/]  model {r.model}  "
-        f"attempts {r.attempts}"
+        f"[bold]run {r.run_key}[/]  state [bold]{r.state}[/]  model {r.model}  "
+        f"attempts {r.attempts}  owner {r.owner}"
     )
     console.print(
         f"commit {r.git_commit or '-'}  device {r.device or '-'}  host {r.host or '-'}  "
@@ -78,30 +103,57 @@ def show(
     )
     if r.versions:
         console.print("versions " + json.dumps(r.versions))
+    if r.provenance:
+        console.print(_grid("provenance", flat(r.provenance), per_row=3, number="{:g}"))
+    for note in (r.details or {}).get("warnings", []):
+        console.print(f"[yellow]warning[/] {note}", highlight=False)
     if protocol is not None:
         print_evaluation(pred_file, ev, notes)
     if r.metrics and protocol is None:
-        t = Table(title="metrics (%)", title_justify="left")
-        for k in r.metrics:
-            t.add_column(k, justify="right")
-        t.add_row(*["-" if v is None else f"{v:.2f}" for v in r.metrics.values()])
-        console.print(t)
+        console.print(_grid("metrics (%)", r.metrics))
     if r.per_class_ap and protocol is None:
-        t = Table(title="AP per class (%)", title_justify="left")
-        t.add_column("class")
-        t.add_column("AP", justify="right")
-        for k, v in r.per_class_ap.items():
-            t.add_row(k, "-" if v is None else f"{v:.2f}")
-        console.print(t)
+        console.print(_grid("AP per class (%)", r.per_class_ap))
     t = Table(title="config", title_justify="left")
     t.add_column("key")
     t.add_column("value")
-    for k, v in flatten(from_dict(r.config)).items():
+    for k, v in flat(r.config).items():
         t.add_row(k, json.dumps(v))
     console.print(t)
     if r.error:
         console.print("[bold red]error[/]")
         console.print(r.error, markup=False, highlight=False)
+
+
+@app.command("diff")
+def diff(
+    run_a: str = typer.Argument(..., help="A run key (or unique prefix)."),
+    run_b: str = typer.Argument(..., help="Another run key (or unique prefix)."),
+    store: str = STORE_OPTION,
+    store_b: str = typer.Option(
+        None,
+        "--store-b",
+        help="The second run's store, when it is in another one [default: --store].",
+        show_default=False,
+    ),
+) -> None:
+    """Every difference between two runs: config, code, provenance (machine, threads, weights
+    and data digests), then metrics. Explains why two runs give other numbers."""
+    with errors_as_messages():
+        a = Store(store, create=False).get(run_a)
+        b = Store(store_b or store, create=False).get(run_b)
+    differences = diff_runs(a, b)
+    t = Table(
+        title=f"run {a.run_key[:12]} (a) against run {b.run_key[:12]} (b): "
+        f"{len(differences)} difference(s)",
+        title_justify="left",
+    )
+    for col in ("section", "key", "a", "b"):
+        t.add_column(col, overflow="fold")
+    for d in differences:
+        t.add_row(d.section, d.key, shown(d.a), shown(d.b))
+    console.print(t)
+    if not [d for d in differences if d.section != "metrics"]:
+        console.print("config, code and provenance are the same")
 
 
 def register(root: typer.Typer) -> None:

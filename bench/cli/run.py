@@ -7,39 +7,42 @@ import typer
 from bench.cli import render
 from bench.cli.common import (
     NO_CACHE_OPTION,
+    SEEDS_OPTION,
     STORE_OPTION,
+    VARIANT_OPTION,
     console,
     errors_as_messages,
     interruptible,
+    parse_overrides,
+    parse_seeds,
 )
+from bench.plan import plan_study
 from bench.progress import Reporter
 from bench.queue import default_storage
 from bench.report import study_table
-from bench.runner import run_study
+from bench.runs import RunContext, run_plan
+from bench.selection import study_runs
 from bench.store import Store
 from bench.studies import load_study
-from bench.worker import enqueue_study, run_with_workers
-from scac.config import parse_override
+from bench.worker import enqueue_plan, run_with_workers
 
 app = typer.Typer(
     help="Run studies (every arm x seed) into the results store.", no_args_is_help=True
 )
 
 
-def _seeds(text: str | None) -> tuple[int, ...] | None:
-    return tuple(int(s) for s in text.split(",")) if text else None
-
-
 @app.command("study")
 def study(
     name: str = typer.Argument(..., help="Study name (studies/NAME.toml) or path to a study file."),
     smoke: bool = typer.Option(False, "--smoke", help="Tiny data and one short epoch per phase."),
-    seeds: str = typer.Option(
-        None, "--seeds", help="Comma-separated seeds replacing the study's, e.g. 0,1."
-    ),
+    seeds: str = SEEDS_OPTION,
     set_: list[str] = typer.Option(
-        [], "--set", help="Override a config key for every run: key=value."
+        [],
+        "--set",
+        help="Override a config key for every run: key=value. The runs form a variant of the "
+        "study, kept beside its plain runs.",
     ),
+    variant: str = VARIANT_OPTION,
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1..."),
     no_cache: bool = NO_CACHE_OPTION,
     workers: int = typer.Option(
@@ -60,67 +63,45 @@ def study(
 ) -> None:
     """Run every arm x seed of a study, skipping runs the store holds as finished; print the table.
 
-    Exit code: 0 when every run finished, 1 when any failed, 130 when interrupted.
+    Layers of each run's config: recipe, recipe [smoke], study set, arm, study [smoke], seed,
+    --set (last). Exit code: 0 when every run of this invocation finished, 1 when any did not,
+    130 when interrupted.
     """
     with errors_as_messages():
         s = load_study(name)
-        overrides = dict(parse_override(o) for o in set_)
-        st = Store(store)
-        if enqueue_only:
-            queue, total, added = enqueue_study(
-                s,
-                st,
-                storage or default_storage(st.url),
-                smoke=smoke,
-                seeds=_seeds(seeds),
-                overrides=overrides,
-            )
-            console.print(f"study {s.name}: {total} runs, {added} enqueued in {queue}")
-            return
-        crashed = 0
-        with interruptible():
-            if workers > 0 or storage:
-                crashed = run_with_workers(
-                    s,
-                    st,
-                    storage or default_storage(st.url),
-                    max(workers, 1),
-                    smoke=smoke,
-                    seeds=_seeds(seeds),
-                    overrides=overrides,
-                    device=device,
-                    reporter=Reporter(console, live=False),
-                    feature_cache=not no_cache,
-                )
-            else:
-                run_study(
-                    s,
-                    st,
-                    smoke=smoke,
-                    seeds=_seeds(seeds),
-                    overrides=overrides,
-                    device=device,
-                    reporter=Reporter(console),
-                    feature_cache=not no_cache,
-                )
-        table = study_table(s, st, smoke=smoke, seeds=_seeds(seeds))
-        console.print(render.study_table(table))
-    members = [
-        m
-        for m in st.study_members(s.name)
-        if bool(m["smoke"]) == smoke and (not seeds or m["seed"] in _seeds(seeds))
-    ]
-    failed = [m for m in members if m["status"] == "failed"]
-    if failed:
-        console.print(
-            f"[red]{len(failed)} run(s) failed[/]; see `bench results show RUN` for the traceback"
+        plan = plan_study(
+            s,
+            smoke=smoke,
+            seeds=parse_seeds(seeds),
+            overrides=parse_overrides(set_),
+            variant=variant,
         )
-        raise typer.Exit(1)
-    left = [m for m in members if m["status"] != "finished"]
-    if (workers > 0 or storage) and (crashed or left):
+        st = Store(store)
+        many = workers > 0 or storage is not None
+        ctx = RunContext(
+            device=device, reporter=Reporter(console, live=False if many else None),
+            feature_cache=not no_cache,
+        )  # fmt: skip
+        queue_storage = storage or default_storage(st.url)
+        if enqueue_only:
+            queue, total, added = enqueue_plan(plan, st, queue_storage)
+            console.print(f"study {plan.title()}: {total} runs, {added} enqueued in {queue}")
+            return
+        with interruptible():
+            if many:
+                run_with_workers(plan, st, queue_storage, max(workers, 1), ctx)
+            else:
+                run_plan(plan, st, ctx)
+        selected = study_runs(st, s, variant=plan.variant, seeds=plan.seeds, smoke=smoke)
+        console.print(render.study_table(study_table(selected)))
+    # this invocation's runs, and only those, decide the exit code
+    left = [spec for spec in plan.distinct if st.status(spec.key) != "finished"]
+    if left:
+        failed = sum(st.status(spec.key) in ("failed", "pruned") for spec in left)
         console.print(
-            f"[red]{crashed} worker(s) exited with an error; {len(left)} run(s) not finished[/]"
-            " (re-run the command, or start `bench worker`, to finish them)"
+            f"[red]{len(left)} run(s) of this study did not finish ({failed} failed)[/]: "
+            "`bench results list --study NAME` shows them, `bench results show RUN` the error; "
+            "run the command again to retry them"
         )
         raise typer.Exit(1)
 

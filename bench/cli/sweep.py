@@ -17,6 +17,7 @@ from bench.cli.common import (
 )
 from bench.progress import Reporter, describe
 from bench.queue import default_storage
+from bench.runs import RunContext
 from bench.store import Store, to_url
 from bench.sweep_report import sweep_report
 from bench.sweeps import done_trials, load_sweep, run_sweep, test_best
@@ -49,17 +50,14 @@ def _storage(storage: str | None, store: str | None) -> str:
     return storage or default_storage(to_url(store) if store else None)
 
 
-def _on_sweep(action, name: str, store: str | None, storage: str | None, **options):
-    """(sweep, ``action(sweep, store, storage, reporter=..., **options)``), interruptible."""
+def _on_sweep(
+    action, name: str, store: str | None, storage: str | None, device: str, cache: bool, **options
+):
+    """(sweep, ``action(sweep, store, storage, ctx, **options)``), interruptible."""
     sweep = load_sweep(name)
+    ctx = RunContext(device=device, reporter=Reporter(console, live=False), feature_cache=cache)
     with interruptible():
-        result = action(
-            sweep,
-            Store(store),
-            _storage(storage, store),
-            reporter=Reporter(console, live=False),
-            **options,
-        )
+        result = action(sweep, Store(store), _storage(storage, store), ctx, **options)
     return sweep, result
 
 
@@ -80,9 +78,8 @@ def run(
     """Run (or continue) a sweep until it holds N complete or pruned trials; many hosts may join."""
     with errors_as_messages():
         sweep, study = _on_sweep(
-            run_sweep, name, store, storage, trials=trials, smoke=smoke, device=device,
-            feature_cache=not no_cache,
-        )  # fmt: skip
+            run_sweep, name, store, storage, device, not no_cache, trials=trials, smoke=smoke
+        )
     console.print(
         f"sweep {sweep.name}: {done_trials(study)} complete or pruned trials; "
         f"`bench sweep report {sweep.name}` for the findings"
@@ -140,11 +137,9 @@ def test(
 ) -> None:
     """Train the best trial's config on the whole training split; evaluate it once on test."""
     with errors_as_messages():
-        _, outcome = _on_sweep(
-            test_best, name, store, storage, smoke=smoke, device=device, feature_cache=not no_cache
-        )
+        _, outcome = _on_sweep(test_best, name, store, storage, device, not no_cache, smoke=smoke)
     console.print(describe(outcome))
-    if outcome.status == "failed":
+    if not outcome.ok:
         raise typer.Exit(1)
 
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from bench.cli.common import STORE_OPTION, console, errors_as_messages, fail
+from bench.cli.common import (
+    SEEDS_OPTION,
+    STORE_OPTION,
+    VARIANT_OPTION,
+    console,
+    errors_as_messages,
+    fail,
+    parse_seeds,
+)
+from bench.selection import study_runs
 from bench.store import Store
 from bench.studies import load_study
 from bench.tables.build import build_table
@@ -25,6 +34,8 @@ def table(
         None, "--study", help="Add one row per arm of this study (mean ± std over seeds)."
     ),
     smoke: bool = typer.Option(False, "--smoke", help="With --study: its smoke-size runs."),
+    variant: str = VARIANT_OPTION,
+    seeds: str = SEEDS_OPTION,
     version: str = typer.Option(
         None, "--version", help="Paper version where two exist (coco, voc: icassp2022, preprint)."
     ),
@@ -44,15 +55,14 @@ def table(
     if fmt not in FORMATS:
         fail(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
     with errors_as_messages():
-        measured = bool(runs or study)
+        st = Store(store, create=False) if runs or study else None
+        selected = None
+        if study:
+            selected = study_runs(
+                st, load_study(study), variant=variant or "", seeds=parse_seeds(seeds), smoke=smoke
+            )
         view = build_table(
-            name,
-            version=version,
-            store=Store(store) if measured else None,
-            runs=_ids(runs),
-            study=load_study(study) if study else None,
-            smoke=smoke,
-            delta_to=delta_to,
+            name, version=version, store=st, runs=_ids(runs), study=selected, delta_to=delta_to
         )
     out = render(view, fmt)
     if fmt == "rich":

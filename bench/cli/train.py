@@ -12,11 +12,12 @@ from bench.cli.common import (
     console,
     errors_as_messages,
     interruptible,
+    parse_overrides,
 )
+from bench.plan import plan_recipe
 from bench.progress import Reporter
-from bench.runner import train_recipe
+from bench.runs import RunContext, run_single
 from bench.store import Store
-from scac.config import parse_override
 
 
 def train(
@@ -49,36 +50,33 @@ def train(
     Several GPUs: torchrun --nproc-per-node N $(which bench) train RECIPE --data PATH
     (one process per GPU; only rank 0 writes the store). Exit code 1 when the run fails.
     """
-    overrides = dict(parse_override(o) for o in set_)
-    if amp:
-        overrides["train.amp"] = amp
-    if channels_last:
-        overrides["train.channels_last"] = True
-    if skip_bad:
-        overrides["data.skip_bad"] = True
     main = int(os.environ.get("RANK", "0")) == 0
     with errors_as_messages():
+        overrides = parse_overrides(set_)
+        if amp:
+            overrides["train.amp"] = amp
+        if channels_last:
+            overrides["train.channels_last"] = True
+        if skip_bad:
+            overrides["data.skip_bad"] = True
+        plan = plan_recipe(recipe, data=data, overrides=overrides)
         st = Store(store) if main else None
-        reporter = Reporter(console) if main else Reporter.silent()
+        ctx = RunContext(
+            device=device,
+            reporter=Reporter(console) if main else Reporter.silent(),
+            feature_cache=not no_cache,
+            num_workers=workers,
+            resume=resume,
+        )
         with interruptible():
-            outcome = train_recipe(
-                recipe,
-                st,
-                data=data,
-                overrides=overrides,
-                resume=resume,
-                device=device,
-                num_workers=workers,
-                reporter=reporter,
-                feature_cache=not no_cache,
-            )
-    if outcome.status == "failed":
-        raise typer.Exit(1)
+            outcome = run_single(plan, st, ctx)
     if main and outcome.status == "skipped":
         console.print(
             f"run {outcome.run_key} is already finished: "
             f"`bench results show {outcome.run_key[:12]}`"
         )
+    if not outcome.ok:
+        raise typer.Exit(1)
 
 
 def register(root: typer.Typer) -> None:

@@ -7,12 +7,14 @@ import typer
 from bench.cli.common import (
     NO_CACHE_OPTION,
     STORE_OPTION,
+    VARIANT_OPTION,
     console,
     errors_as_messages,
     interruptible,
 )
 from bench.progress import Reporter
 from bench.queue import queue_name
+from bench.runs import RunContext
 from bench.store import Store
 from bench.worker import work
 
@@ -25,6 +27,7 @@ def worker(
         None, "--study", help="Only this study's runs [default: every queued study]."
     ),
     smoke: bool = typer.Option(False, "--smoke", help="With --study: its smoke-size runs."),
+    variant: str = VARIANT_OPTION,
     queue: str = typer.Option(
         None, "--queue", help="An exact queue name (bench-study:NAME[:smoke])."
     ),
@@ -43,18 +46,15 @@ def worker(
     One per GPU: CUDA_VISIBLE_DEVICES=0 bench worker --storage URL, CUDA_VISIBLE_DEVICES=1 ...
     Exit code 1 when a run failed.
     """
-    name = queue or (queue_name(study, smoke) if study else None)
+    name = queue or (queue_name(study, smoke, variant or "") if study else None)
+    ctx = RunContext(
+        device=device,
+        reporter=Reporter(console, live=False),
+        feature_cache=not no_cache,
+        num_workers=workers,
+    )
     with errors_as_messages(), interruptible():
-        report = work(
-            storage,
-            Store(store),
-            queue=name,
-            device=device,
-            num_workers=workers,
-            wait=wait,
-            reporter=Reporter(console, live=False),
-            feature_cache=not no_cache,
-        )
+        report = work(storage, Store(store), ctx, queue=name, wait=wait)
     console.print(f"worker done: {len(report.finished)} finished, {len(report.failed)} failed")
     if report.failed:
         raise typer.Exit(1)

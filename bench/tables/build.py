@@ -14,8 +14,8 @@ from decimal import Decimal
 
 from bench.audit import MARKS, row_marks
 from bench.report import Comparison, compare_runs
+from bench.selection import StudyRuns
 from bench.store import Store
-from bench.studies import Study
 from bench.tables.measured import MeasuredRow, rows_from_runs, rows_from_study
 from bench.tables.reported import Column, ReportedTable, load, normalize, row_label
 from scac.metrics import get_protocol
@@ -198,8 +198,7 @@ def build_table(
     version: str | None = None,
     store: Store | None = None,
     runs: list[str] | None = None,
-    study: Study | None = None,
-    smoke: bool = False,
+    study: StudyRuns | None = None,
     delta_to: str | None = None,
     significance_metric: str = "mAP",
 ) -> TableView:
@@ -210,8 +209,8 @@ def build_table(
         version: the paper version (default: the published one).
         store: the results store the measured rows come from.
         runs: run ids (unique key prefixes), one row each.
-        study: a study whose arms become rows (mean ± std over seeds).
-        smoke: the study's smoke-size runs.
+        study: a study's selected runs (:func:`bench.selection.study_runs`): one row per arm,
+            mean ± std over its seeds.
         delta_to: a row (reported or measured) the other rows show their difference to.
         significance_metric: the metric of the paired bootstrap column for measured rows.
 
@@ -233,7 +232,7 @@ def build_table(
     if runs:
         measured += rows_from_runs(store, runs, table)
     if study is not None:
-        measured += rows_from_study(store, study, table, smoke=smoke)
+        measured += rows_from_study(study, table)
     view.rows += [_measured_row(m, view.columns) for m in measured]
     _rank(view)
     reference = None
@@ -242,8 +241,10 @@ def build_table(
         if view.rows[ref].measured:
             reference = view.rows[ref].label
         _apply_delta(view, ref)
-    elif study is not None and study.reference in [m.label for m in measured]:
-        reference = study.reference
+    elif study is not None:
+        suffix = f" [{study.variant}]" if study.variant else ""
+        if f"{study.study.reference}{suffix}" in [m.label for m in measured]:
+            reference = f"{study.study.reference}{suffix}"
     if len(measured) > 1:
         _significance(view, measured, reference, significance_metric)
     view.footnotes = _footnotes(view)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
+from bench.selection import StudyRuns
 from bench.store import RunRecord, Store
-from bench.studies import Study
 from bench.tables.reported import Column, ReportedTable
 
 # printed header -> our metric name
@@ -117,10 +117,6 @@ class MeasuredRow:
         return statistics.fmean(vals), std, len(vals)
 
 
-def _record(row: dict) -> RunRecord:
-    return RunRecord(**{f.name: row[f.name] for f in fields(RunRecord)})
-
-
 def _describe(runs: list[RunRecord]) -> tuple[str, str]:
     protocols = sorted({r.protocol or "default" for r in runs})
     datasets = sorted({str(r.config.get("data", {}).get("format", "?")) for r in runs})
@@ -145,36 +141,33 @@ def rows_from_runs(store: Store, run_ids: list[str], table: ReportedTable) -> li
     return rows
 
 
-def rows_from_study(
-    store: Store, study: Study, table: ReportedTable | None, *, smoke: bool = False
-) -> list[MeasuredRow]:
-    """One row per arm of ``study`` (file order) over the seeds the store holds finished.
+def rows_from_study(selected: StudyRuns, table: ReportedTable | None) -> list[MeasuredRow]:
+    """One row per arm of a study selection (file order) over its selected seeds.
 
-    ``table``, when given, is the table the rows are for (its classes are checked).
+    ``table``, when given, is the table the rows are for (its classes are checked). A variant's
+    rows are labelled ``arm [variant]``.
 
     Raises:
-        ValueError: the store holds no finished run of the study, or a run's classes do not
-            match a per-class table.
+        ValueError: the selection holds no finished run, or a run's classes do not match a
+            per-class table.
     """
-    members = [
-        r
-        for r in store.study_members(study.name)
-        if r["status"] == "finished" and bool(r["smoke"]) == smoke
-    ]
-    if not members:
-        size = " --smoke" if smoke else ""
+    if not selected.finished:
+        size = " --smoke" if selected.smoke else ""
+        variant = f" --set ... --variant {selected.variant!r}" if selected.variant else ""
         raise ValueError(
-            f"no finished run of study {study.name!r}{' (smoke)' if smoke else ''} in store "
-            f"{store.display}; run `bench run study {study.name}{size}` first"
+            f"no finished run of study {selected.title()} for seeds "
+            f"{', '.join(map(str, selected.seeds))}; run "
+            f"`bench run study {selected.study.name}{size}{variant}` first"
         )
     rows = []
-    for arm in study.arms:
-        mine = sorted((m for m in members if m["arm"] == arm.name), key=lambda m: m["seed"])
-        if not mine:
+    suffix = f" [{selected.variant}]" if selected.variant else ""
+    for arm in selected.study.arms:
+        runs = selected.records(arm.name)
+        if not runs:
             continue
-        runs = [_record(m) for m in mine]
         for run in runs:
             check_classes(run, table)
         protocol, dataset = _describe(runs)
-        rows.append(MeasuredRow(arm.name, runs, [m["seed"] for m in mine], protocol, dataset))
+        seeds = [int(r.config["seed"]) for r in runs]
+        rows.append(MeasuredRow(arm.name + suffix, runs, seeds, protocol, dataset))
     return rows

@@ -19,6 +19,7 @@ COMMANDS = [
     ["results"],
     ["results", "list"],
     ["results", "show"],
+    ["results", "diff"],
     ["data"],
     ["data", "synth"],
 ]
@@ -57,7 +58,7 @@ def test_run_study_smoke_then_rerun_skips_then_results(tmp_path):
     first = runner.invoke(app, ["run", "study", "context_ratio", "--smoke", "--store", store])
     assert first.exit_code == 0, first.output
     assert (
-        "5 to run" in first.output
+        "5 runs, 0 already finished, 5 to run" in first.output
         and "ratio 5.0" in first.output
         and "mAP_ambiguous" in first.output
     )
@@ -96,8 +97,8 @@ def test_a_failing_run_is_recorded_and_the_study_goes_on(tmp_path):
     study = tmp_path / "fails.toml"
     study.write_text(
         'question = "Does a broken arm stop the others?"\nrecipe = "synth"\nseeds = [0]\n'
-        '[[arms]]\nname = "broken"\nreason = "an unknown fusion fails at build time"\n'
-        'set = { "model.fusion" = "median" }\n'
+        '[[arms]]\nname = "broken"\nreason = "a loss term SCAC has not fails when it trains"\n'
+        'set = { "train.phases.0.loss_terms" = ["median"] }\n'
         '[[arms]]\nname = "fine"\nreason = "the default"\n'
     )
     store = str(tmp_path / "s.sqlite")
@@ -117,15 +118,15 @@ def test_a_failing_run_is_recorded_and_the_study_goes_on(tmp_path):
         ],
     )
     assert result.exit_code == 1, result.output
-    assert "FAILED" in result.output and "1 run(s) failed" in result.output
+    assert "FAILED" in result.output and "1 run(s) of this study did not finish" in result.output
     rows = {r["arm"]: r for r in Store(store).list_runs()}
     assert rows["broken"]["status"] == "failed" and rows["fine"]["status"] == "finished"
     assert (
-        "unknown fusion 'median'" in rows["broken"]["error"]
+        "unknown loss terms ['median']" in rows["broken"]["error"]
         and "Traceback" in rows["broken"]["error"]
     )
     shown = runner.invoke(app, ["results", "show", rows["broken"]["run_key"], "--store", store])
-    assert "unknown fusion 'median'" in shown.output
+    assert "unknown loss terms ['median']" in shown.output
 
 
 @pytest.mark.parametrize(
@@ -136,7 +137,7 @@ def test_a_failing_run_is_recorded_and_the_study_goes_on(tmp_path):
             ["run", "study", "context_ratio", "--set", "model.ratio=2"],
             "unknown config key 'model.ratio'",
         ),
-        (["results", "show", "zzzz"], "no run 'zzzz'"),
+        (["results", "show", "zzzz"], "no results store at"),
     ],
 )
 def test_errors_are_one_line_and_exit_non_zero(tmp_path, args, message):

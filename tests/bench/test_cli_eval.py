@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.cli.main import app
+from bench.owner import Owner
 from bench.store import Store
 from scac.config import to_dict
 from scac.metrics import evaluate_file
@@ -80,7 +81,7 @@ def test_eval_rejects_a_file_that_is_not_predictions(tmp_path):
     bad = tmp_path / "bad.npz"
     np.savez(bad, scores=np.zeros((2, 2)))
     result = runner.invoke(app, ["eval", str(bad)])
-    assert result.exit_code != 0 and "not a predictions file" in result.output
+    assert result.exit_code != 0 and "not a readable predictions file" in result.output
 
 
 def _raw_predictions(path, **change):
@@ -120,8 +121,11 @@ def test_eval_bad_predictions_exit_non_zero_with_the_reason(tmp_path, change, me
 def _finished_run(tmp_path, config) -> tuple[str, Store]:
     store = Store(str(tmp_path / "s.sqlite"))
     store.link("study", "arm", 0, "run0123456789", "scac", to_dict(config))
-    store.start("run0123456789", git_commit=None, versions={}, device="cpu")
-    store.finish("run0123456789", metrics={"mAP": 1.0}, per_class_ap={"a": 1.0}, wall_seconds=1)
+    owner = Owner.this_process()
+    store.claim("run0123456789", owner, git_commit=None, versions={}, device="cpu")
+    store.finish(
+        "run0123456789", owner, metrics={"mAP": 1.0}, per_class_ap={"a": 1.0}, wall_seconds=1
+    )
     return "run0123456789", store
 
 

@@ -1,4 +1,8 @@
-"""A study killed mid-run leaves a consistent store; the re-run does only what is missing."""
+"""A study killed mid-run leaves a consistent store; the re-run does only what is missing.
+
+The signal lands at a point the run layer announces (``BENCH_TEST_HOLD``: the second run waits,
+claimed, until released), never after a poll that races the code under test.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from bench.store import Store
+from tests.bench.holds import Hold
 
 STUDY = """question = "Does a killed study resume?"
 recipe = "synth"
 seeds = [0]
+set = { "data.synth.train" = 12, "data.synth.val" = 8 }
 [[arms]]
 name = "a"
 reason = "first"
@@ -28,76 +33,44 @@ name = "c"
 reason = "third"
 set = { "model.context_ratio" = 3.0 }
 """
-# smoke size, with enough steps that a run lasts a few seconds
-SETS = [
-    "--set",
-    "data.synth.train=48",
-    "--set",
-    "data.synth.val=8",
-    "--set",
-    "train.phases.0.epochs=4",
-]
 
 
-def _start(tmp_path, store):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def _start(tmp_path, store, env=None):
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bench.cli.main",
-            "run",
-            "study",
-            str(tmp_path / "k.toml"),
-            "--smoke",
-            "--store",
-            store,
-            *SETS,
-        ],
-        env=env,
+        [sys.executable, "-m", "bench.cli.main", "run", "study", str(tmp_path / "k.toml"),
+         "--smoke", "--store", store],
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    )
-
-
-def _wait_for(store: Store, predicate, proc, timeout=240):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"study ended before the kill: {proc.stdout.read()}")
-        try:
-            if predicate({r["arm"]: r["status"] for r in store.list_runs()}):
-                return
-        except Exception:  # noqa: BLE001 - the first process may still be creating tables
-            pass
-        time.sleep(0.2)
-    pytest.fail("the study never reached the state to kill it in")
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_killed_study_resumes_with_only_the_missing_runs(tmp_path, sig):
     (tmp_path / "k.toml").write_text(STUDY)
     path = str(tmp_path / "s.sqlite")
-    proc = _start(tmp_path, path)
-    store = Store(path)
-    _wait_for(store, lambda s: s.get("a") == "finished" and s.get("b") == "running", proc)
+    hold = Hold(tmp_path / "hold", free=1)  # run a goes on, run b waits, claimed
+    proc = _start(tmp_path, path, hold.env)
+    pid, key_b = hold.wait_for(1, proc)
+    assert pid == proc.pid
     proc.send_signal(sig)
-    code = proc.wait(timeout=60)
-    status = {r["arm"]: r for r in store.list_runs()}
-    assert status["a"]["status"] == "finished" and status["a"]["attempts"] == 1
-    assert status["c"]["status"] == "pending" and status["c"]["attempts"] == 0
+    code = proc.wait(timeout=120)
+    status = {r["arm"]: r for r in Store(path).list_runs()}
+    assert status["a"]["state"] == "finished" and status["a"]["attempts"] == 1
+    assert status["b"]["run_key"] == key_b
+    assert status["c"]["state"] == "pending" and status["c"]["attempts"] == 0
     if sig == signal.SIGINT:
-        assert code == 130 and status["b"]["status"] == "interrupted"
-    else:
-        assert code == -signal.SIGKILL and status["b"]["status"] == "running"
+        assert code == 130 and status["b"]["state"] == "interrupted"
+    else:  # recorded as running, its process gone: listed as stale, never as running
+        assert code == -signal.SIGKILL and status["b"]["state"] == "stale"
     finished_a = status["a"]["updated_at"]
 
     rerun = _start(tmp_path, path)
     out, _ = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, out
-    assert "1 already finished, 2 to run" in out
-    status = {r["arm"]: r for r in store.list_runs()}
-    assert all(r["status"] == "finished" for r in status.values())
+    assert "3 runs, 1 already finished, 2 to run" in out
+    status = {r["arm"]: r for r in Store(path).list_runs()}
+    assert all(r["state"] == "finished" for r in status.values())
     assert status["a"]["attempts"] == 1 and status["a"]["updated_at"] == finished_a  # untouched
     assert status["b"]["attempts"] == 2 and status["c"]["attempts"] == 1

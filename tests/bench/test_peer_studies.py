@@ -6,11 +6,17 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.cli.main import app
+from bench.plan import plan_study
 from bench.store import Store
-from bench.studies import expand, load_study
+from bench.studies import load_study
 
 runner = CliRunner()
 PEER_STUDIES = ["srn_variants", "latent_context_modules", "partial_labels"]
+
+
+def specs(study, **options):
+    """The run specs a study plans (arm, seed, config, key), in its order."""
+    return plan_study(study, **options).runs
 
 
 @pytest.mark.parametrize("name", PEER_STUDIES)
@@ -18,13 +24,13 @@ def test_study_asks_a_question_and_every_arm_says_why(name):
     study = load_study(name)
     assert study.question.endswith("?") and len(study.seeds) >= 3
     assert all(len(arm.reason) > 20 for arm in study.arms)
-    for spec in expand(study):  # the synthetic default: shallow backbone, synthetic weights
+    for spec in specs(study):  # the synthetic default: shallow backbone, synthetic weights
         assert spec.config.model.backbone == "shallow" and spec.config.model.weights == "synthetic"
         assert spec.config.data.format == "synth"
 
 
 def test_srn_variants_are_the_rows_of_table_2():
-    arms = {s.arm: s.config.model for s in expand(load_study("srn_variants"), seeds=(0,))}
+    arms = {s.arm: s.config.model for s in specs(load_study("srn_variants"), seeds=(0,))}
     assert list(arms) == [
         "ResNet-101",
         "ResNet-107",
@@ -42,7 +48,7 @@ def test_latent_context_arms_are_the_switches_of_table_3():
     keys = ("mlff", "lcie", "spatial", "full", "partial", "share_encoder")
     rows = [
         tuple(getattr(s.config.model, k) for k in keys)
-        for s in expand(load_study("latent_context_modules"), seeds=(0,))
+        for s in specs(load_study("latent_context_modules"), seeds=(0,))
     ]
     on, off = True, False
     assert [row[:5] for row in rows] == [
@@ -59,9 +65,9 @@ def test_latent_context_arms_are_the_switches_of_table_3():
 
 
 def test_partial_labels_covers_table_5_for_both_models():
-    specs = expand(load_study("partial_labels"), seeds=(0,))
+    runs = specs(load_study("partial_labels"), seeds=(0,))
     for model in ("resnet_baseline", "latent_context"):
-        drops = [s.config.data.drop_labels for s in specs if s.config.model.name == model]
+        drops = [s.config.data.drop_labels for s in runs if s.config.model.name == model]
         assert drops == pytest.approx([p / 10 for p in range(10)])
 
 
@@ -80,7 +86,7 @@ def test_study_runs_end_to_end_in_smoke_form(tmp_path, name):
     assert all(r["status"] == "finished" and "mAP" in r["metrics"] for r in runs)
     expected = {
         (s.arm, s.config.model.name, s.config.data.drop_labels)
-        for s in expand(load_study(name), smoke=True)
+        for s in specs(load_study(name), smoke=True)
     }
     measured = {
         (r["arm"], r["config"]["model"]["name"], r["config"]["data"]["drop_labels"]) for r in runs

@@ -11,7 +11,9 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 from typer.testing import CliRunner
 
 from bench.cli.main import app
+from bench.owner import Owner
 from bench.plots import ap_gains, pr_curves, precision_recall, study_curve
+from bench.selection import study_runs
 from bench.store import Store
 from bench.studies import load_study
 from bench.tables.reported import load
@@ -48,7 +50,8 @@ def add_run(store, key, classes, *, strength, seed=0, study="s", arm="a", ratio=
     scores = np.round(np.clip(0.6 * rng.random(targets.shape) + strength * targets, 0, 1), 1)
     config = {"seed": seed, "data": {"format": "synth"}, "model": {"context_ratio": ratio}}
     store.link(study, arm, seed, key, "scac", config)
-    store.start(key, git_commit=None, versions={}, device="cpu")
+    owner = Owner.this_process()
+    store.claim(key, owner, git_commit=None, versions={}, device="cpu")
     pred = Predictions(
         scores.astype(np.float32), targets, np.ones(targets.shape, bool), np.arange(60),
         list(classes), [""] * len(classes),
@@ -56,7 +59,7 @@ def add_run(store, key, classes, *, strength, seed=0, study="s", arm="a", ratio=
     store.artifacts_dir(key).mkdir(parents=True, exist_ok=True)
     pred.save(store.artifacts_dir(key) / "predictions.npz")
     metrics, per_class = summarize(pred)
-    store.finish(key, metrics=metrics, per_class_ap=per_class, wall_seconds=0.1)
+    store.finish(key, owner, metrics=metrics, per_class_ap=per_class, wall_seconds=0.1)
     return pred, metrics, per_class
 
 
@@ -123,7 +126,7 @@ def test_study_curve_draws_mean_and_std_band(tmp_path, store):
                 arm=arm, ratio=ratio,
             )  # fmt: skip
             values.setdefault(ratio, []).append(metrics["mAP"])
-    plot = study_curve(str(path), store, per_class=True)
+    plot = study_curve(study_runs(store, load_study(str(path))), per_class=True)
     metric = plot.data[plot.data["kind"] == "metric"]
     assert list(metric["x"]) == [1.0, 3.0]
     assert list(metric["mean"]) == pytest.approx([statistics.fmean(values[x]) for x in (1.0, 3.0)])
@@ -143,7 +146,7 @@ def test_study_curve_draws_mean_and_std_band(tmp_path, store):
 
 def test_study_without_parameter_is_refused(store):
     with pytest.raises(ValueError, match="names no parameter.*context_ratio"):
-        study_curve("branches", store)
+        study_curve(study_runs(store, load_study("branches")))
 
 
 def test_precision_recall_matches_scikit_learn():

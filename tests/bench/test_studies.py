@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from bench.studies import expand, known_studies, load_study
+from bench.plan import plan_study
+from bench.studies import known_studies, load_study
 from scac.config import ConfigError
+
+
+def specs(study, **options):
+    """The run specs a study plans (arm, seed, config, key), in its order."""
+    return plan_study(study, **options).runs
 
 
 def test_shipped_studies_are_valid_and_say_why():
@@ -15,23 +21,75 @@ def test_shipped_studies_are_valid_and_say_why():
         study = load_study(name)
         assert study.question.endswith("?")
         assert all(arm.reason for arm in study.arms)
-        specs = expand(study)
-        assert len(specs) == len(study.arms) * len(study.seeds)
+        runs = specs(study)
+        assert len(runs) == len(study.arms) * len(study.seeds)
 
 
 def test_context_ratio_arms_set_the_ratio_and_include_no_context():
     study = load_study("context_ratio")
-    ratios = {s.config.model.context_ratio for s in expand(study)}
+    ratios = {s.config.model.context_ratio for s in specs(study)}
     assert 1.0 in ratios and len(ratios) >= 4
-    assert {s.seed for s in expand(study)} == set(study.seeds) and len(study.seeds) >= 3
+    assert {s.seed for s in specs(study)} == set(study.seeds) and len(study.seeds) >= 3
 
 
 def test_smoke_and_command_line_overrides_apply_last():
     study = load_study("context_ratio")
-    specs = expand(study, smoke=True, overrides={"model.sigma": 2.0})
-    assert {s.seed for s in specs} == {0}
-    assert all(s.config.data.synth.train == 24 and s.config.model.sigma == 2.0 for s in specs)
-    assert all(s.config.model.weights == "none" for s in specs)
+    runs = specs(study, smoke=True, overrides={"model.sigma": 2.0})
+    assert {s.seed for s in runs} == {0}
+    assert all(s.config.data.synth.train == 24 and s.config.model.sigma == 2.0 for s in runs)
+    assert all(s.config.model.weights == "none" for s in runs)
+    assert {s.variant for s in runs} == {"model.sigma=2.0"}
+
+
+def test_set_wins_over_smoke():
+    """Issue 15: ``--smoke --set train.phases.0.epochs=6`` trained 1 epoch under the same keys."""
+    study = load_study("branches")
+    plain = specs(study, smoke=True)
+    longer = specs(study, smoke=True, overrides={"train.phases.0.epochs": 6})
+    assert {s.config.train.phases[0].epochs for s in plain} == {1}
+    assert {s.config.train.phases[0].epochs for s in longer} == {6}
+    assert not {s.key for s in plain} & {s.key for s in longer}
+
+
+def test_set_of_a_key_the_arms_vary_is_refused():
+    with pytest.raises(ConfigError, match=r"--set model.context_ratio: the study's arms set this"):
+        specs(load_study("context_ratio"), overrides={"model.context_ratio": 3.0})
+    with pytest.raises(ConfigError, match=r"--set seed: choose the seeds of a study with --seeds"):
+        specs(load_study("context_ratio"), overrides={"seed": 3})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"train.amp": "fp8"}, r"'train.amp' must be one of 'none', 'bf16', 'fp16', got 'fp8'"),
+        ({"model.fusion": "median"}, r"'model.fusion': unknown 'median'; did you mean 'mean'"),
+        ({"eval.threshold": 1.5}, r"'eval.threshold' must be in \[0, 1\], got 1.5"),
+        ({"data.holdout": 1.0}, r"'data.holdout' must be in \[0, 1\), got 1.0"),
+        ({"model.aggregation": "median"}, r"'model.aggregation': unknown 'median'"),
+        ({"train.cpu_threads": 0}, r"'train.cpu_threads' must be >= 1, got 0"),
+    ],
+)
+def test_impossible_values_fail_when_the_study_is_planned(overrides, message):
+    """Issue 15: such values were found only when each run started, one failure per run."""
+    with pytest.raises(ConfigError, match=message):
+        specs(load_study("branches"), overrides=overrides)
+
+
+def test_the_smoke_layer_shrinks_what_arms_set_and_the_study_smoke_comes_after_them():
+    srn = specs(load_study("srn_variants"), smoke=True)
+    assert all(s.config.model.weights == "none" for s in srn)
+    assert all(p.epochs == 1 for s in srn for p in s.config.train.phases[:2])
+    partial = specs(load_study("partial_labels"), smoke=True)
+    assert {s.config.model.weights for s in partial} == {"none"}
+
+
+def test_arm_values_are_checked_too(tmp_path):
+    text = (
+        'question = "q?"\nrecipe = "synth"\n[[arms]]\nname = "a"\nreason = "r"\n'
+        'set = { "model.branches" = ["objects"] }\n'
+    )
+    with pytest.raises(ConfigError, match=r"arm 'a': config key 'model.branches.0' must be one of"):
+        load_study(_write(tmp_path, text))
 
 
 def test_unknown_study_lists_the_known_ones():

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import optuna
 import pytest
@@ -17,6 +16,7 @@ from bench.cli.main import app
 from bench.store import Store, StoreError
 from bench.sweeps import SweepError, load_sweep, open_sweep
 from scac.config import ConfigError
+from tests.bench.holds import Hold
 
 runner = CliRunner()
 
@@ -83,6 +83,15 @@ def test_sweep_files_are_validated(tmp_path):
         load_sweep(_sweep_file(tmp_path, "p", pruner='kind = "greedy"'))
     for name in ("loss_weights", "context"):
         assert load_sweep(name).space
+    for holdout in ("0", "1.0", "-0.1"):  # 0 would score the trials on the test split
+        text = (
+            open(_sweep_file(tmp_path, "h"))
+            .read()
+            .replace("holdout = 0.25", f"holdout = {holdout}")
+        )
+        (tmp_path / "sweeps" / "h.toml").write_text(text)
+        with pytest.raises(ConfigError, match=r"holdout must be in \(0, 1\)"):
+            load_sweep(str(tmp_path / "sweeps" / "h.toml"))
 
 
 def test_same_name_with_another_space_is_refused(tmp_path):
@@ -121,20 +130,17 @@ def test_killed_sweep_resumes_to_its_trial_count(tmp_path):
         str(tmp_path / "s.sqlite"),
     )
     args = ["sweep", path, "--storage", storage, "--store", store, "--device", "cpu"]
+    hold = Hold(tmp_path / "hold", free=1)  # the first trial's run goes on, the second waits
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.cli.main", *args],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **hold.env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        states = [t.state for t in _trials(storage, "resume")] if os.path.exists(storage) else []
-        if TrialState.COMPLETE in states and TrialState.RUNNING in states:
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, proc.communicate()[0]
+    hold.wait_for(1, proc)
+    states = [t.state for t in _trials(storage, "resume")]
+    assert TrialState.COMPLETE in states and TrialState.RUNNING in states
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     result = runner.invoke(app, args)

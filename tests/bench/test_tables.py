@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 
 from bench.cli import render as cli_render
 from bench.cli.main import app
+from bench.owner import Owner
 from bench.report import compare_runs, study_table
+from bench.selection import study_runs
 from bench.store import Store
 from bench.studies import load_study
 from bench.tables.build import build_table
@@ -61,7 +63,8 @@ def add_run(
     data = {"format": "synth", "drop_labels": drop}
     config = {"seed": seed, "data": data, "model": {"context_ratio": ratio}}
     store.link(study, arm, seed, key, "scac", config)
-    store.start(key, git_commit=None, versions={}, device="cpu")
+    owner = Owner.this_process()
+    store.claim(key, owner, git_commit=None, versions={}, device="cpu")
     pred = Predictions(
         scores=scores.astype(np.float32),
         targets=targets,
@@ -74,7 +77,7 @@ def add_run(
     folder.mkdir(parents=True, exist_ok=True)
     pred.save(folder / "predictions.npz")
     metrics, per_class = summarize(pred)
-    store.finish(key, metrics=metrics, per_class_ap=per_class, wall_seconds=0.1)
+    store.finish(key, owner, metrics=metrics, per_class_ap=per_class, wall_seconds=0.1)
     return metrics, per_class
 
 
@@ -167,7 +170,7 @@ def test_delta_to_is_exact_on_printed_digits():
 
 def test_study_rows_mean_std_and_significance(study_store):
     store, study, metrics = study_store
-    view = build_table("coco", store=store, study=study)
+    view = build_table("coco", store=store, study=study_runs(store, study))
     weak, good = view.rows[-2:]
     assert (weak.label, good.label, good.protocol, good.seeds) == (
         "weak",
@@ -267,7 +270,7 @@ def test_help_lists_the_tables():
 
 def test_study_table_shows_each_arms_interval_to_the_reference(study_store):
     store, study, metrics = study_store
-    table = study_table(study, store)
+    table = study_table(study_runs(store, study))
     assert set(table.comparisons) == {"good"}
     good = table.comparisons["good"]
     gain = statistics.fmean(

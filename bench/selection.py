@@ -1,0 +1,106 @@
+"""The runs of a study: one answer to "which runs does this table show", for every reader.
+
+The printed study table, ``bench table --study``, ``bench plot study``, ``bench results list
+--study`` and the exit code of ``bench run study`` all ask :func:`study_runs`: the members of
+one study, one variant (the plain study by default), one size (smoke or not) and the study's
+seeds (or the ones asked for), arms in the study file's order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from bench.store import RunRecord, Store
+from bench.studies import Study, study_seeds
+
+
+def as_record(row: dict[str, Any]) -> RunRecord:
+    """A run row (as :meth:`Store.list_runs` gives) as a :class:`RunRecord`."""
+    return RunRecord(**{f.name: row[f.name] for f in fields(RunRecord)})
+
+
+@dataclass
+class StudyRuns:
+    """The members of one study variant, arm x seed, with their runs' records.
+
+    Attributes:
+        study: the study.
+        variant: the variant (``""``: the plain study).
+        overrides: the variant's overrides (empty for the plain study).
+        smoke: smoke size.
+        seeds: the seeds selected.
+        rows: one row per member (arm of the study, selected seed): the run's columns plus
+            ``arm``, ``seed`` and ``state``, in the study's arm order, then by seed.
+    """
+
+    study: Study
+    variant: str
+    overrides: dict[str, Any]
+    smoke: bool
+    seeds: tuple[int, ...]
+    rows: list[dict[str, Any]]
+
+    @property
+    def finished(self) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["state"] == "finished"]
+
+    @property
+    def missing(self) -> list[tuple[str, int]]:
+        """(arm, seed) pairs without a finished run."""
+        have = {(r["arm"], r["seed"]) for r in self.finished}
+        return [(a.name, s) for a in self.study.arms for s in self.seeds if (a.name, s) not in have]
+
+    def records(self, arm: str) -> list[RunRecord]:
+        """The finished runs of one arm, by seed."""
+        return [as_record(r) for r in self.finished if r["arm"] == arm]
+
+    def title(self) -> str:
+        """``study``, with ``[variant]`` and ``(smoke)`` when they apply."""
+        variant = f" [{self.variant}]" if self.variant else ""
+        return f"{self.study.name}{variant}{' (smoke)' if self.smoke else ''}"
+
+
+def study_runs(
+    store: Store,
+    study: Study,
+    *,
+    variant: str = "",
+    seeds: tuple[int, ...] | None = None,
+    smoke: bool = False,
+) -> StudyRuns:
+    """The members of ``study`` (one variant, one size, the selected seeds) and their runs.
+
+    Args:
+        store: the results store.
+        study: the study.
+        variant: its variant (``""``: the plain study).
+        seeds: the seeds (default: the study's, or its smoke seeds with ``smoke``).
+        smoke: the smoke-size runs.
+
+    Raises:
+        ValueError: a variant the store does not know (its variants are listed).
+    """
+    seeds = tuple(seeds or study_seeds(study, smoke))
+    known = store.variant_overrides(study.name)
+    if variant and variant not in known:
+        listed = ", ".join(repr(v) for v in sorted(known)) or "none"
+        raise ValueError(
+            f"study {study.name!r} has no variant {variant!r} in store {store.display} "
+            f"(its variants: {listed})"
+        )
+    order = {a.name: i for i, a in enumerate(study.arms)}
+    rows = [
+        r
+        for r in _members(store, study.name, variant)
+        if bool(r["smoke"]) == smoke and r["seed"] in seeds and r["arm"] in order
+    ]
+    rows.sort(key=lambda r: (order[r["arm"]], r["seed"]))
+    return StudyRuns(study, variant, known.get(variant, {}), smoke, seeds, rows)
+
+
+def _members(store: Store, study: str, variant: str) -> list[dict[str, Any]]:
+    try:
+        return store.list_runs(study=study, variant=variant)
+    except ValueError:  # the store holds no member of it yet: an empty selection
+        return []

@@ -1,0 +1,56 @@
+"""Stopping runs at a point the run layer announces, so tests signal them without racing.
+
+``BENCH_TEST_HOLD=DIR`` makes every run that the run layer has claimed, before it trains, take
+an arrival number ``i`` (the file ``DIR/arrival-i`` holds ``"PID RUN_KEY"``); the first ``free``
+arrivals go on, the others wait until ``DIR/release`` exists (``bench.runs._test_hold``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+
+class Hold:
+    """A hold folder for one test.
+
+    Args:
+        folder: the folder (created).
+        free: how many runs go on before the first that waits.
+    """
+
+    def __init__(self, folder: Path, free: int = 0) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "free").write_text(str(free))
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"BENCH_TEST_HOLD": str(self.folder)}
+
+    def wait_for(
+        self, index: int, *procs: subprocess.Popen, timeout: float = 300
+    ) -> tuple[int, str]:
+        """(pid, run key) of arrival ``index``, once it has arrived.
+
+        Fails the test when every process in ``procs`` ended first, or after ``timeout`` s (a
+        bound against a hang, not a timing the test depends on).
+        """
+        path = self.folder / f"arrival-{index}"
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            if procs and all(p.poll() is not None for p in procs):
+                out = "\n".join(p.stdout.read() if p.stdout else "" for p in procs)
+                pytest.fail(f"the processes ended before arrival {index}:\n{out}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no arrival {index} in {timeout} s")
+            time.sleep(0.05)
+        pid, key = path.read_text().split()
+        return int(pid), key
+
+    def release(self) -> None:
+        """Let every held run go on, and every later one pass."""
+        (self.folder / "release").touch()
