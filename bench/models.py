@@ -10,8 +10,8 @@ from bench.studies import find_recipe, studies_dir
 from scac.config import load_recipe
 from scac.engine.datasets import num_classes_of
 from scac.engine.train import set_frozen
-from scac.models import build_model
-from scac.models.summary import (
+from scac.families import build_model
+from scac.models.parameters import (
     PartCount,
     extra_parameter_notes,
     extra_parameter_rows,
@@ -68,7 +68,7 @@ def summarize_recipe(recipe: str, num_classes: int | None = None) -> ModelSummar
     return ModelSummary(
         path.stem,
         model_cfg.name,
-        getattr(model_cfg, "backbone", "-"),
+        model_cfg.backbone,
         n,
         part_counts(model),
         extra_parameter_rows(model),

@@ -15,20 +15,6 @@ from scac.engine.train import Callbacks
 
 if TYPE_CHECKING:
     from bench.plan import RunSpec
-    from bench.runs import RunOutcome
-
-
-def describe(outcome: RunOutcome) -> str:
-    """One line about a run's outcome in this invocation."""
-    head = f"{outcome.spec.label()} | {outcome.run_key[:10]}"
-    if outcome.status == "finished":
-        shown = " ".join(f"{k} {v:.1f}" for k, v in list(outcome.metrics.items())[:3])
-        return f"{head}: finished in {outcome.seconds:.1f} s, {shown}"
-    if outcome.status in ("failed", "lost"):
-        return f"{head}: {outcome.status.upper()} after {outcome.seconds:.1f} s: {outcome.error}"
-    if outcome.status == "skipped":
-        return f"{head}: finished" + (" (by another process)" if outcome.error else "")
-    return f"{head}: {outcome.status}" + (f" ({outcome.error})" if outcome.error else "")
 
 
 class _RunBar(Callbacks):
@@ -149,8 +135,8 @@ class Reporter:
         task = self.progress.add_task(f"  {spec.arm} seed {spec.seed}", total=None, info="")
         return _RunBar(self.progress, task, epochs)
 
-    def run_finished(self, done: int, total: int, outcome: RunOutcome) -> None:
-        """One line per finished run; the overall bar advances."""
-        self.line(f"[{done}/{total}] {describe(outcome)}")
+    def run_finished(self, done: int, total: int, text: str) -> None:
+        """One line per run that ended (``text`` describes it); the overall bar advances."""
+        self.line(f"[{done}/{total}] {text}")
         if self.progress is not None and self._overall is not None:
             self.progress.update(self._overall, advance=1)

@@ -12,41 +12,32 @@ trial and ``bench sweep test`` all go through :func:`execute`:
 3. **record** the outcome as the claim's owner: finished with its metrics, details and
    provenance, or failed with its traceback, interrupted (Ctrl-C, SIGTERM) or pruned.
 
-:func:`run_plan` does that for every run of a :class:`bench.plan.Plan`, then waits for the runs
-other processes held, so two invocations of one study on one store train each run once.
+:func:`bench.plan_runner.run_plan` does that for every run of a :class:`bench.plan.Plan`, then
+waits for the runs other processes held, so two invocations of one study train each run once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import platform
 import socket
-import subprocess
 import threading
 import time
 import traceback
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
-import numpy as np
-import torch
-import torchvision
-
-import scac
 from bench.owner import HEARTBEAT_INTERVAL, Owner
-from bench.plan import Plan, RunSpec
+from bench.plan import RunSpec
 from bench.progress import Reporter
+from bench.provenance import git_commit, versions
 from bench.store import LostClaim, Store, StoreError, check_run_key
 from scac import RunWarning
 from scac.cache import default_cache_dir
-from scac.config import to_dict
-from scac.engine.distributed import broadcast_object, init_distributed
 from scac.engine.numerics import numerics
-from scac.engine.run import prepare, resolve_device, run_experiment
+from scac.engine.run import RunOptions, resolve_device, run_experiment
 from scac.engine.train import Callbacks
 
 
@@ -107,58 +98,17 @@ class RunOutcome:
     def ok(self) -> bool:
         return self.status in ("finished", "skipped")
 
-
-@dataclass
-class PlanOutcome:
-    """Every run of one plan, in the plan's order, as this invocation left it."""
-
-    plan: Plan
-    outcomes: list[RunOutcome]
-
-    @property
-    def unfinished(self) -> list[RunOutcome]:
-        """The runs of this invocation that did not end finished (the exit code's business)."""
-        return list({o.run_key: o for o in self.outcomes if not o.ok}.values())
-
-
-# -- provenance --------------------------------------------------------------------------------
-
-
-@cache
-def git_commit() -> str | None:
-    """The commit of the code that runs, with ``-dirty`` when the tree has changes."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{sha}-dirty" if dirty else sha
-
-
-def versions() -> dict[str, str]:
-    """Versions of what decides the numbers."""
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "numpy": np.__version__,
-        "scac": scac.__version__,
-        "results_version": str(scac.RESULTS_VERSION),
-    }
+    def describe(self) -> str:
+        """One line about what happened to the run in this invocation."""
+        head = f"{self.spec.label()} | {self.run_key[:10]}"
+        if self.status == "finished":
+            shown = " ".join(f"{k} {v:.1f}" for k, v in list(self.metrics.items())[:3])
+            return f"{head}: finished in {self.seconds:.1f} s, {shown}"
+        if self.status in ("failed", "lost"):
+            return f"{head}: {self.status.upper()} after {self.seconds:.1f} s: {self.error}"
+        if self.status == "skipped":
+            return f"{head}: finished"
+        return f"{head}: {self.status}" + (f" ({self.error})" if self.error else "")
 
 
 # -- one run -----------------------------------------------------------------------------------
@@ -238,7 +188,7 @@ def execute(
     while True:
         got = claim(spec, store, owner, ctx)
         if got.result == "finished":
-            return RunOutcome(spec, "skipped", metrics=_metrics(store, spec.key))
+            return RunOutcome(spec, "skipped", metrics=finished_metrics(store, spec.key))
         if got.result == "claimed":
             return run_claimed(
                 spec, store, owner, ctx, callbacks=callbacks, validate=validate_every_epoch
@@ -251,7 +201,7 @@ def execute(
         time.sleep(ctx.poll)
 
 
-def _metrics(store: Store, run_key: str) -> dict[str, float]:
+def finished_metrics(store: Store, run_key: str) -> dict[str, float]:
     return {k: v for k, v in (store.get(run_key).metrics or {}).items() if v is not None}
 
 
@@ -300,10 +250,7 @@ def run_claimed(
     try:
         with _run_warnings(notes, ctx.reporter, spec), _heartbeat(store, spec.key, owner):
             _test_hold(spec)
-            result = run_experiment(
-                spec.config,
-                artifacts_dir=artifacts,
-                cache_dir=ctx.cache_dir,
+            options = RunOptions(
                 device=ctx.device,
                 num_workers=ctx.num_workers,
                 callbacks=callbacks or ctx.reporter.run_callbacks(spec),
@@ -311,6 +258,9 @@ def run_claimed(
                 validate_every_epoch=validate,
                 feature_cache=feature_cache_dir(store) if ctx.feature_cache and store else None,
                 feature_cache_progress=ctx.reporter.cache_progress,
+            )
+            result = run_experiment(
+                spec.config, artifacts_dir=artifacts, cache_dir=ctx.cache_dir, options=options
             )
     except Pruned as pruned:
         return _stopped(spec, store, owner, "pruned", str(pruned), start, notes)
@@ -385,118 +335,3 @@ def _stopped(
         except LostClaim as err:
             return RunOutcome(spec, "lost", seconds, error=str(err), warnings=notes)
     return RunOutcome(spec, status, seconds, error=last, warnings=notes)
-
-
-# -- a plan ------------------------------------------------------------------------------------
-
-
-def record_spec(spec: RunSpec, store: Store, reporter: Reporter | None = None) -> None:
-    """Record which run a study (variant) arm and seed asks for, creating the run's row."""
-    before = store.link(
-        spec.study,
-        spec.arm,
-        spec.seed,
-        spec.key,
-        spec.config.model.name,
-        to_dict(spec.config),
-        spec.smoke,
-        spec.variant,
-    )
-    if before and reporter is not None:
-        reporter.line(
-            f"{spec.label()}: asks for run {spec.key[:10]} now, not {before[:10]} "
-            f"(the study file, its recipe or the code changed)"
-        )
-
-
-def record(plan: Plan, store: Store, reporter: Reporter | None = None) -> None:
-    """Record the plan's variant and which run each of its arm x seed asks for."""
-    if plan.variant:
-        store.record_variant(plan.study, plan.variant, plan.overrides)
-    for spec in plan.runs:
-        record_spec(spec, store, reporter)
-
-
-def run_plan(plan: Plan, store: Store, ctx: RunContext) -> PlanOutcome:
-    """Run every run of ``plan`` that is not finished, each once across processes.
-
-    Runs another live process holds are waited for at the end: finished there, they count as
-    finished here; if their owner dies (or is interrupted) they are run here; failed there,
-    they count as failed.
-    """
-    reporter = ctx.reporter
-    distinct = plan.distinct
-    status = {s.key: store.status(s.key) for s in distinct}
-    todo = [s for s in distinct if status[s.key] != "finished"]
-    outcomes = {
-        s.key: RunOutcome(s, "skipped", metrics=_metrics(store, s.key))
-        for s in distinct
-        if status[s.key] == "finished"
-    }
-    done = len(outcomes)
-    with reporter.study(plan.title(), runs=len(plan.runs), distinct=len(distinct), todo=len(todo)):
-        if todo:  # before anything is recorded: a missing dataset leaves the store unchanged
-            with reporter.preparing():
-                prepare(todo[0].config, ctx.cache_dir)
-        record(plan, store, reporter)
-        held = []
-        for spec in todo:
-            outcome = execute(spec, store, ctx)
-            if outcome.status == "held":
-                reporter.line(f"{spec.label()}: {outcome.error}; this command waits for it")
-                held.append(spec)
-                continue
-            outcomes[spec.key] = outcome
-            done += 1
-            reporter.run_finished(done, len(distinct), outcome)
-        for outcome in _wait_for(held, store, ctx):
-            outcomes[outcome.run_key] = outcome
-            done += 1
-            reporter.run_finished(done, len(distinct), outcome)
-    return PlanOutcome(plan, [outcomes[s.key] for s in plan.runs])
-
-
-def _wait_for(held: list[RunSpec], store: Store, ctx: RunContext) -> Iterator[RunOutcome]:
-    """The outcomes of runs other processes hold, as they end (or are taken over here)."""
-    waiting = list(held)
-    while waiting:
-        time.sleep(ctx.poll)
-        for spec in list(waiting):
-            run = store.get(spec.key)
-            if run.state == "running":
-                continue
-            if run.state == "finished":
-                outcome = RunOutcome(spec, "skipped", metrics=_metrics(store, spec.key))
-            elif run.state in ("failed", "pruned"):
-                last = (run.error or run.state).strip().splitlines()[-1]
-                outcome = RunOutcome(spec, "failed", error=f"{run.state} in {run.owner}: {last}")
-            else:  # stale, interrupted or pending again: its owner stopped, run it here
-                outcome = execute(spec, store, ctx)
-                if outcome.status == "held":
-                    continue
-            waiting.remove(spec)
-            yield outcome
-
-
-def run_single(plan: Plan, store: Store | None, ctx: RunContext) -> RunOutcome:
-    """The one run of a plan (``bench train``), also as one rank of a ``torchrun`` job.
-
-    Under torchrun rank 0 claims the run and records it (``store`` is None on the other
-    ranks); its decision (run, already finished, held elsewhere) is broadcast, so every rank
-    trains together or none does.
-    """
-    (spec,) = plan.runs
-    dist = init_distributed(resolve_device(ctx.device))
-    if dist is None:
-        return run_plan(plan, store, ctx).outcomes[0]
-    owner, decision = Owner.this_process(), None
-    if dist.is_main:
-        prepare(spec.config, ctx.cache_dir)
-        record(plan, store, ctx.reporter)
-        decision = claim(spec, store, owner, ctx)
-    decision = broadcast_object(decision, dist)
-    if decision.result == "finished":
-        return RunOutcome(spec, "skipped")
-    if decision.result == "held":
-        return RunOutcome(spec, "held", error=f"run by {decision.holder}")
-    return run_claimed(spec, store if dist.is_main else None, owner, ctx)

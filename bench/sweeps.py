@@ -1,6 +1,6 @@
 """Optuna sweeps over any config key: TPE by default, pruned per epoch, resumable, many workers.
 
-A sweep file (``studies/sweeps/NAME.toml``)::
+A sweep file (``studies/sweeps/NAME.toml``, read by :mod:`bench.sweep_files`)::
 
     question = "Which loss weights train SCAC best?"
     recipe = "synth"
@@ -17,7 +17,7 @@ A sweep file (``studies/sweeps/NAME.toml``)::
 
 Model selection happens on validation, never on test: every trial trains on the training split
 minus a seeded ``holdout`` and reports the held-out metric after every epoch, which the pruner
-sees. The dataset's own evaluation split is touched once, by :func:`test_best`, for the chosen
+sees. The dataset's own evaluation split is touched once, by :func:`final_test`, for the chosen
 configuration. The split is part of the config, hence of every run key. Each trial is a run in
 the results store (study ``sweep:NAME``, arm ``trial N``). Re-running continues the same Optuna
 study until it holds ``trials`` complete or pruned trials; several processes or hosts may run it
@@ -26,202 +26,21 @@ at once on one storage.
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
-from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
 from bench.plan import single_run
+from bench.plan_runner import record_spec
 from bench.queue import alive, open_storage, this_worker
-from bench.runs import Pruned, RunContext, RunOutcome, execute, record_spec
+from bench.runs import Pruned, RunContext, RunOutcome, execute
 from bench.store import Store, masked_url
-from bench.studies import apply_layer, find_recipe, recipe_smoke_overrides, studies_dir
-from scac.config import ConfigError, RunConfig, load_recipe, read_toml, with_overrides
+from bench.sweep_files import Sweep, SweepError, base_config
+from scac.config import RunConfig, with_overrides
 from scac.engine.train import Callbacks
-
-_KEYS = {
-    "question",
-    "recipe",
-    "metric",
-    "direction",
-    "trials",
-    "holdout",
-    "seed",
-    "set",
-    "pruner",
-    "space",
-    "smoke",
-}
-PRUNERS = ("median", "hyperband", "threshold", "none")
-
-
-class SweepError(ValueError):
-    """A sweep that cannot run as asked (the message says how to fix it)."""
-
-
-@dataclass(frozen=True)
-class Param:
-    """One search-space dimension over a dotted config key."""
-
-    key: str
-    type: str
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    step: float | None = None
-    choices: tuple[Any, ...] = ()
-
-    def suggest(self, trial: optuna.Trial) -> Any:
-        if self.type == "float":
-            return trial.suggest_float(self.key, self.low, self.high, log=self.log, step=self.step)
-        if self.type == "int":
-            return trial.suggest_int(
-                self.key, int(self.low), int(self.high), log=self.log, step=int(self.step or 1)
-            )
-        return trial.suggest_categorical(self.key, list(self.choices))
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """A parsed sweep file."""
-
-    name: str
-    path: Path
-    question: str
-    recipe: Path
-    metric: str
-    direction: str
-    trials: int
-    holdout: float
-    seed: int
-    overrides: dict[str, Any]
-    pruner: dict[str, Any]
-    space: tuple[Param, ...]
-    smoke: dict[str, Any]
-
-    def space_json(self) -> str:
-        return json.dumps([asdict(p) for p in self.space], sort_keys=True)
-
-
-def _param(key: str, spec: Any, where: str) -> Param:
-    if not isinstance(spec, dict) or spec.get("type") not in ("float", "int", "categorical"):
-        raise ConfigError(
-            f"{where}: search-space key {key!r} needs type = float, int or categorical"
-        )
-    unknown = set(spec) - {"type", "low", "high", "log", "step", "choices"}
-    if unknown:
-        raise ConfigError(
-            f"{where}: search-space key {key!r}: unknown field {sorted(unknown)[0]!r}"
-        )
-    if spec["type"] == "categorical":
-        choices = tuple(spec.get("choices", ()))
-        if not choices:
-            raise ConfigError(
-                f"{where}: search-space key {key!r}: categorical needs a non-empty choices list"
-            )
-        return Param(key, "categorical", choices=choices)
-    if "low" not in spec or "high" not in spec:
-        raise ConfigError(f"{where}: search-space key {key!r}: {spec['type']} needs low and high")
-    low, high, log = spec["low"], spec["high"], bool(spec.get("log", False))
-    if low > high:
-        raise ConfigError(f"{where}: search-space key {key!r}: low {low} > high {high}")
-    if log and low <= 0:
-        raise ConfigError(
-            f"{where}: search-space key {key!r}: a log scale needs low > 0, got {low}"
-        )
-    return Param(key, spec["type"], float(low), float(high), log, spec.get("step"))
-
-
-def known_sweeps() -> list[str]:
-    """Names of the sweep files in ``studies/sweeps``."""
-    return sorted(p.stem for p in (studies_dir() / "sweeps").glob("*.toml"))
-
-
-def load_sweep(name: str) -> Sweep:
-    """Read and validate ``studies/sweeps/NAME.toml`` (or a path).
-
-    Raises:
-        ConfigError: unknown sweep (known ones listed), unknown keys, a search-space key that is
-            not a config key, or a bad distribution (low > high, log with low <= 0...).
-    """
-    path = Path(name)
-    if not (path.suffix == ".toml" and path.is_file()):
-        path = studies_dir() / "sweeps" / f"{name}.toml"
-        if not path.is_file():
-            raise ConfigError(
-                f"unknown sweep {name!r}; known: {', '.join(known_sweeps()) or '(none)'}"
-            )
-    data = read_toml(path)
-    unknown = sorted(set(data) - _KEYS)
-    if unknown:
-        raise ConfigError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})")
-    space = tuple(_param(k, v, str(path)) for k, v in data.get("space", {}).items())
-    if not space:
-        raise ConfigError(f"{path}: the [space] table is empty")
-    pruner = dict(data.get("pruner", {"kind": "median"}))
-    if pruner.get("kind", "median") not in PRUNERS:
-        raise ConfigError(
-            f"{path}: pruner kind {pruner.get('kind')!r}; known: {', '.join(PRUNERS)}"
-        )
-    holdout = data.get("holdout", 0.2)
-    if isinstance(holdout, bool) or not isinstance(holdout, int | float) or not 0 < holdout < 1:
-        raise ConfigError(
-            f"{path}: holdout must be in (0, 1), got {holdout!r}: trials are scored on that "
-            f"share of the training images, never on the test split"
-        )
-    direction = data.get("direction", "maximize")
-    if direction not in ("maximize", "minimize"):
-        raise ConfigError(f"{path}: direction must be maximize or minimize, got {direction!r}")
-    sweep = Sweep(
-        name=path.stem,
-        path=path,
-        question=str(data.get("question", "")),
-        recipe=find_recipe(str(data.get("recipe", "synth")), path.parent.parent),
-        metric=str(data.get("metric", "mAP")),
-        direction=direction,
-        trials=int(data.get("trials", 20)),
-        holdout=float(holdout),
-        seed=int(data.get("seed", 0)),
-        overrides=dict(data.get("set", {})),
-        pruner=pruner,
-        space=space,
-        smoke=dict(data.get("smoke", {})),
-    )
-    base = base_config(sweep, smoke=False)
-    for p in space:  # every key must be a config key, with a value of the right type
-        try:
-            with_overrides(
-                base,
-                {
-                    p.key: p.choices[0]
-                    if p.type == "categorical"
-                    else (int(p.low) if p.type == "int" else p.low)
-                },
-            )
-        except ConfigError as err:
-            raise ConfigError(f"{path}: search space: {err}") from None
-    return sweep
-
-
-def base_config(sweep: Sweep, *, smoke: bool) -> RunConfig:
-    """The recipe with the sweep's settings and the validation hold-out applied.
-
-    Layers as a study's (:mod:`bench.studies`): the recipe, its ``[smoke]`` (with ``smoke``),
-    the sweep's ``set`` and hold-out, the sweep's ``[smoke].set``; each trial's parameters last.
-    """
-    cfg = load_recipe(sweep.recipe)
-    if smoke:
-        cfg = apply_layer(cfg, recipe_smoke_overrides(sweep.recipe), f"{sweep.recipe}: [smoke]")
-    layer = {**sweep.overrides, "data.holdout": sweep.holdout}
-    cfg = apply_layer(cfg, layer, f"{sweep.path}: set")
-    if smoke:
-        cfg = apply_layer(cfg, sweep.smoke.get("set", {}), f"{sweep.path}: [smoke].set")
-    return cfg
 
 
 def _pruner(spec: dict[str, Any]) -> optuna.pruners.BasePruner:
@@ -398,7 +217,7 @@ def best_config(sweep: Sweep, study: optuna.Study, *, smoke: bool = False) -> tu
     return best.number, cfg
 
 
-def test_best(
+def final_test(
     sweep: Sweep, store: Store, storage_url: str, ctx: RunContext, *, smoke: bool = False
 ) -> RunOutcome:
     """Train the chosen configuration on the whole training split and evaluate it, once, on test."""

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from optuna.trial import TrialState
 
 from bench.plan import Plan, RunSpec
-from bench.progress import describe
+from bench.plan_runner import record
 from bench.queue import RunQueue, open_storage, queue_name, study_queues
-from bench.runs import RunContext, execute, record
+from bench.runs import RunContext, execute
 from bench.store import Store
 from scac.config import from_dict, to_dict
 
@@ -114,7 +114,7 @@ def work(
         ok = outcome.ok
         q.finish(job, outcome.metrics.get("mAP"), TrialState.COMPLETE if ok else TrialState.FAIL)
         (report.finished if ok else report.failed).append(spec.key)
-        ctx.reporter.line(f"worker {os.getpid()}: {describe(outcome)}")
+        ctx.reporter.line(f"worker {os.getpid()}: {outcome.describe()}")
 
 
 def gpu_assignments(count: int) -> list[str | None]:

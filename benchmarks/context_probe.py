@@ -27,9 +27,9 @@ from sklearn.preprocessing import StandardScaler
 from scac.cache import default_cache_dir
 from scac.config import load_recipe, with_overrides
 from scac.data.batch import normalize
-from scac.data.synth import SynthParams, render_scene, scene_rng
-from scac.engine.run import pretrained_paths
-from scac.models import build_model
+from scac.data.scenes import SynthParams, render_scene, scene_rng
+from scac.engine.assets import pretrained_files
+from scac.engine.run import model_and_objective
 from scac.models.patches import ExpandPatches
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +45,8 @@ def main() -> None:
     if args.backbone:
         cfg = with_overrides(cfg, {"model.backbone": args.backbone})
     start = time.perf_counter()
-    model = build_model(cfg.model, 9, pretrained_paths(cfg, default_cache_dir())).eval()
+    weights = pretrained_files(cfg, default_cache_dir())
+    model = model_and_objective(cfg, 9, weights, torch.device("cpu"))[0].eval()
     params = SynthParams()
     images, boxes, labels = [], [], []
     for i in range(args.images):  # the "test" stream: neither benchmark nor pretraining images

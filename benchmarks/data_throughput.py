@@ -87,6 +87,16 @@ def throughput(paths, decoder: str, workers: int, size: int, batch: int) -> floa
     return n / (time.perf_counter() - start)
 
 
+def agreement(paths, size: int) -> tuple[float, float]:
+    """(mean, max) absolute difference of the two decoders' resized images, in 8-bit levels:
+    the speed comparison is only fair if they decode the same pixels."""
+    pil, tv = Jpegs(paths, "pil", size), Jpegs(paths, "torchvision", size)
+    diffs = [(pil[i].int() - tv[i].int()).abs() for i in range(len(paths))]
+    return float(torch.cat([d.flatten() for d in diffs]).float().mean()), float(
+        max(d.max() for d in diffs)
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=256)
@@ -104,6 +114,8 @@ def main() -> None:
         paths = write_jpegs(Path(tmp), args.images)
         for p in paths:  # warm the page cache: measure decoding, not the disk
             p.read_bytes()
+        mean, worst = agreement(paths, args.size)
+        print(f"decoders agree: mean |pil - torchvision| {mean:.3f}, max {worst:.0f} (of 255)")
         print(f"{'decoder':<14}" + "".join(f"{f'{w} workers':>12}" for w in workers))
         for decoder in ("pil", "torchvision"):
             rates = [throughput(paths, decoder, w, args.size, args.batch) for w in workers]

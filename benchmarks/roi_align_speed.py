@@ -40,8 +40,8 @@ from train_throughput import (  # noqa: E402
 
 from scac.cache import default_cache_dir  # noqa: E402
 from scac.config import load_recipe, with_overrides  # noqa: E402
-from scac.engine.run import pretrained_paths  # noqa: E402
-from scac.models import build_model  # noqa: E402
+from scac.engine.assets import pretrained_files  # noqa: E402
+from scac.engine.run import model_and_objective  # noqa: E402
 from scac.models.roi_align import separable_roi_align  # noqa: E402
 
 
@@ -53,13 +53,13 @@ def recorded_calls(preset: str, data: str, steps: int, batch: int | None):
     if data == "real":  # the split's own batches and the recipe's pretrained weights
         cache_dir = default_cache_dir()
         batches, _, num_classes = real_batches(cfg, n, steps, cache_dir)
-        weights = pretrained_paths(cfg, cache_dir)
+        weights = pretrained_files(cfg, cache_dir)
     else:  # random images, boxes and weights (the only choice for the paper preset here)
         cfg = with_overrides(cfg, {"model.weights": "none", "model.detector_weights": "none"})
         num_classes, weights = NUM_CLASSES, {}
         batches = [random_batch(n, cfg.data.image_size, num_classes, torch.device("cpu"))] * steps
-    torch.manual_seed(0)
-    model = build_model(cfg.model, num_classes, weights).train()
+    model, _ = model_and_objective(cfg, num_classes, weights, torch.device("cpu"))
+    model.train()
     calls = []
     hook = model.roi_pool.register_forward_hook(
         lambda _m, args, _out: calls.append((args[0], [b.detach() for b in args[1]]))

@@ -21,7 +21,7 @@ import platform
 import sys
 import tempfile
 import time
-from functools import partial
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,22 +32,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.studies import load_study, resolve  # noqa: E402
 from scac.cache import default_cache_dir  # noqa: E402
 from scac.config import parse_override  # noqa: E402
-from scac.engine.datasets import build_datasets  # noqa: E402
-from scac.engine.evaluate import predict  # noqa: E402
+from scac.engine.assets import ensure_assets  # noqa: E402
 from scac.engine.feature_cache import FrozenFeatures  # noqa: E402
-from scac.engine.run import prepare, pretrained_paths, resolve_device, seed_everything  # noqa: E402
+from scac.engine.predict import predict  # noqa: E402
+from scac.engine.run import assemble, resolve_device  # noqa: E402
 from scac.engine.train import Runtime, train  # noqa: E402
-from scac.losses import LOSSES  # noqa: E402
 from scac.metrics import summarize  # noqa: E402
-from scac.models import build_model  # noqa: E402
 
 
 def frozen_phase(cfg, runtime: Runtime, cache_root: Path | None, cache_dir: Path):
     """Train the frozen phase of ``cfg``; (seconds, validation scores, mAP)."""
-    data = build_datasets(cfg.data, cfg.seed, cache_dir)
-    seed_everything(cfg.seed)
-    model = build_model(cfg.model, len(data.classes), pretrained_paths(cfg, cache_dir))
-    model = model.to(runtime.device)
+    parts = assemble(cfg, cache_dir, runtime.device)
+    data, model = parts.data, parts.model
     phase = cfg.train.phases[0]
     frozen = None
     if cache_root is not None:
@@ -64,13 +60,11 @@ def frozen_phase(cfg, runtime: Runtime, cache_root: Path | None, cache_dir: Path
     start = time.perf_counter()
     train(
         model,
-        partial(LOSSES.get(cfg.model.name), settings=cfg.loss),
+        parts.objective,
         data.train,
-        (phase,),
-        batch_size=cfg.train.batch_size,
+        replace(cfg.train, phases=(phase,)),
         seed=cfg.seed,
         runtime=runtime,
-        grad_clip=cfg.train.grad_clip,
         phase_forward=frozen.for_phase if frozen else None,
     )
     if runtime.device.type == "cuda":
@@ -102,7 +96,7 @@ def main() -> None:
         arms = list(dict.fromkeys(arm.name for arm, _, _ in specs))[: args.arms]
         specs = [s for s in specs if s[0].name in arms]
     cache_dir = default_cache_dir()
-    prepare(specs[0][2], cache_dir)  # dataset and pretrained weights, outside the timings
+    ensure_assets(specs[0][2], cache_dir)  # dataset and pretrained weights, outside the timings
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     print(
         f"{args.study}: frozen phase of {len(specs)} runs; device {device} ({name or 'cpu'}), "

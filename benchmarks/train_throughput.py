@@ -45,11 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scac.cache import default_cache_dir  # noqa: E402
 from scac.config import load_recipe, with_overrides  # noqa: E402
 from scac.data.batch import Batch  # noqa: E402
-from scac.engine.datasets import build_datasets  # noqa: E402
-from scac.engine.run import prepare, pretrained_paths, resolve_device  # noqa: E402
+from scac.engine.assets import pretrained_files  # noqa: E402
+from scac.engine.run import assemble, model_and_objective, resolve_device  # noqa: E402
 from scac.engine.train import epoch_batches, set_frozen  # noqa: E402
-from scac.losses import LOSSES  # noqa: E402
-from scac.models import build_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = {
@@ -135,8 +133,7 @@ def real_batches(cfg, n: int, count: int, cache_dir: Path) -> tuple[list[Batch],
     Returns:
         (batches on the CPU, seconds per batch to read + decode + collate, number of classes).
     """
-    prepare(cfg, cache_dir)  # dataset and pretrained weights, outside the timings
-    data = build_datasets(cfg.data, cfg.seed, cache_dir)
+    data = assemble(cfg, cache_dir, torch.device("cpu")).data  # assets made outside the timings
     start = time.perf_counter()
     batches = []
     for batch in epoch_batches(data.train, n, cfg.seed, 0):
@@ -148,10 +145,9 @@ def real_batches(cfg, n: int, count: int, cache_dir: Path) -> tuple[list[Batch],
 
 def trainer(cfg, num_classes: int, weights: dict[str, Path], device, amp, frozen):
     """(model in training mode with ``frozen`` parts frozen, loss function, SGD, autocast)."""
-    torch.manual_seed(0)
-    model = build_model(cfg.model, num_classes, weights).to(device).train()
+    model, loss_fn = model_and_objective(cfg, num_classes, weights, device)
+    model.train()
     set_frozen(model, frozen)
-    loss_fn = partial(LOSSES.get(cfg.model.name), settings=cfg.loss)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-3, momentum=0.9)
     return model, loss_fn, opt, torch.autocast(device.type, torch.bfloat16, enabled=bool(amp))
@@ -315,8 +311,8 @@ def main() -> None:
     cache_dir = default_cache_dir()
     if data_kind == "real":
         batches, load_s, num_classes = real_batches(scac_cfg, n, count, cache_dir)
-        scac_w = pretrained_paths(scac_cfg, cache_dir)
-        base_w = pretrained_paths(base_cfg, cache_dir)
+        scac_w = pretrained_files(scac_cfg, cache_dir)
+        base_w = pretrained_files(base_cfg, cache_dir)
         source = f"{len(batches)} batches of the training split, pretrained weights ({m.weights})"
     else:
         num_classes, load_s, scac_w, base_w = NUM_CLASSES, 0.0, {}, {}

@@ -2,13 +2,15 @@
 
 A run is fully described by one :class:`RunConfig`. Recipes and studies are TOML data that fill
 it; ``--set model.context_ratio=2.0`` on the command line and the arms of a study use the same
-dotted-key override path (:func:`with_overrides`). Unknown keys and wrong types raise
-:class:`ConfigError` naming the key, with a suggestion when the key looks like a typo.
+dotted-key override path (:func:`with_overrides`). Unknown keys, wrong types and values outside a
+field's choices or range raise :class:`ConfigError` naming the key, with a suggestion when the
+key looks like a typo.
 
-The ``model`` section is a tagged union: ``model.name`` picks the model's config class
-(:data:`MODEL_CONFIGS`, in ``scac.model_configs``), and the ``loss`` section's class follows the
-model (:data:`LOSS_CONFIGS`). No ``nn.Module`` reads these objects: ``scac.models.build`` and
-``scac.engine`` translate them into explicit arguments.
+The ``data``, ``train`` and ``eval`` sections are in :mod:`scac.sections`. The ``model`` and
+``loss`` sections belong to the model family that ``model.name`` names (:mod:`scac.families`):
+the family's config classes are parsed, and the family checks what its model needs of the rest.
+No ``nn.Module`` reads these objects: the family's builder and ``scac.engine`` translate them
+into explicit arguments.
 """
 
 from __future__ import annotations
@@ -25,16 +27,9 @@ from typing import Annotated, Any, Literal
 
 import tomllib
 
-from scac.config_fields import (
-    NonNegative,
-    NonNegativeInt,
-    Positive,
-    Probability,
-    Range,
-    Registered,
-    Share,
-)
-from scac.model_configs import LOSS_CONFIGS, MODEL_CONFIGS, SCACConfig, SCACLossConfig
+from scac.config_fields import Range, Registered
+from scac.families import FAMILIES, LossConfig, ModelConfig
+from scac.sections import DataConfig, EvalConfig, PhaseConfig, SynthConfig, TrainConfig
 
 
 class ConfigError(ValueError):
@@ -42,15 +37,11 @@ class ConfigError(ValueError):
 
 
 __all__ = [
-    "LOSS_CONFIGS",
-    "MODEL_CONFIGS",
     "ConfigError",
     "DataConfig",
     "EvalConfig",
     "PhaseConfig",
     "RunConfig",
-    "SCACConfig",
-    "SCACLossConfig",
     "SynthConfig",
     "TrainConfig",
     "config_hash",
@@ -64,95 +55,12 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------------------------------------
-# Sections
+def _default_model() -> ModelConfig:
+    return FAMILIES.get("scac").config()
 
 
-@dataclass(frozen=True)
-class SynthConfig:
-    """Size and seed of the built-in synthetic context benchmark (``scac.data.synth``)."""
-
-    seed: int = 0
-    train: Positive = 1000
-    val: Positive = 500
-    canvas: Positive = 128
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the images come from and how they are prepared.
-
-    ``format``: ``synth`` (the built-in benchmark; an empty ``root`` generates the default one in
-    the cache), ``coco`` (``root/annotations/instances_{split}.json`` and ``root/{split}/``) or
-    ``voc`` (``root`` = ``VOCdevkit/VOC2007``, splits ``trainval`` / ``test``).
-    """
-
-    format: Literal["synth", "coco", "voc"] = "synth"
-    root: str = ""
-    train_split: str = "train"
-    val_split: str = "val"
-    image_size: Positive = 416
-    hflip: bool = True
-    keep_empty: bool = True  # COCO: keep images without annotations (82,783 / 40,504 in 2014)
-    class_order: Literal["id", "alphabetical"] = "id"  # COCO: id order, or ML-GCN's alphabetical
-    crowd: Literal["label", "ignore"] = "label"  # COCO crowd boxes: positive label, box unused
-    # VOC difficult-only classes in training, and in evaluation (the VOC protocol ignores them)
-    difficult_train: Literal["positive", "negative", "ignore"] = "positive"
-    difficult_eval: Literal["positive", "negative", "ignore"] = "ignore"
-    skip_bad: bool = False  # skip unreadable images (listed in the run record) instead of failing
-    drop_labels: Share = 0.0  # partial-label protocol: share of training labels made unknown
-    drop_labels_seed: int = 0
-    # model selection (sweeps): share of the training split held out and evaluated instead of
-    # val_split, which is then left untouched for the one final test of the chosen configuration
-    holdout: Share = 0.0
-    holdout_seed: int = 0
-    synth: SynthConfig = field(default_factory=SynthConfig)
-
-
-@dataclass(frozen=True)
-class PhaseConfig:
-    """One training phase (paper §3.1: backbone frozen, then joint fine-tuning).
-
-    ``freeze`` lists top-level parts of the model kept fixed in this phase (e.g. ``backbone``).
-    """
-
-    name: str = "joint"
-    epochs: NonNegativeInt = 1
-    lr: NonNegative = 0.002
-    momentum: Probability = 0.5
-    weight_decay: NonNegative = 0.01
-    freeze: tuple[str, ...] = ()
-    schedule: Literal["constant", "cosine"] = "constant"
-    warmup_steps: NonNegativeInt = 0
-    # names of the (weighted) loss terms this phase optimises; empty = all of them (the total)
-    loss_terms: tuple[str, ...] = ()
-
-
-def _paper_phases() -> tuple[PhaseConfig, ...]:
-    return (PhaseConfig(name="frozen", epochs=1, freeze=("backbone",)), PhaseConfig(name="joint"))
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation: SGD with the paper's settings (§3.1) as defaults."""
-
-    batch_size: Positive = 2
-    eval_batch_size: Positive = 8
-    phases: tuple[PhaseConfig, ...] = field(default_factory=_paper_phases)
-    grad_clip: NonNegative = 0.0  # max gradient norm; 0 = off
-    amp: Literal["none", "bf16", "fp16"] = "none"  # mixed precision on GPUs
-    channels_last: bool = False  # NHWC memory format (faster convolutions on recent GPUs)
-    # intra-op threads of a run on the CPU: the count changes the numbers (it splits the sums of
-    # convolutions and matrix products differently), so it is fixed per run and part of its key,
-    # whatever the machine's cores or the number of workers sharing them
-    cpu_threads: Positive = 2
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """How predictions are scored when a run finishes (the store keeps them for re-scoring)."""
-
-    threshold: Probability = 0.5
+def _default_loss() -> LossConfig:
+    return FAMILIES.get("scac").loss_config()
 
 
 @dataclass(frozen=True)
@@ -161,8 +69,8 @@ class RunConfig:
 
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
-    model: Any = field(default_factory=SCACConfig)
-    loss: Any = field(default_factory=SCACLossConfig)
+    model: ModelConfig = field(default_factory=_default_model)  # the family's config class
+    loss: LossConfig = field(default_factory=_default_loss)  # ... and its loss config class
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -189,11 +97,14 @@ def _constrain(value: Any, constraints: tuple, key: str) -> Any:
     return value
 
 
-def _coerce(value: Any, tp: Any, key: str) -> Any:
+def _coerce(value: Any, tp: Any, key: str, chosen: Mapping[type, type]) -> Any:
+    """``value`` as type ``tp``; ``chosen`` maps a base section class (``ModelConfig``) to the
+    class the run's family chose for it."""
+    tp = chosen.get(tp, tp)
     origin = typing.get_origin(tp)
     if origin is Annotated:
         base, *constraints = typing.get_args(tp)
-        return _constrain(_coerce(value, base, key), tuple(constraints), key)
+        return _constrain(_coerce(value, base, key, chosen), tuple(constraints), key)
     if origin is Literal:
         choices = typing.get_args(tp)
         if not isinstance(value, str) or value not in choices:
@@ -203,12 +114,12 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise ConfigError(f"config key {key!r} must be a table, got {value!r}")
-        return _from_mapping(tp, value, key)
+        return _from_mapping(tp, value, key, chosen)
     if origin is tuple:
         (item_tp, _ellipsis) = typing.get_args(tp)
         if not isinstance(value, list | tuple):
             raise ConfigError(f"config key {key!r} must be a list, got {value!r}")
-        return tuple(_coerce(v, item_tp, f"{key}.{i}") for i, v in enumerate(value))
+        return tuple(_coerce(v, item_tp, f"{key}.{i}", chosen) for i, v in enumerate(value))
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"config key {key!r} must be true or false, got {value!r}")
@@ -228,61 +139,56 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"config key {key!r} has an unsupported type {tp!r}")  # pragma: no cover
 
 
-def _tagged_class(section: str, data: Mapping[str, Any]) -> type:
-    """The config class of the ``model`` or ``loss`` section, chosen by the model's name."""
-    name = data.get("name", "scac")
+def _family(data: Mapping[str, Any]):
+    """The model family that the config's ``model.name`` names (``scac`` when absent)."""
+    model = data.get("model", {})
+    if not isinstance(model, Mapping):
+        raise ConfigError(f"config key 'model' must be a table, got {model!r}")
+    name = model.get("name", "scac")
     if not isinstance(name, str):
         raise ConfigError(f"config key 'model.name' must be a string, got {name!r}")
     try:
-        return MODEL_CONFIGS.get(name) if section == "model" else LOSS_CONFIGS.get(name)
+        return FAMILIES.get(name)
     except ValueError as err:
         raise ConfigError(f"config key 'model.name': {err}") from None
 
 
-def _from_mapping(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
+def _from_mapping(
+    cls: type, data: Mapping[str, Any], prefix: str, chosen: Mapping[type, type]
+) -> Any:
     hints = typing.get_type_hints(cls, include_extras=True)
     names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if key not in names:
             where = f"{prefix}.{key}" if prefix else key
             raise ConfigError(f"unknown config key {where!r}{_suggest(key, names)}")
-    kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            continue
-        key = f"{prefix}.{f.name}" if prefix else f.name
-        if cls is RunConfig and f.name in ("model", "loss"):
-            continue  # resolved below, once the model's name is known
-        kwargs[f.name] = _coerce(data[f.name], hints[f.name], key)
-    if cls is RunConfig:
-        model_data = data.get("model", {})
-        if not isinstance(model_data, Mapping):
-            raise ConfigError(f"config key 'model' must be a table, got {model_data!r}")
-        model_cls = _tagged_class("model", model_data)
-        kwargs["model"] = _from_mapping(model_cls, model_data, "model")
-        loss_cls = _tagged_class("loss", {"name": kwargs["model"].name})
-        loss_data = data.get("loss", {})
-        if not isinstance(loss_data, Mapping):
-            raise ConfigError(f"config key 'loss' must be a table, got {loss_data!r}")
-        kwargs["loss"] = _from_mapping(loss_cls, loss_data, "loss")
+    kwargs = {
+        f.name: _coerce(
+            data[f.name], hints[f.name], f"{prefix}.{f.name}" if prefix else f.name, chosen
+        )
+        for f in dataclasses.fields(cls)
+        if f.name in data
+    }
+    for f in dataclasses.fields(cls):  # a section left out still takes the family's class
+        if f.name not in kwargs and hints[f.name] in chosen:
+            kwargs[f.name] = chosen[hints[f.name]]()
     return cls(**kwargs)
 
 
-def _check_input_size(config: RunConfig) -> RunConfig:
-    # SRN and the latent-context model size layers from their input (conv4's kernels, the
-    # spatial tokens): a mismatch would only fail at the first batch, after data and weights
-    size = getattr(config.model, "input_size", None)
-    if size is not None and size != config.data.image_size:
-        raise ConfigError(
-            f"config key 'model.input_size' ({size}) must equal 'data.image_size' "
-            f"({config.data.image_size}): model {config.model.name!r} is sized for its images"
-        )
-    return config
-
-
 def from_dict(data: Mapping[str, Any]) -> RunConfig:
-    """Build a :class:`RunConfig` from nested dictionaries (missing keys take their defaults)."""
-    return _check_input_size(_from_mapping(RunConfig, data, ""))
+    """Build a :class:`RunConfig` from nested dictionaries (missing keys take their defaults).
+
+    The ``model`` and ``loss`` sections are read as the classes of the family ``model.name``
+    names, and the family checks the result (:meth:`scac.families.ModelFamily.check`).
+    """
+    family = _family(data)
+    chosen = {ModelConfig: family.config, LossConfig: family.loss_config}
+    run = _from_mapping(RunConfig, data, "", chosen)
+    try:
+        family.check(run.model, run.data)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    return run
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -352,9 +258,8 @@ def with_overrides(config: RunConfig, overrides: Mapping[str, Any]) -> RunConfig
     """
     data = to_dict(config)
     if "model.name" in overrides and overrides["model.name"] != data["model"]["name"]:
-        data["model"] = {"name": overrides["model.name"]}
-        data["loss"] = {}
-        data = to_dict(_from_mapping(RunConfig, data, ""))  # checked once the rest is applied
+        family = _family({"model": {"name": overrides["model.name"]}})
+        data["model"], data["loss"] = to_dict(family.config()), to_dict(family.loss_config())
     for key, value in overrides.items():
         if key != "model.name":
             _set_path(data, key, value)

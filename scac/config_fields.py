@@ -10,10 +10,12 @@ accepts the names of a registry.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
+import typing
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 
 @dataclass(frozen=True)
@@ -78,3 +80,44 @@ NonNegative = Annotated[float, Range(low=0.0)]  # weights, learning rates, decay
 PositiveFloat = Annotated[float, Range(low=0.0, low_open=True)]
 Probability = Annotated[float, Range(low=0.0, high=1.0)]  # thresholds, fractions, IoUs
 Share = Annotated[float, Range(low=0.0, high=1.0, high_open=True)]  # a part that leaves some
+
+# names that live in registries, and small choice sets every family shares
+Backbone = Annotated[str, Registered("scac.models.backbones:BACKBONES")]
+Reduction = Literal["sum", "mean"]  # over classes: eq. 5 / SRN eq. 10 sum, "mean" divides by C
+
+
+def _problem(value: Any, tp: Any) -> str | None:
+    """What is wrong with ``value`` under the choices and bounds of type ``tp``, or None."""
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        base, *marks = typing.get_args(tp)
+        if (inner := _problem(value, base)) is not None:
+            return inner
+        for mark in marks:
+            if isinstance(mark, Range) and (problem := mark.check(value)):
+                return f"{problem}, got {value!r}"
+            if isinstance(mark, Registered) and value not in (names := mark.names()):
+                return f"must be one of {', '.join(names)}, got {value!r}"
+        return None
+    if origin is Literal and value not in typing.get_args(tp):
+        allowed = ", ".join(repr(c) for c in typing.get_args(tp))
+        return f"must be one of {allowed}, got {value!r}"
+    if origin is tuple and isinstance(value, tuple):
+        item = typing.get_args(tp)[0]
+        problems = (_problem(v, item) for v in value)
+        return next((f"{p} (in {value!r})" for p in problems if p is not None), None)
+    return None
+
+
+def check_fields(section: Any, prefix: str) -> None:
+    """Check a config section's values against its fields' choices and bounds, however it was
+    made (read from TOML, or constructed in code).
+
+    Raises:
+        ValueError: ``"{prefix}.{field} must be ..."`` for the first value out of bounds.
+    """
+    hints = typing.get_type_hints(type(section), include_extras=True)
+    for f in dataclasses.fields(section):
+        problem = _problem(getattr(section, f.name), hints[f.name])
+        if problem is not None:
+            raise ValueError(f"{prefix}.{f.name} {problem}")

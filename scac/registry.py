@@ -39,6 +39,12 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {name!r} is already registered")
         self._items[name] = obj
 
+    def remove(self, name: str) -> T:
+        """Unregister ``name`` (a plugin or a test that registered it for a while)."""
+        if name not in self._items:
+            raise ValueError(f"{self.kind} {name!r} is not registered")
+        return self._items.pop(name)
+
     def get(self, name: str) -> T:
         """Return the object registered under ``name``; unknown names list the known ones."""
         try:

@@ -6,9 +6,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bench.audit import STATUSES, f1_summary
-from bench.audit import audit as run_audit
 from bench.cli.common import console, errors_as_messages
+from bench.tables.audit import STATUSES, f1_summary
+from bench.tables.audit import audit as run_audit
 from bench.tables.reported import table_names
 
 _COLOURS = dict(zip(STATUSES, ("green", "yellow", "red", "magenta"), strict=True))

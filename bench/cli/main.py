@@ -1,17 +1,14 @@
 """The ``bench`` command line: a thin layer over the ``bench`` and ``scac`` libraries.
 
-Each module of ``bench.cli`` that defines ``register(app)`` adds its commands (one file per
-command group); they are registered in name order.
+One file per command group; each defines ``register(app)``, called here in the order of
+``bench --help``.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 import typer
 
-import bench.cli
+from bench.cli import audit, data, eval, model, plot, results, run, sweep, table, train, worker
 
 app = typer.Typer(
     help="scac-bench: train, ablate and tabulate multi-label image classifiers "
@@ -20,10 +17,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _info in sorted(pkgutil.iter_modules(bench.cli.__path__), key=lambda m: m.name):
-    _module = importlib.import_module(f"bench.cli.{_info.name}")
-    if hasattr(_module, "register"):
-        _module.register(app)
+for _group in (run, train, worker, sweep, results, table, plot, audit, eval, data, model):
+    _group.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bench.cli import render
+from bench.cli import study_table as render
 from bench.cli.common import (
     NO_CACHE_OPTION,
     SEEDS_OPTION,
@@ -17,13 +17,14 @@ from bench.cli.common import (
     parse_seeds,
 )
 from bench.plan import plan_study
+from bench.plan_runner import run_plan
 from bench.progress import Reporter
 from bench.queue import default_storage
-from bench.report import study_table
-from bench.runs import RunContext, run_plan
+from bench.runs import RunContext
 from bench.selection import study_runs
 from bench.store import Store
 from bench.studies import load_study
+from bench.tables.study import study_table
 from bench.worker import enqueue_plan, run_with_workers
 
 app = typer.Typer(

@@ -15,12 +15,13 @@ from bench.cli.common import (
     errors_as_messages,
     interruptible,
 )
-from bench.progress import Reporter, describe
+from bench.progress import Reporter
 from bench.queue import default_storage
 from bench.runs import RunContext
 from bench.store import Store, to_url
-from bench.sweep_report import sweep_report
-from bench.sweeps import done_trials, load_sweep, run_sweep, test_best
+from bench.sweep_files import load_sweep
+from bench.sweep_findings import sweep_findings
+from bench.sweeps import done_trials, final_test, run_sweep
 
 
 class _RunByDefault(TyperGroup):
@@ -101,7 +102,7 @@ def report(
     with errors_as_messages():
         sweep = load_sweep(name)
         folder = out or Path("results") / "plots" / f"sweep-{sweep.name}"
-        r = sweep_report(sweep, _storage(storage, store), folder, smoke=smoke, top=top)
+        r = sweep_findings(sweep, _storage(storage, store), folder, smoke=smoke, top=top)
     console.print(
         f"sweep {r.name} ({r.metric}, validation): "
         + ", ".join(f"{n} {k.lower()}" for k, n in r.states.items())
@@ -137,8 +138,8 @@ def test(
 ) -> None:
     """Train the best trial's config on the whole training split; evaluate it once on test."""
     with errors_as_messages():
-        _, outcome = _on_sweep(test_best, name, store, storage, device, not no_cache, smoke=smoke)
-    console.print(describe(outcome))
+        _, outcome = _on_sweep(final_test, name, store, storage, device, not no_cache, smoke=smoke)
+    console.print(outcome.describe())
     if not outcome.ok:
         raise typer.Exit(1)
 

@@ -15,8 +15,9 @@ from bench.cli.common import (
     parse_overrides,
 )
 from bench.plan import plan_recipe
+from bench.plan_runner import run_single
 from bench.progress import Reporter
-from bench.runs import RunContext, run_single
+from bench.runs import RunContext
 from bench.store import Store
 
 
@@ -40,7 +41,9 @@ def train(
     skip_bad: bool = typer.Option(
         False, "--skip-bad", help="Skip unreadable images, listing them in the run record."
     ),
-    workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
+    loader_workers: int = typer.Option(
+        0, "--loader-workers", help="DataLoader worker processes (image decoding)."
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1..."),
     no_cache: bool = NO_CACHE_OPTION,
     store: str = STORE_OPTION,
@@ -65,7 +68,7 @@ def train(
             device=device,
             reporter=Reporter(console) if main else Reporter.silent(),
             feature_cache=not no_cache,
-            num_workers=workers,
+            num_workers=loader_workers,
             resume=resume,
         )
         with interruptible():

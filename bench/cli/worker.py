@@ -37,7 +37,9 @@ def worker(
     device: str = typer.Option(
         "auto", "--device", help="auto, cpu, cuda (CUDA_VISIBLE_DEVICES picks the GPU)."
     ),
-    workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
+    loader_workers: int = typer.Option(
+        0, "--loader-workers", help="DataLoader worker processes (image decoding)."
+    ),
     no_cache: bool = NO_CACHE_OPTION,
     store: str = STORE_OPTION,
 ) -> None:
@@ -51,7 +53,7 @@ def worker(
         device=device,
         reporter=Reporter(console, live=False),
         feature_cache=not no_cache,
-        num_workers=workers,
+        num_workers=loader_workers,
     )
     with errors_as_messages(), interruptible():
         report = work(storage, Store(store), ctx, queue=name, wait=wait)

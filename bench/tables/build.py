@@ -12,10 +12,10 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from bench.audit import MARKS, row_marks
-from bench.report import Comparison, compare_runs
+from bench.compare import Comparison, compare_runs
 from bench.selection import StudyRuns
 from bench.store import Store
+from bench.tables.audit import MARKS, row_marks
 from bench.tables.measured import MeasuredRow, rows_from_runs, rows_from_study
 from bench.tables.reported import Column, ReportedTable, load, normalize, row_label
 from scac.metrics import get_protocol
@@ -37,7 +37,7 @@ class Row:
         label: the printed method cell (and setting), or the arm / run for a measured row.
         measured: False for a row transcribed from the paper.
         kind: ``value``, or ``gain`` for a printed difference row (never ranked).
-        marks: audit marks (``bench.audit.MARKS``) of a reported row.
+        marks: audit marks (``bench.tables.audit.MARKS``) of a reported row.
         protocol: for a measured row, the metric protocol and the data it was measured on.
         seeds: for a measured row, how many seeds its cells average.
         comparison: for a measured row, the paired bootstrap of its difference to the

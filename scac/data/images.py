@@ -131,6 +131,11 @@ class ImageDataset(Dataset):
         """Select the flip decisions of ``epoch``."""
         self.epoch = epoch
 
+    def serve_images(self, flag: bool) -> None:
+        """Read and decode images (True), or serve empty placeholders while a feature cache
+        stands in for them (False, ``scac.engine.feature_cache``)."""
+        self.load_images = flag
+
     def flipped(self, index: int) -> bool:
         """Whether image ``index`` is flipped in the current epoch."""
         return self.hflip and flip_decision(self.seed, self.epoch, index)

@@ -45,6 +45,9 @@ class PartialLabels(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.dataset.set_epoch(epoch)
 
+    def serve_images(self, flag: bool) -> None:
+        self.dataset.serve_images(flag)
+
     def __getitem__(self, index: int):
         sample = self.dataset[int(self.indices[index])]
         if sample is None:  # an unreadable image skipped by the wrapped dataset

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from scac.config import DataConfig
 from scac.data.coco import read_coco
 from scac.data.images import DatasetError, ImageDataset
 from scac.data.index import DatasetIndex
 from scac.data.partial import PartialLabels
 from scac.data.synth import GENERATOR_VERSION, ensure_synth
 from scac.data.voc import VOC_CLASSES, read_voc
+from scac.sections import DataConfig
 
 FORMATS = ("synth", "coco", "voc")
 _CACHE_BYTES = 2 * 1024**3  # keep decoded images in memory below this size
@@ -163,17 +163,16 @@ def num_classes_of(cfg: DataConfig) -> int | None:
 
 
 def build_datasets(
-    cfg: DataConfig, seed: int, cache_dir: Path, bad_log: Path | None = None
+    cfg: DataConfig, seed: int, root: Path, bad_log: Path | None = None
 ) -> DataBundle:
     """Read the train and val splits.
 
     Args:
         cfg: the ``data`` section.
         seed: the run's seed, which decides the flips.
-        cache_dir: where the synthetic default is generated.
+        root: the dataset folder (:func:`dataset_root`).
         bad_log: where skipped unreadable images are listed (with ``data.skip_bad``).
     """
-    root = dataset_root(cfg, cache_dir)
     if cfg.holdout > 0:
         train_index, val_index = holdout_split(cfg, root)
     else:

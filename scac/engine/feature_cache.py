@@ -38,10 +38,7 @@ import shutil
 import tempfile
 import time
 import warnings
-import zlib
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,16 +46,20 @@ import torch
 from torch import nn
 
 from scac import RunWarning
-from scac.config import PhaseConfig
 from scac.data.batch import IMAGENET_MEAN, IMAGENET_STD, Batch, collate
+from scac.engine.feature_files import (
+    CacheKey,
+    FeatureCache,
+    FeatureCacheError,
+    evict,
+    file_crc,
+    open_folder,
+    size_text,
+)
+from scac.sections import PhaseConfig
 
-CACHE_VERSION = 2  # 2: CRC-32 per file, thread count in the key
 FILL_BATCH = 16
 DEFAULT_LIMIT_GB = float(os.environ.get("SCAC_FEATURE_CACHE_GB", "50"))
-
-
-class FeatureCacheError(RuntimeError):
-    """A cache that cannot be used: too large for its limit or its disk, or unwritable."""
 
 
 def image_dataset(dataset):
@@ -100,134 +101,6 @@ def images_digest(dataset) -> str:
     return h.hexdigest()
 
 
-@dataclass(frozen=True)
-class CacheKey:
-    """Everything the cached features depend on."""
-
-    stage: str
-    weights: str
-    images: str
-    image_size: int
-    hflip: bool
-    normalisation: str
-    amp: str
-    threads: int  # CPU intra-op threads of the fill (0 on a GPU)
-    version: int = CACHE_VERSION
-
-    def digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.__dict__, sort_keys=True).encode()).hexdigest()[:20]
-
-
-class FeatureCache:
-    """An opened, complete cache folder: features of (image, flip) pairs, memory-mapped.
-
-    Args:
-        folder: the cache folder.
-        levels: feature map name -> read-only memmap (N, F, C, H, W).
-        missing: (N,) bool, images that could not be read.
-    """
-
-    def __init__(self, folder: Path, levels: dict[str, np.ndarray], missing: np.ndarray) -> None:
-        self.folder = folder
-        self.levels = levels
-        self.missing = missing
-
-    def features(
-        self, indices: np.ndarray, flipped: np.ndarray, device: torch.device
-    ) -> OrderedDict[str, torch.Tensor]:
-        """Each level's (B, C, H, W) features of images ``indices`` (flipped where asked)."""
-        f = flipped.astype(np.int64) if next(iter(self.levels.values())).shape[1] > 1 else 0
-        return OrderedDict(
-            (name, torch.from_numpy(np.ascontiguousarray(arr[indices, f])).to(device))
-            for name, arr in self.levels.items()
-        )
-
-    @property
-    def nbytes(self) -> int:
-        return sum(a.nbytes for a in self.levels.values())
-
-
-def file_crc(path: Path) -> str:
-    """CRC-32 of a file's bytes, as 8 hex digits."""
-    crc = 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 24):
-            crc = zlib.crc32(chunk, crc)
-    return f"{crc:08x}"
-
-
-# (path, inode, size, mtime) -> CRC, for files already checked by this process
-_CHECKED: dict[tuple, str] = {}
-
-
-def _check_crc(path: Path, expected: str | None) -> None:
-    """Raise when ``path``'s bytes do not have the CRC recorded at fill time."""
-    st = path.stat()
-    signature = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
-    if signature not in _CHECKED:
-        _CHECKED[signature] = file_crc(path)
-    if _CHECKED[signature] != expected:
-        raise FeatureCacheError(
-            f"feature cache file {path} does not match its checksum (recorded {expected}, "
-            f"found {_CHECKED[signature]}): the file was damaged or overwritten"
-        )
-
-
-def _open(folder: Path, key: CacheKey) -> FeatureCache:
-    """Open a complete cache folder, checking its key, every array's shape and every file's CRC.
-
-    Raises:
-        FeatureCacheError: a file is missing, truncated, damaged or does not match the key
-            (named).
-    """
-    meta_file = folder / "meta.json"
-    try:
-        meta = json.loads(meta_file.read_text())
-    except (OSError, ValueError) as err:
-        raise FeatureCacheError(f"unreadable feature cache index {meta_file}: {err}") from None
-    if not isinstance(meta, dict) or meta.get("key") != key.__dict__ or not meta.get("complete"):
-        raise FeatureCacheError(f"feature cache {folder} does not match its key or is incomplete")
-    crcs = meta.get("crc32") or {}
-    levels = {}
-    for name, shape in meta["shapes"].items():
-        path = folder / f"{name}.npy"
-        try:
-            arr = np.load(path, mmap_mode="r")
-        except (OSError, ValueError) as err:  # truncated: "mmap length is greater than file size"
-            raise FeatureCacheError(
-                f"truncated or unreadable feature cache file {path}: {err}"
-            ) from None
-        if list(arr.shape) != shape or arr.dtype != np.float32:
-            raise FeatureCacheError(
-                f"feature cache file {path} holds {arr.dtype}{list(arr.shape)}, "
-                f"expected float32{shape}"
-            )
-        _check_crc(path, crcs.get(path.name))
-        levels[name] = arr
-    path = folder / "missing.npy"
-    try:
-        missing = np.load(path)
-        _check_crc(path, crcs.get(path.name))
-    except (OSError, ValueError) as err:
-        raise FeatureCacheError(f"unreadable feature cache file {path}: {err}") from None
-    return FeatureCache(folder, levels, missing)
-
-
-def _size(n: int) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
-
-
-def _evict(root: Path, keep: Path, need: int, limit: int) -> None:
-    """Delete the least recently used other caches in ``root`` until ``need`` bytes fit."""
-    others = [d for d in root.iterdir() if d.is_dir() and d != keep and (d / "meta.json").exists()]
-    others.sort(key=lambda d: (d / "meta.json").stat().st_mtime)
-    used = sum(f.stat().st_size for d in others for f in d.iterdir())
-    while others and used + need > limit:
-        victim = others.pop(0)
-        used -= sum(f.stat().st_size for f in victim.iterdir())
-        shutil.rmtree(victim, ignore_errors=True)
-
-
 def _fill(
     model: nn.Module,
     dataset,
@@ -243,7 +116,8 @@ def _fill(
     ds = image_dataset(dataset)
     n, flips = len(ds), (2 if ds.hflip else 1)
     pairs = [(i, f) for i in range(n) for f in range(flips)]
-    load_images, ds.load_images = ds.load_images, True
+    load_images = ds.load_images
+    ds.serve_images(True)
     levels: dict[str, np.ndarray] = {}
     missing = np.zeros(n, dtype=bool)
     model_was_training = model.training
@@ -266,10 +140,10 @@ def _fill(
                 if need > limit_bytes or need > free - (1 << 30):
                     raise FeatureCacheError(
                         f"the {stage} feature cache for these {n} images would need "
-                        f"{_size(need)}; the limit is {_size(limit_bytes)} "
-                        f"(SCAC_FEATURE_CACHE_GB) and {_size(free)} are free on {folder.parent}"
+                        f"{size_text(need)}; the limit is {size_text(limit_bytes)} "
+                        f"(SCAC_FEATURE_CACHE_GB) and {size_text(free)} are free on {folder.parent}"
                     )
-                _evict(folder.parent, folder, need, limit_bytes)
+                evict(folder.parent, folder, need, limit_bytes)
                 for name, t in feats.items():
                     levels[name] = np.lib.format.open_memmap(
                         folder / f"{name}.npy",
@@ -299,7 +173,7 @@ def _fill(
         }
         (folder / "meta.json").write_text(json.dumps(meta, indent=1))
     finally:
-        ds.load_images = load_images
+        ds.serve_images(load_images)
         model.train(model_was_training)
 
 
@@ -338,7 +212,7 @@ def open_or_build(
     folder = root / f"{stage}-{key.digest()}"
     if folder.exists():
         try:
-            cache = _open(folder, key)
+            cache = open_folder(folder, key)
             os.utime(folder / "meta.json")  # recently used: evicted last
             return cache
         except FeatureCacheError as err:
@@ -364,7 +238,7 @@ def open_or_build(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return _open(folder, key)
+    return open_folder(folder, key)
 
 
 class FrozenFeatures:

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from scac.data.batch import normalize
-from scac.data.synth import (
+from scac.data.scenes import (
     GENERATOR_VERSION,
     SHAPES,
     SynthParams,
@@ -65,6 +65,49 @@ def _render(settings: PretrainSettings) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack(images), torch.stack(targets)  # (N, 3, H, W) uint8, (N, S) float
 
 
+def sgd_epochs(
+    params: list[torch.nn.Parameter],
+    n: int,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    step: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    drop_last: bool = False,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> None:
+    """The loop both synthetic pretrainings share: SGD (momentum 0.9, decay 1e-4) under a
+    one-cycle schedule over ``epochs`` shuffles of ``n`` items, each item flipped or not.
+
+    Args:
+        params: what to train.
+        n: items in the training stream.
+        epochs, batch_size, lr, seed: the schedule; ``seed`` fixes the shuffles and flips.
+        step: ``(item indices (B,), flip flags (B,) bool) -> loss`` for one batch.
+        drop_last: leave out a last, smaller batch.
+        progress: ``(step, steps, loss)`` after every step.
+    """
+    opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
+    per_epoch = n // batch_size if drop_last else (n + batch_size - 1) // batch_size
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * per_epoch)
+    gen = torch.Generator().manual_seed(seed)
+    done = 0
+    for _epoch in range(epochs):
+        order = torch.randperm(n, generator=gen)
+        for start in range(0, per_epoch * batch_size, batch_size):
+            idx = order[start : start + batch_size]
+            flip = torch.rand(len(idx), generator=gen) < 0.5
+            loss = step(idx, flip)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            done += 1
+            if progress:
+                progress(done, epochs * per_epoch, float(loss))
+
+
 def pretrain(
     backbone_name: str,
     settings: PretrainSettings,
@@ -80,40 +123,38 @@ def pretrain(
     images, targets = _render(settings)
     backbone = BACKBONES.get(backbone_name)(norm_layer=nn.BatchNorm2d)
     head = nn.Linear(backbone.features[-1].channels, len(SHAPES))
-    params = list(backbone.parameters()) + list(head.parameters())
-    opt = torch.optim.SGD(params, lr=settings.lr, momentum=0.9, weight_decay=1e-4)
-    steps = settings.epochs * ((len(images) + settings.batch_size - 1) // settings.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, settings.lr, total_steps=steps)
-    gen = torch.Generator().manual_seed(settings.seed)
-    step, accuracy = 0, 0.0
-    for _epoch in range(settings.epochs):
-        order = torch.randperm(len(images), generator=gen)
-        correct = total = 0
-        for start in range(0, len(images), settings.batch_size):
-            idx = order[start : start + settings.batch_size]
-            x = normalize(images[idx])
-            flip = torch.rand(len(idx), generator=gen) < 0.5
-            x[flip] = x[flip].flip(-1)
-            feats = backbone(x)
-            logits = head(feats[backbone.features[-1].name].amax(dim=(2, 3)))  # (B, S)
-            loss = nn.functional.binary_cross_entropy_with_logits(logits, targets[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            correct += int(((logits > 0).float() == targets[idx]).sum())
-            total += targets[idx].numel()
-            if progress:
-                progress(step, steps, float(loss))
-        accuracy = correct / total
+    per_epoch = (len(images) + settings.batch_size - 1) // settings.batch_size
+    counts = {"correct": 0, "total": 0, "steps": 0}
+
+    def step(idx: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+        if counts["steps"] % per_epoch == 0:  # an epoch starts: the accuracy is of the last one
+            counts["correct"] = counts["total"] = 0
+        counts["steps"] += 1
+        x = normalize(images[idx])
+        x[flip] = x[flip].flip(-1)
+        feats = backbone(x)
+        logits = head(feats[backbone.features[-1].name].amax(dim=(2, 3)))  # (B, S)
+        counts["correct"] += int(((logits > 0).float() == targets[idx]).sum())
+        counts["total"] += targets[idx].numel()
+        return nn.functional.binary_cross_entropy_with_logits(logits, targets[idx])
+
+    sgd_epochs(
+        list(backbone.parameters()) + list(head.parameters()),
+        len(images),
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        seed=settings.seed,
+        step=step,
+        progress=progress,
+    )
     state = {
         k: v for k, v in backbone.state_dict().items() if not k.endswith("num_batches_tracked")
     }
-    return state, accuracy
+    return state, counts["correct"] / max(counts["total"], 1)
 
 
-def _cached(
+def cached_weights(
     cache_dir: Path, prefix: str, key: dict, train: Callable[[], tuple[dict, dict]]
 ) -> Path:
     """The cached state dict for ``key``; ``train() -> (state, report)`` makes it on first use."""
@@ -146,7 +187,7 @@ def synthetic_backbone_weights(
             state, accuracy = pretrain(backbone_name, settings, progress)
         return state, {"shape_accuracy": accuracy}
 
-    return _cached(
+    return cached_weights(
         cache_dir,
         f"synthetic-{backbone_name}",
         {"backbone": backbone_name, **asdict(settings)},

@@ -1,31 +1,31 @@
-"""Pretraining SCAC's FPN and region proposal network on synthetic shapes (class-agnostic boxes).
+"""Pretraining a detector (an FPN and a region proposal network) on synthetic shapes.
 
 Stage 2 of the synthetic pretraining (see ``scac.engine.pretrain``): on the frozen
 shape-pretrained backbone, the FPN and the RPN learn to propose every drawn object, whatever its
-label, from the ``pretrain`` stream of scenes. SCAC then starts from these weights, as a COCO
-user would start from a COCO-pretrained Faster R-CNN, and every arm of a study starts from the
-same object patches.
+label, from the ``pretrain`` stream of scenes (class-agnostic boxes). SCAC then starts from these
+weights, as a COCO user would start from a COCO-pretrained Faster R-CNN, and every arm of a study
+starts from the same object patches. The model comes from its family
+(:class:`scac.families.PretrainedPart`): any model whose ``backbone``, ``neck`` and
+``object_patches`` parts are an FPN detector's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 from torchvision.ops import box_iou
 
-from scac.config import SCACConfig
 from scac.data.batch import normalize
-from scac.data.synth import SynthParams, render_scene, scene_rng
+from scac.data.scenes import SynthParams, render_scene, scene_rng
 from scac.engine.numerics import cpu_threads
-from scac.engine.pretrain import _cached
+from scac.engine.pretrain import cached_weights, sgd_epochs
 from scac.engine.train import set_frozen
+from scac.families.base import DETECTOR_PARTS
 from scac.losses import rpn_loss
-from scac.models import build_model
-
-DETECTOR_PARTS = ("neck", "object_patches")
 
 
 @dataclass(frozen=True)
@@ -65,75 +65,59 @@ def _scenes(settings: DetectorPretrainSettings, start: int, count: int, size: in
     return torch.stack(images), boxes
 
 
-def detector_key(cfg: SCACConfig, image_size: int) -> dict:
-    """The settings that shape the FPN and RPN weights."""
-    return {
-        "backbone": cfg.backbone,
-        "fpn_channels": cfg.fpn_channels,
-        "anchor_sizes": list(cfg.anchor_sizes),
-        "aspect_ratios": list(cfg.aspect_ratios),
-        "image_size": image_size,
-    }
-
-
 def pretrain_detector(
-    cfg: SCACConfig,
+    make_model: Callable[[Path | None], nn.Module],
     image_size: int,
     backbone_path: Path | None,
     settings: DetectorPretrainSettings,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict]:
-    """Train the FPN and RPN of ``cfg`` on class-agnostic synthetic boxes.
+    """Train the FPN and RPN of ``make_model(backbone_path)`` on class-agnostic synthetic boxes.
 
     Returns:
         (state dict of the ``neck`` and ``object_patches`` parts, report with proposal recall).
     """
     torch.manual_seed(settings.seed)
-    model = build_model(
-        replace(cfg, branches=("object",)), 1, {"backbone": backbone_path} if backbone_path else {}
-    )
+    model = make_model(backbone_path)
     set_frozen(model, ("backbone",))
     params = [p for n, p in model.named_parameters() if n.split(".")[0] in DETECTOR_PARTS]
-    opt = torch.optim.SGD(params, lr=settings.lr, momentum=0.9, weight_decay=1e-4)
     images, boxes = _scenes(settings, 0, settings.images, image_size)
-    steps = settings.epochs * (len(images) // settings.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, settings.lr, total_steps=steps)
-    gen = torch.Generator().manual_seed(settings.seed)
     sizes = [(image_size, image_size)] * settings.batch_size
     model.train()
-    step = 0
-    for _epoch in range(settings.epochs):
-        order = torch.randperm(len(images), generator=gen)
-        for start in range(0, len(images) - settings.batch_size + 1, settings.batch_size):
-            idx = order[start : start + settings.batch_size]
-            x = normalize(images[idx])
-            gt = [boxes[i].clone() for i in idx.tolist()]
-            flip = (torch.rand(len(idx), generator=gen) < 0.5).tolist()
-            for j, f in enumerate(flip):
-                if f:
-                    x[j] = x[j].flip(-1)
-                    gt[j][:, [0, 2]] = image_size - gt[j][:, [2, 0]]
-            with torch.no_grad():
-                c = model.backbone(x)
-            props = model.object_patches(sizes, x, model.neck(c))
-            obj, box = rpn_loss(
-                props.objectness,
-                props.deltas,
-                props.anchors,
-                gt,
-                fg_iou=0.7,
-                bg_iou=0.3,
-                batch_size=256,
-                positive_fraction=0.5,
-            )
-            loss = obj + box
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            if progress:
-                progress(step, steps, float(loss))
+
+    def step(idx: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+        x = normalize(images[idx])
+        gt = [boxes[i].clone() for i in idx.tolist()]
+        for j, f in enumerate(flip.tolist()):
+            if f:
+                x[j] = x[j].flip(-1)
+                gt[j][:, [0, 2]] = image_size - gt[j][:, [2, 0]]
+        with torch.no_grad():
+            c = model.backbone(x)
+        props = model.object_patches(sizes, x, model.neck(c))
+        obj, box = rpn_loss(
+            props.objectness,
+            props.deltas,
+            props.anchors,
+            gt,
+            fg_iou=0.7,
+            bg_iou=0.3,
+            batch_size=256,
+            positive_fraction=0.5,
+        )
+        return obj + box
+
+    sgd_epochs(
+        params,
+        len(images),
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        seed=settings.seed,
+        step=step,
+        drop_last=True,
+        progress=progress,
+    )
     recall = proposal_recall(
         model, *_scenes(settings, settings.images, settings.held_out, image_size)
     )
@@ -160,24 +144,32 @@ def proposal_recall(
 
 
 def synthetic_detector_weights(
-    cfg: SCACConfig,
-    image_size: int,
+    make_model: Callable[[Path | None], nn.Module],
+    shape: dict,
     cache_dir: Path,
     backbone_path: Path | None,
     backbone_identity: str,
     settings: DetectorPretrainSettings | None = None,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> Path:
-    """Path of the cached synthetic-pretrained FPN + RPN for ``cfg``, training them on first use."""
+    """Path of the cached synthetic-pretrained FPN + RPN, training them on first use.
+
+    Args:
+        make_model: ``(backbone file or None) -> model`` whose detector parts are trained.
+        shape: what shapes the weights (backbone, channels, anchors, ``image_size``).
+        cache_dir: where pretrained weights are kept.
+        backbone_path: the backbone's pretrained file, or None.
+        backbone_identity: what identifies that backbone file (part of the cache key).
+        settings: how to pretrain.
+        progress: ``(step, steps, loss)``.
+    """
     settings = settings or DetectorPretrainSettings()
-    key = {
-        "detector": detector_key(cfg, image_size),
-        "backbone_weights": backbone_identity,
-        **asdict(settings),
-    }
+    key = {"detector": shape, "backbone_weights": backbone_identity, **asdict(settings)}
 
     def train() -> tuple[dict, dict]:
         with cpu_threads(settings.threads):
-            return pretrain_detector(cfg, image_size, backbone_path, settings, progress)
+            return pretrain_detector(
+                make_model, shape["image_size"], backbone_path, settings, progress
+            )
 
-    return _cached(cache_dir, f"synthetic-detector-{cfg.backbone}", key, train)
+    return cached_weights(cache_dir, f"synthetic-detector-{shape['backbone']}", key, train)

@@ -1,46 +1,68 @@
 """One run, end to end: data -> model -> training phases -> predictions -> metrics -> artifacts.
 
 :func:`run_experiment` is the library call behind every study arm, sweep trial and
-``bench train``; :func:`run_identity` is the run key the results store files it under.
+``bench train``; :func:`assemble` is the part of it that benchmark scripts share (data read
+once, the seeded model with its pretrained parts, its family's objective); :func:`run_identity`
+is the run key the results store files a run under.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import random
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 import scac
 from scac import RunWarning
 from scac.config import RunConfig, config_hash, to_dict
-from scac.data.synth import GENERATOR_VERSION
+from scac.data.batch import Batch
+from scac.engine.assets import data_identity, ensure_assets, file_digest, weights_identity
 from scac.engine.checkpoint import load_checkpoint
-from scac.engine.datasets import build_datasets, content_digest, data_fingerprint
+from scac.engine.datasets import DataBundle, build_datasets, content_digest
 from scac.engine.distributed import barrier, init_distributed, local_device
-from scac.engine.evaluate import predict
 from scac.engine.feature_cache import FrozenFeatures
 from scac.engine.numerics import cpu_threads, numerics
-from scac.engine.pretrain import PretrainSettings, synthetic_backbone_weights
-from scac.engine.pretrain_detector import (
-    DetectorPretrainSettings,
-    detector_key,
-    synthetic_detector_weights,
-)
+from scac.engine.predict import predict
 from scac.engine.train import Callbacks, Runtime, TrainLog, train
-from scac.losses import LOSSES
+from scac.families import FAMILIES
 from scac.metrics import summarize
-from scac.models import build_model
-from scac.models.weights import resolve_weights
+
+
+@dataclass
+class RunOptions:
+    """How a run is executed: nothing here changes its numbers.
+
+    Attributes:
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``...
+        num_workers: DataLoader workers.
+        callbacks: progress hooks.
+        resume: continue from ``artifacts_dir/checkpoint.pt`` when it exists.
+        validate_every_epoch: score the evaluation split after every epoch and hand the metrics
+            to ``callbacks.on_validation`` (sweeps report them to their pruner).
+        feature_cache: folder of the frozen-feature cache (phases that freeze the model's first
+            parts train from features computed once, :mod:`scac.engine.feature_cache`), or None
+            to compute them every step. Off under torchrun.
+        feature_cache_progress: ``(done, total)`` while the cache fills.
+    """
+
+    device: str = "auto"
+    num_workers: int = 0
+    callbacks: Callbacks | None = None
+    resume: bool = False
+    validate_every_epoch: bool = False
+    feature_cache: Path | None = None
+    feature_cache_progress: Callable[[int, int], None] | None = None
 
 
 @dataclass
@@ -89,73 +111,24 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def data_identity(cfg: RunConfig) -> str:
-    """What identifies the data: the synthetic generator's settings, or the annotations' hash."""
-    return data_fingerprint(cfg.data, Path("."))
-
-
-_DIGESTS: dict[tuple, str] = {}
-
-
-def _file_digest(path: Path) -> str:
-    """The first 16 hex digits of a file's SHA-256, memoised while the file is unchanged."""
-    st = path.stat()
-    signature = (str(path), st.st_size, st.st_mtime_ns)
-    if signature not in _DIGESTS:
-        h = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        _DIGESTS[signature] = h.hexdigest()[:16]
-    return _DIGESTS[signature]
-
-
-def pretrained_paths(cfg: RunConfig, cache_dir: Path) -> dict[str, Path]:
-    """The pretrained files of ``cfg`` by part, training synthetic ones on first use."""
-    out: dict[str, Path] = {}
-    m = cfg.model
-    if m.weights == "synthetic":
-        out["backbone"] = synthetic_backbone_weights(m.backbone, cache_dir, PretrainSettings())
-    else:
-        path = resolve_weights(m.weights, m.backbone)
-        if path is not None:
-            out["backbone"] = path
-    detector = getattr(m, "detector_weights", "none")
-    if detector == "synthetic":
-        out["detector"] = synthetic_detector_weights(
-            m, cfg.data.image_size, cache_dir, out.get("backbone"), _weights_identity(m.weights)
-        )
-    elif detector != "none":
-        path = Path(detector).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"detector weights file not found: {path}")
-        out["detector"] = path
-    return out
-
-
-def _weights_identity(weights: str) -> str:
-    if weights in ("none", "imagenet", "imagenet-v2"):
-        return weights
-    if weights == "synthetic":
-        return f"synthetic-g{GENERATOR_VERSION}-" + json.dumps(
-            asdict(PretrainSettings()), sort_keys=True
-        )
-    path = Path(weights).expanduser()
-    return f"file-{_file_digest(path)}" if path.is_file() else f"missing:{path}"
-
-
-def weights_identity(cfg: RunConfig) -> str:
-    """What identifies the pretrained weights without training them."""
-    m = cfg.model
-    text = _weights_identity(m.weights)
-    detector = getattr(m, "detector_weights", "none")
-    if detector == "synthetic":
-        settings = json.dumps(asdict(DetectorPretrainSettings()), sort_keys=True)
-        key = json.dumps(detector_key(m, cfg.data.image_size), sort_keys=True)
-        text += f"|detector-synthetic-{key}-{settings}"
-    elif detector != "none":
-        text += "|detector-" + _weights_identity(detector)
-    return text
+@contextlib.contextmanager
+def own_random_state() -> Iterator[None]:
+    """Give the block its own global random state: what it seeds and draws is undone after,
+    so a run in a process leaves the process's generators (and determinism flag) as it found
+    them."""
+    python, numpy = random.getstate(), np.random.get_state()
+    flags = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            random.setstate(python)
+            np.random.set_state(numpy)
+            torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
 
 
 def run_identity(cfg: RunConfig) -> str:
@@ -169,17 +142,59 @@ def run_identity(cfg: RunConfig) -> str:
     )
 
 
+@dataclass
+class Assembly:
+    """A run's parts, ready to train.
+
+    Attributes:
+        data: the train and evaluation splits, read once.
+        model: the seeded model with its pretrained parts, on its device.
+        objective: ``(output, batch) -> terms``: the family's loss with the run's ``loss``
+            section.
+        pretrained: the pretrained files it loaded, by part.
+    """
+
+    data: DataBundle
+    model: nn.Module
+    objective: Callable[[Any, Batch], dict[str, torch.Tensor]]
+    pretrained: dict[str, Path]
+
+
+def model_and_objective(
+    cfg: RunConfig, num_classes: int, pretrained: dict[str, Path], device: torch.device
+) -> tuple[nn.Module, Callable[[Any, Batch], dict[str, torch.Tensor]]]:
+    """The model of ``cfg`` (random parts drawn after seeding with ``cfg.seed``, pretrained
+    parts loaded from ``pretrained``) on ``device``, and its family's objective."""
+    seed_everything(cfg.seed)
+    family = FAMILIES.get(cfg.model.name)
+    model = family.build(cfg.model, num_classes, pretrained).to(device)
+    return model, partial(family.objective, settings=cfg.loss)
+
+
+def assemble(
+    cfg: RunConfig, cache_dir: Path, device: torch.device, *, bad_log: Path | None = None
+) -> Assembly:
+    """Everything a run trains, made in one order: assets (made on first use), datasets (read
+    once), the global seed, the model (random parts drawn from it, pretrained ones loaded).
+
+    Args:
+        cfg: the resolved run configuration.
+        cache_dir: where datasets and pretrained weights are generated once and reused.
+        device: where the model goes.
+        bad_log: where skipped unreadable images are listed (``data.skip_bad``).
+    """
+    assets = ensure_assets(cfg, cache_dir)
+    data = build_datasets(cfg.data, cfg.seed, assets.data_root, bad_log=bad_log)
+    model, objective = model_and_objective(cfg, len(data.classes), assets.pretrained, device)
+    return Assembly(data, model, objective, assets.pretrained)
+
+
 class _Validating(Callbacks):
     """Wraps a run's callbacks: after every epoch, score the evaluation split and report it."""
 
     def __init__(self, inner: Callbacks, model, dataset, cfg: RunConfig, runtime: Runtime) -> None:
-        self.inner, self.model, self.dataset, self.cfg, self.runtime = (
-            inner,
-            model,
-            dataset,
-            cfg,
-            runtime,
-        )
+        self.inner, self.model, self.dataset = inner, model, dataset
+        self.cfg, self.runtime = cfg, runtime
         self.step = 0
 
     def on_phase_start(self, phase, index, steps_per_epoch) -> None:
@@ -191,12 +206,8 @@ class _Validating(Callbacks):
     def on_epoch_end(self, phase, epoch, mean_loss) -> None:
         self.inner.on_epoch_end(phase, epoch, mean_loss)
         self.step += 1
-        preds = predict(
-            self.model,
-            self.dataset,
-            batch_size=self.cfg.train.eval_batch_size,
-            runtime=self.runtime,
-        )
+        batch = self.cfg.train.eval_batch_size
+        preds = predict(self.model, self.dataset, batch_size=batch, runtime=self.runtime)
         self.model.train()
         self.inner.on_validation(self.step, summarize(preds, self.cfg.eval.threshold)[0])
 
@@ -213,9 +224,8 @@ def _resume_state(checkpoint: Path, resume: bool) -> dict | None:
     try:
         return load_checkpoint(checkpoint)
     except ValueError as err:
-        aside = checkpoint.with_name(
-            f"{checkpoint.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}"
-        )
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = checkpoint.with_name(f"{checkpoint.name}.unreadable-{stamp}")
         checkpoint.replace(aside)
         warnings.warn(
             f"{err}; set aside as {aside.name}: the run restarts from its first epoch",
@@ -225,135 +235,80 @@ def _resume_state(checkpoint: Path, resume: bool) -> dict | None:
         return None
 
 
-def prepare(cfg: RunConfig, cache_dir: Path) -> None:
-    """Generate what ``cfg`` needs once (synthetic dataset, pretrained weights) before any run."""
-    build_datasets(cfg.data, cfg.seed, cache_dir)
-    pretrained_paths(cfg, cache_dir)
-
-
 def run_experiment(
     cfg: RunConfig,
     *,
     artifacts_dir: Path,
     cache_dir: Path,
-    device: str = "auto",
-    num_workers: int = 0,
-    callbacks: Callbacks | None = None,
-    resume: bool = False,
-    validate_every_epoch: bool = False,
-    feature_cache: Path | None = None,
-    feature_cache_progress: Callable[[int, int], None] | None = None,
+    options: RunOptions | None = None,
 ) -> RunResult:
     """Train and evaluate one configuration, writing its artifacts.
 
     Under ``torchrun`` every process calls this; they share the work (DDP) and only rank 0
-    writes checkpoints and artifacts.
+    writes checkpoints and artifacts. On the CPU the run uses ``cfg.train.cpu_threads``
+    intra-op threads throughout (training, the feature cache, evaluation), and it leaves the
+    process's global random state as it found it.
 
     Args:
         cfg: the resolved run configuration.
         artifacts_dir: folder for predictions, checkpoint and logs (created).
         cache_dir: where datasets and pretrained weights are generated once and reused.
-        device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``...
-        num_workers: DataLoader workers.
-        callbacks: progress hooks.
-        resume: continue from ``artifacts_dir/checkpoint.pt`` when it exists.
-        validate_every_epoch: score the evaluation split after every epoch and hand the metrics
-            to ``callbacks.on_validation`` (sweeps report them to their pruner).
-        feature_cache: folder of the frozen-feature cache (phases that freeze the model's first
-            parts train from features computed once, :mod:`scac.engine.feature_cache`), or
-            None to compute them every step. It does not change the numbers, so it is not part
-            of the run key. Off under torchrun.
-        feature_cache_progress: ``(done, total)`` while the cache fills.
-
-    On the CPU the run uses ``cfg.train.cpu_threads`` intra-op threads throughout (training,
-    the feature cache, evaluation), whatever the process had before.
+        options: how to execute it (device, workers, callbacks, resume, feature cache).
     """
-    threads = (
-        cpu_threads(cfg.train.cpu_threads)
-        if resolve_device(device).type == "cpu"
-        else contextlib.nullcontext()
-    )
-    with threads:
-        return _run(
-            cfg,
-            artifacts_dir=artifacts_dir,
-            cache_dir=cache_dir,
-            device=device,
-            num_workers=num_workers,
-            callbacks=callbacks,
-            resume=resume,
-            validate_every_epoch=validate_every_epoch,
-            feature_cache=feature_cache,
-            feature_cache_progress=feature_cache_progress,
-        )
+    options = options or RunOptions()
+    on_cpu = resolve_device(options.device).type == "cpu"
+    threads = cpu_threads(cfg.train.cpu_threads) if on_cpu else contextlib.nullcontext()
+    with threads, own_random_state():
+        return _run(cfg, Path(artifacts_dir), Path(cache_dir), options)
 
 
-def _run(
-    cfg: RunConfig,
-    *,
-    artifacts_dir: Path,
-    cache_dir: Path,
-    device: str,
-    num_workers: int,
-    callbacks: Callbacks | None,
-    resume: bool,
-    validate_every_epoch: bool,
-    feature_cache: Path | None,
-    feature_cache_progress: Callable[[int, int], None] | None,
-) -> RunResult:
-    ctx = init_distributed(resolve_device(device))
+def _run(cfg: RunConfig, artifacts_dir: Path, cache_dir: Path, options: RunOptions) -> RunResult:
+    ctx = init_distributed(resolve_device(options.device))
     runtime = Runtime(
-        device=local_device(resolve_device(device), ctx),
-        num_workers=num_workers,
+        device=local_device(resolve_device(options.device), ctx),
+        num_workers=options.num_workers,
         amp=cfg.train.amp,
         channels_last=cfg.train.channels_last,
         dist=ctx,
     )
     main = ctx is None or ctx.is_main
-    artifacts_dir = Path(artifacts_dir)
     checkpoint = artifacts_dir / "checkpoint.pt"
+    skipped_file = artifacts_dir / "skipped_images.txt"
     if main:
         artifacts_dir.mkdir(parents=True, exist_ok=True)
-        (artifacts_dir / "skipped_images.txt").unlink(missing_ok=True)
-        prepare(cfg, cache_dir)  # dataset and pretrained weights, once, before the other ranks
+        skipped_file.unlink(missing_ok=True)
+        ensure_assets(cfg, cache_dir)  # made once, on rank 0, before the other ranks look
     barrier(ctx)
-    data = build_datasets(
-        cfg.data, cfg.seed, cache_dir, bad_log=artifacts_dir / "skipped_images.txt"
-    )
-    pretrained = pretrained_paths(cfg, cache_dir)
-    seed_everything(cfg.seed)
-    model = build_model(cfg.model, len(data.classes), pretrained).to(runtime.device)
+    parts = assemble(cfg, cache_dir, runtime.device, bad_log=skipped_file)
+    model = parts.model
     if runtime.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    loss_fn = partial(LOSSES.get(cfg.model.name), settings=cfg.loss)
-    state = _resume_state(checkpoint, resume)
+    state = _resume_state(checkpoint, options.resume)
     if main:
         (artifacts_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
 
     start = time.perf_counter()
-    hooks = callbacks if main else None
-    if validate_every_epoch:
-        hooks = _Validating(hooks or Callbacks(), model, data.val, cfg, runtime)
+    hooks = options.callbacks if main else None
+    if options.validate_every_epoch:
+        hooks = _Validating(hooks or Callbacks(), model, parts.data.val, cfg, runtime)
     frozen = None
-    if feature_cache is not None and ctx is None:
+    if options.feature_cache is not None and ctx is None:
         frozen = FrozenFeatures(
             model,
-            data.train,
-            feature_cache,
+            parts.data.train,
+            options.feature_cache,
             amp=cfg.train.amp,
             autocast=runtime.autocast,
             device=runtime.device,
-            progress=feature_cache_progress,
+            progress=options.feature_cache_progress,
         )
     log = train(
         model,
-        loss_fn,
-        data.train,
-        cfg.train.phases,
-        batch_size=cfg.train.batch_size,
+        parts.objective,
+        parts.data.train,
+        cfg.train,
         seed=cfg.seed,
         runtime=runtime,
-        grad_clip=cfg.train.grad_clip,
         callbacks=hooks,
         checkpoint=checkpoint,
         resume=state,
@@ -362,11 +317,11 @@ def _run(
     train_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
-    preds = predict(model, data.val, batch_size=cfg.train.eval_batch_size, runtime=runtime)
+    batch = cfg.train.eval_batch_size
+    preds = predict(model, parts.data.val, batch_size=batch, runtime=runtime)
     metrics, per_class = summarize(preds, cfg.eval.threshold)
     eval_seconds = time.perf_counter() - start
 
-    skipped_file = artifacts_dir / "skipped_images.txt"
     skipped = sorted(set(skipped_file.read_text().splitlines())) if skipped_file.is_file() else []
     if main:
         preds.save(artifacts_dir / "predictions.npz")
@@ -375,8 +330,8 @@ def _run(
         checkpoint.unlink(missing_ok=True)  # finished: model.pt holds the weights
     barrier(ctx)
     provenance = {
-        "weights": {part: _file_digest(path) for part, path in pretrained.items()},
-        "data": content_digest(cfg.data, data),
+        "weights": {part: file_digest(path) for part, path in parts.pretrained.items()},
+        "data": content_digest(cfg.data, parts.data),
         "numerics": numerics(runtime.device),
     }
     return RunResult(

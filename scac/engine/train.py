@@ -19,11 +19,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from scac.config import PhaseConfig
 from scac.data.batch import Batch, collate
 from scac.engine.checkpoint import save_checkpoint, set_rng_state
 from scac.engine.distributed import DistContext, all_finite
-from scac.engine.feature_cache import image_dataset
+from scac.sections import PhaseConfig, TrainConfig
 
 AMP_MODES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -169,47 +168,46 @@ def steps_per_epoch(dataset, batch_size: int, ctx: DistContext | None = None) ->
     return max(1, n // batch_size) if n > batch_size else 1
 
 
+def _forward(model: nn.Module, batch: Batch) -> object:
+    return model(batch.images, batch.boxes)
+
+
 def train(
     model: nn.Module,
-    loss_fn: Callable[[object, Batch], dict[str, torch.Tensor]],
+    objective: Callable[[object, Batch], dict[str, torch.Tensor]],
     dataset,
-    phases: tuple[PhaseConfig, ...],
+    settings: TrainConfig,
     *,
-    batch_size: int,
     seed: int,
     runtime: Runtime,
-    grad_clip: float = 0.0,
     callbacks: Callbacks | None = None,
-    forward: Callable[[nn.Module, Batch], object] | None = None,
     checkpoint: Path | None = None,
     resume: dict | None = None,
     phase_forward: Callable[[PhaseConfig], Callable[[nn.Module, Batch], object] | None]
     | None = None,
 ) -> TrainLog:
-    """Run every phase over ``dataset``.
+    """Run every phase of ``settings`` over ``dataset``.
 
     Args:
         model: the model, already on the runtime's device.
-        loss_fn: ``(output, batch) -> terms`` with the total under ``"total"``.
+        objective: ``(output, batch) -> terms`` with the total under ``"total"``.
         dataset: training split (anything yielding ``Sample``).
-        phases: the phases, in order.
-        batch_size: images per optimiser step (per process under torchrun).
+        settings: the ``train`` section: phases, batch size (per process under torchrun),
+            gradient clipping.
         seed: seed of the data order.
         runtime: device, workers, mixed precision, distribution.
-        grad_clip: maximum gradient norm (0 = off).
         callbacks: progress hooks.
-        forward: ``(model, batch) -> output``; default ``model(batch.images, batch.boxes)``.
         checkpoint: file written at the end of every epoch (rank 0), or None.
         resume: a loaded checkpoint to continue from, or None.
-        phase_forward: ``phase -> forward`` for phases that start from cached features
-            (:class:`scac.engine.feature_cache.FrozenFeatures`), or None; while one is in use
-            the dataset serves no images (``load_images = False``). Not under torchrun.
+        phase_forward: ``phase -> (model, batch) -> output`` for phases that start from cached
+            features (:class:`scac.engine.feature_cache.FrozenFeatures`), or None; while one
+            is in use the dataset serves no images. Not under torchrun.
 
     Raises:
         NonFiniteLossError: a loss became NaN or infinite.
     """
     callbacks = callbacks or Callbacks()
-    forward = forward or (lambda m, b: m(b.images, b.boxes))
+    phases, batch_size, grad_clip = settings.phases, settings.batch_size, settings.grad_clip
     ctx = runtime.dist
     log, start_phase, start_epoch, global_epoch = TrainLog(), 0, 0, 0
     if resume is not None:
@@ -246,8 +244,8 @@ def train(
                 model, device_ids=ids, find_unused_parameters=bool(phase.loss_terms)
             )
         cached = phase_forward(phase) if phase_forward is not None and ctx is None else None
-        _serve_images(dataset, cached is None)
-        step_forward = cached or forward
+        dataset.serve_images(cached is None)
+        step_forward = cached or _forward
         callbacks.on_phase_start(phase, index, spe)
         model.train()
         for epoch in range(first, phase.epochs):
@@ -259,7 +257,7 @@ def train(
                 if runtime.channels_last:
                     batch.images = batch.images.contiguous(memory_format=torch.channels_last)
                 with runtime.autocast():
-                    terms = loss_fn(step_forward(net, batch), batch)
+                    terms = objective(step_forward(net, batch), batch)
                     loss = _objective(terms, phase)
                 if not all_finite(loss.detach(), ctx):
                     detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
@@ -296,12 +294,5 @@ def train(
                     log=asdict(log),
                 )
             callbacks.on_epoch_end(phase, epoch, mean)
-    _serve_images(dataset, True)
+    dataset.serve_images(True)
     return log
-
-
-def _serve_images(dataset, flag: bool) -> None:
-    """Let the dataset (or the image dataset under a view) read images, or not."""
-    target = image_dataset(dataset)
-    if hasattr(target, "load_images"):
-        target.load_images = flag

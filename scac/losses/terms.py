@@ -145,3 +145,9 @@ def rpn_loss(
     obj = F.binary_cross_entropy_with_logits(objectness[sampled], labels_all[sampled])
     box = F.smooth_l1_loss(deltas[pos], torch.cat(targets)[pos], beta=1 / 9, reduction="sum")
     return obj, box / max(len(sampled), 1)
+
+
+def with_total(terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``terms`` with their sum under ``"total"`` (every term already weighted)."""
+    terms["total"] = sum(terms.values())
+    return terms

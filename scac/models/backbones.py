@@ -1,9 +1,10 @@
 """Backbones: image -> multi-scale feature maps, each published as a :class:`FeatureSpec`.
 
-``tiny`` is the small 4-stage residual network of the synthetic default (16-96 channels,
-strides 4-32). ``resnext101_32x8d`` is the paper's extractor (§2.2: "the last pooling and
-classification layers ... are removed"); ``resnet50`` / ``resnet101`` serve the peer models. All
-return the last feature map of each of the four stages (C2..C5), the FPN's inputs.
+``shallow`` (the synthetic default, receptive fields 7-63 px) and ``tiny`` (a small residual
+net for tests) are :class:`FourStageNet` with different stages, strides 4-32.
+``resnext101_32x8d`` is the paper's extractor (§2.2: "the last pooling and classification
+layers ... are removed"); ``resnet50`` / ``resnet101`` serve the peer models. All return the
+last feature map of each of the four stages (C2..C5), the FPN's inputs.
 
 Backbones are built with frozen batch norm by default, as torchvision does for detection:
 batches of two images (the paper's recipe) give useless batch statistics.
@@ -46,42 +47,9 @@ class _BasicBlock(nn.Module):
         return self.relu(out + self.shortcut(x))
 
 
-class TinyResNet(nn.Module):
-    """A 4-stage residual network small enough to train on a CPU in minutes.
-
-    Args:
-        widths: channels of the four stages (C2..C5).
-        stem: channels of the stride-2 stem.
-        norm_layer: normalisation (``nn.BatchNorm2d`` to pretrain, frozen inside SCAC).
-    """
-
-    def __init__(
-        self,
-        widths: tuple[int, int, int, int] = (24, 32, 64, 96),
-        stem: int = 16,
-        norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d,
-    ) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(
-            nn.Conv2d(3, stem, 3, 2, 1, bias=False), norm_layer(stem), nn.ReLU(inplace=True)
-        )
-        chans = (stem, *widths)
-        self.stages = nn.ModuleList(
-            nn.Sequential(
-                _BasicBlock(chans[i], chans[i + 1], 2, norm_layer),
-                _BasicBlock(chans[i + 1], chans[i + 1], 1, norm_layer),
-            )
-            for i in range(4)
-        )
-        self.features = [FeatureSpec(f"c{i + 2}", w, 2 ** (i + 2)) for i, w in enumerate(widths)]
-
-    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
-        out: OrderedDict[str, torch.Tensor] = OrderedDict()
-        x = self.stem(x)  # (B, stem, H/2, W/2)
-        for spec, stage in zip(self.features, self.stages, strict=True):
-            x = stage(x)  # (B, channels, H/stride, W/stride)
-            out[spec.name] = x
-        return out
+def _residual_stage(cin: int, cout: int, norm: Callable[[int], nn.Module]) -> nn.Module:
+    """Two basic blocks, the first with stride 2: the ``tiny`` network's stage."""
+    return nn.Sequential(_BasicBlock(cin, cout, 2, norm), _BasicBlock(cout, cout, 1, norm))
 
 
 class _ShallowStage(nn.Module):
@@ -100,14 +68,12 @@ class _ShallowStage(nn.Module):
         return self.relu(x + self.mix(x))
 
 
-class ShallowNet(nn.Module):
-    """A 4-stage network with a small, known receptive field (7, 15, 31, 63 px at C2..C5).
-
-    Each stage is one 3x3 stride-2 convolution followed by a 1x1 residual convolution, so a
-    feature at C_k sees exactly a (2^(k+1) - 1)-pixel window. The synthetic benchmark uses it so
-    that context at a known distance is out of reach of an object patch's own features.
+class FourStageNet(nn.Module):
+    """A stride-2 stem and four stride-2 stages, C2..C5 at strides 4-32: the synthetic
+    default's small backbones, which differ only in their stage.
 
     Args:
+        stage: ``(in channels, out channels, norm) -> module`` halving the resolution.
         widths: channels of the four stages (C2..C5).
         stem: channels of the stride-2 stem.
         norm_layer: normalisation (``nn.BatchNorm2d`` to pretrain, frozen inside SCAC).
@@ -115,8 +81,9 @@ class ShallowNet(nn.Module):
 
     def __init__(
         self,
-        widths: tuple[int, int, int, int] = (32, 64, 96, 128),
-        stem: int = 24,
+        stage: Callable[[int, int, Callable[[int], nn.Module]], nn.Module],
+        widths: tuple[int, int, int, int],
+        stem: int,
         norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d,
     ) -> None:
         super().__init__()
@@ -124,9 +91,7 @@ class ShallowNet(nn.Module):
             nn.Conv2d(3, stem, 3, 2, 1, bias=False), norm_layer(stem), nn.ReLU(inplace=True)
         )
         chans = (stem, *widths)
-        self.stages = nn.ModuleList(
-            _ShallowStage(chans[i], chans[i + 1], norm_layer) for i in range(4)
-        )
+        self.stages = nn.ModuleList(stage(chans[i], chans[i + 1], norm_layer) for i in range(4))
         self.features = [FeatureSpec(f"c{i + 2}", w, 2 ** (i + 2)) for i, w in enumerate(widths)]
 
     def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
@@ -163,14 +128,17 @@ class TorchvisionResNet(nn.Module):
 
 @BACKBONES.register("tiny")
 def tiny(norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d) -> nn.Module:
-    """The synthetic default's backbone (about 0.5 M parameters)."""
-    return TinyResNet(norm_layer=norm_layer)
+    """A small residual network (two basic blocks per stage, about 0.5 M parameters)."""
+    return FourStageNet(_residual_stage, (24, 32, 64, 96), 16, norm_layer)
 
 
 @BACKBONES.register("shallow")
 def shallow(norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d) -> nn.Module:
-    """The synthetic default's backbone: receptive fields of 7-63 px (about 0.1 M parameters)."""
-    return ShallowNet(norm_layer=norm_layer)
+    """The synthetic default's backbone (about 0.1 M parameters): each stage one 3x3 stride-2
+    convolution and a 1x1 residual one, so a feature at C_k sees exactly a (2^(k+1) - 1)-pixel
+    window (7, 15, 31, 63 px at C2..C5), and context at a known distance is out of reach of an
+    object patch's own features."""
+    return FourStageNet(_ShallowStage, (32, 64, 96, 128), 24, norm_layer)
 
 
 def _torchvision(factory: Callable[..., tv_resnet.ResNet]) -> Callable[..., nn.Module]:

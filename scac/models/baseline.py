@@ -8,8 +8,8 @@
   concatenated with the pool5 features, then two ``hidden``-neuron and one C-neuron
   fully-connected layers produce the final confidences.
 
-Both return logits and probabilities, never a loss (``scac.losses.peers``); their builders are
-in ``scac.models.build``.
+Both return logits and probabilities, never a loss; their families (builders and objectives)
+are in ``scac.families.baseline``.
 """
 
 from __future__ import annotations

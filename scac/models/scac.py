@@ -56,7 +56,7 @@ class SCACOutput:
 
 
 class SCAC(nn.Module):
-    """SCAC from built parts; ``scac.models.build`` makes the parts from a config.
+    """SCAC from built parts; ``scac.families.spatial_context`` makes the parts from a config.
 
     Args:
         backbone: image -> OrderedDict of C2..C5 feature maps (f_R).

@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torchvision.models import get_model_weights
 
+from scac.models.backbones import BACKBONES
+
 
 def imagenet_checkpoint(backbone: str, version: str = "IMAGENET1K_V1") -> tuple[Path, str]:
     """(expected local file, download URL) of torchvision's ImageNet weights for ``backbone``."""
@@ -119,3 +121,25 @@ def load_backbone_weights(backbone: nn.Module, path: Path) -> None:
             f"the backbone expects {tuple(own[k].shape)} ({len(bad)} mismatched)"
         )
     backbone.load_state_dict(state)
+
+
+def build_backbone(name: str, weights_path: Path | None = None) -> nn.Module:
+    """A registered backbone (frozen batch norm), with weights loaded from ``weights_path``."""
+    backbone = BACKBONES.get(name)()
+    if weights_path is not None:
+        load_backbone_weights(backbone, weights_path)
+    return backbone
+
+
+def load_parts(model: nn.Module, path: Path, parts: tuple[str, ...]) -> None:
+    """Load a state dict that holds exactly the named top-level ``parts`` of ``model``."""
+    state = load_state_dict_file(path)
+    own = {k for k in model.state_dict() if k.split(".")[0] in parts}
+    missing, unexpected = sorted(own - set(state)), sorted(set(state) - own)
+    if missing or unexpected:
+        raise ValueError(
+            f"state dict {path} does not hold the model's {'/'.join(parts)}: "
+            f"missing keys: {', '.join(missing[:8]) or 'none'}; "
+            f"unexpected keys: {', '.join(unexpected[:8]) or 'none'}"
+        )
+    model.load_state_dict(state, strict=False)

@@ -1,22 +1,17 @@
-"""Study tables: arm x metric, mean +- std over seeds, from the records in the store.
+"""Paired bootstrap comparisons of runs: is one set of runs better than another on the same images?
 
-Each arm is also compared with the study's reference arm by a paired bootstrap over images
-(:func:`compare_runs`): seed-matched runs (arm seed s against reference seed s) are scored on
-the same images, so the interval says whether the arm's gain depends on which images were drawn.
+Seed-matched runs (arm seed s against reference seed s) are scored on the same images, so the
+interval says whether a gain depends on which images were drawn (:func:`compare_runs`).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from bench.selection import StudyRuns
 from bench.store import RunRecord
-from bench.studies import Study
 from scac.metrics import BootstrapCI, paired_bootstrap
 from scac.predictions import Predictions
 
@@ -129,75 +124,3 @@ def compare_runs(
     except ValueError as err:  # e.g. a metric the protocol does not compute
         return Comparison(None, seeds, pooling, reason=str(err))
     return Comparison(ci, seeds, pooling)
-
-
-@dataclass
-class StudyTable:
-    """A study's table as data (rendered by the CLI).
-
-    Attributes:
-        study: the study.
-        runs: the selection it shows (variant, size, seeds).
-        frame: one row per finished run: arm, seed, run_key and one column per metric.
-        metrics: the metric columns, in order.
-        missing: arms x seeds that have no finished run yet.
-        comparisons: arm -> paired bootstrap of the arm against the study's reference arm on
-            the first metric (empty when the study names no reference).
-    """
-
-    study: Study
-    runs: StudyRuns
-    frame: pd.DataFrame
-    metrics: list[str]
-    missing: list[tuple[str, int]]
-    comparisons: dict[str, Comparison] = field(default_factory=dict)
-
-    def summary(self) -> pd.DataFrame:
-        """Per arm (file order): n runs, then mean and std of each metric over seeds."""
-        order = [a.name for a in self.study.arms]
-        rows = []
-        for arm in order:
-            sub = self.frame[self.frame["arm"] == arm]
-            row: dict[str, object] = {"arm": arm, "n": len(sub)}
-            for m in self.metrics:
-                vals = sub[m].dropna() if m in sub else pd.Series(dtype=float)
-                row[f"{m} mean"] = float(vals.mean()) if len(vals) else math.nan
-                row[f"{m} std"] = float(vals.std(ddof=1)) if len(vals) > 1 else math.nan
-            rows.append(row)
-        return pd.DataFrame(rows)
-
-
-def study_table(runs: StudyRuns) -> StudyTable:
-    """The table of a study's selected runs (:func:`bench.selection.study_runs`)."""
-    study = runs.study
-    finished = runs.finished
-    metrics = list(study.metrics)
-    frame = pd.DataFrame(
-        [
-            {
-                "arm": r["arm"],
-                "seed": r["seed"],
-                "run_key": r["run_key"],
-                **{m: (r["metrics"] or {}).get(m) for m in metrics},
-            }
-            for r in finished
-        ],
-        columns=["arm", "seed", "run_key", *metrics],
-    )
-    for m in metrics:
-        frame[m] = pd.to_numeric(frame[m], errors="coerce")
-    return StudyTable(study, runs, frame, metrics, runs.missing, _compare_arms(runs, metrics))
-
-
-def _compare_arms(runs: StudyRuns, metrics: list[str]) -> dict[str, Comparison]:
-    study = runs.study
-    if not study.reference or not metrics:
-        return {}
-    reference = runs.records(study.reference)
-    if not reference:
-        return {}
-    return {
-        arm.name: compare_runs(records, reference, metric=metrics[0])
-        for arm in study.arms
-        if (records := runs.records(arm.name)) and arm.name != study.reference
-    }

@@ -7,7 +7,7 @@ import math
 from rich.markup import escape
 from rich.table import Table
 
-from bench.report import StudyTable
+from bench.tables.study import StudyTable
 
 
 def fmt(mean: float, std: float) -> str:

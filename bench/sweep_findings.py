@@ -14,11 +14,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
-from bench.sweeps import Sweep, open_sweep  # noqa: E402
+from bench.sweep_files import Sweep  # noqa: E402
+from bench.sweeps import open_sweep  # noqa: E402
 
 
 @dataclass
-class SweepReport:
+class SweepFindings:
     """A sweep's state and findings.
 
     Attributes:
@@ -38,9 +39,9 @@ class SweepReport:
     plots: list[Path] = field(default_factory=list)
 
 
-def sweep_report(
+def sweep_findings(
     sweep: Sweep, storage_url: str, out_dir: Path, *, smoke: bool = False, top: int = 5
-) -> SweepReport:
+) -> SweepFindings:
     """Read the sweep's Optuna study and write its plots to ``out_dir``.
 
     Args:
@@ -52,7 +53,7 @@ def sweep_report(
     """
     study = open_sweep(sweep, storage_url, smoke=smoke, create=False)
     trials = study.get_trials(deepcopy=False)
-    report = SweepReport(sweep.name, sweep.metric, {})
+    report = SweepFindings(sweep.name, sweep.metric, {})
     for t in trials:
         report.states[t.state.name] = report.states.get(t.state.name, 0) + 1
     complete = [

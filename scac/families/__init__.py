@@ -1,0 +1,37 @@
+"""Model families: one file per model, one registry (see :mod:`scac.families.base`).
+
+``FAMILIES`` maps ``model.name`` to its family. A new model is a new file in this package and
+one line below.
+"""
+
+from scac.families import baseline, latent_context, spatial_context, srn  # noqa: F401 - register
+from scac.families.base import (
+    FAMILIES,
+    LossConfig,
+    ModelConfig,
+    ModelFamily,
+    PretrainedPart,
+    register,
+)
+
+
+def family(name: str) -> ModelFamily:
+    """The family registered under ``name``; an unknown name lists the known ones."""
+    return FAMILIES.get(name)
+
+
+def build_model(cfg: ModelConfig, num_classes: int, pretrained: dict | None = None):
+    """The model of a ``model`` config section, with pretrained state-dict files by part."""
+    return FAMILIES.get(cfg.name).build(cfg, num_classes, pretrained)
+
+
+__all__ = [
+    "FAMILIES",
+    "LossConfig",
+    "ModelConfig",
+    "ModelFamily",
+    "PretrainedPart",
+    "build_model",
+    "family",
+    "register",
+]

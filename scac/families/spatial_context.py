@@ -1,0 +1,269 @@
+"""SCAC, the spatial-context-aware network (Zhang et al., ICASSP 2022, §2), as a model family.
+
+Its ``model`` section (defaults: the paper's full-size model), its ``loss`` section (eq. 6),
+the builder that assembles Fig. 2 from torchvision's detection parts and ours, the objective
+L = Lr + alpha Lp + beta Ll(obj) + gamma Ll(ctx) + rpn_weight (L_rpn_obj + L_rpn_box), and the
+pretrained parts it loads: a backbone, and an FPN + region proposal network ("detector").
+
+The paper does not say how the region proposal network is trained; we keep Faster R-CNN's own
+objectness and box terms, weighted by ``rpn_weight`` (1.0 by default, as Faster R-CNN). A
+removed branch contributes no term.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Annotated, Literal
+
+import torch
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
+
+from scac.config_fields import (
+    Backbone,
+    NonNegative,
+    Positive,
+    PositiveFloat,
+    Probability,
+    Range,
+    Reduction,
+    Registered,
+)
+from scac.data.batch import Batch
+from scac.families.base import (
+    DETECTOR_PARTS,
+    LossConfig,
+    ModelConfig,
+    ModelFamily,
+    PretrainedPart,
+    register,
+)
+from scac.losses.terms import label_loss, patch_losses, rpn_loss
+from scac.models.heads import ContextLabelPredictor, LabelScale, ObjectPatchProcessors
+from scac.models.neck import FPNNeck
+from scac.models.patches import CONTEXT_PATCHES, ObjectPatchGenerator
+from scac.models.pooling import AGGREGATIONS, FUSIONS
+from scac.models.roi_align import PyramidRoIAlign
+from scac.models.scac import SCAC, SCACOutput
+from scac.models.weights import build_backbone, load_parts
+from scac.sections import DataConfig
+
+
+@dataclass(frozen=True)
+class SCACConfig(ModelConfig):
+    """The spatial-context-aware network (paper §2). Defaults are the paper's full-size model."""
+
+    name: str = "scac"
+    backbone: Backbone = "resnext101_32x8d"
+    weights: str = "none"  # backbone: none | imagenet | imagenet-v2 | synthetic | path
+    detector_weights: str = "none"  # FPN + RPN: none | synthetic | path to a state dict
+    fpn_channels: Positive = 256
+    anchor_sizes: tuple[Positive, ...] = (32, 64, 128, 256)  # one size per FPN level, P2..P5
+    aspect_ratios: tuple[PositiveFloat, ...] = (0.5, 1.0, 2.0)
+    rpn_pre_nms_top_n: Positive = 1000
+    rpn_post_nms_top_n: Positive = 300  # object patches per image
+    rpn_nms_thresh: Probability = 0.7
+    roi_size: Positive = 7
+    roi_canonical_scale: Positive = 224  # FPN eq. 1: a box of this side pools from P4
+    representation_size: Positive = 1024
+    # side of a context patch / side of its object patch: 1 = the object patch itself
+    context_ratio: Annotated[float, Range(low=1.0)] = 2.0
+    sigma: PositiveFloat = 0.5  # eq. 5: label probabilities are sigmoid(sigma * logit)
+    learn_sigma: bool = False
+    # element-wise fusion of the two branches' image scores
+    fusion: Annotated[str, Registered("scac.models.pooling:FUSIONS")] = "mean"
+    # patch scores -> image scores
+    aggregation: Annotated[str, Registered("scac.models.pooling:AGGREGATIONS")] = "max"
+    branches: tuple[Literal["object", "context"], ...] = ("object", "context")
+    gt_patches_in_training: bool = True  # as Faster R-CNN: ground-truth boxes join the patches
+
+
+@dataclass(frozen=True)
+class SCACLossConfig(LossConfig):
+    """Weights and sampling of eq. 6: L = Lr + alpha Lp + beta Ll(obj) + gamma Ll(ctx) + RPN."""
+
+    alpha: NonNegative = 1.0
+    beta: NonNegative = 1.0
+    gamma: NonNegative = 1.0
+    rpn_weight: NonNegative = 1.0  # the RPN's own objectness + box losses (Faster R-CNN: 1)
+    patch_fg_iou: Probability = 0.5  # p* = 1 when a patch's max IoU with a ground truth exceeds it
+    patch_batch_size: Positive = 128  # patches sampled per image for Lp and Lr
+    patch_positive_fraction: Probability = 0.25
+    rpn_fg_iou: Probability = 0.7
+    rpn_bg_iou: Probability = 0.3
+    rpn_batch_size: Positive = 256
+    rpn_positive_fraction: Probability = 0.5
+    label_reduction: Reduction = "sum"  # eq. 5 sums over classes; "mean" divides by C
+
+
+def build_scac(
+    cfg: SCACConfig, num_classes: int, pretrained: dict[str, Path] | None = None
+) -> SCAC:
+    """SCAC from its config section.
+
+    Args:
+        cfg: the ``model`` section.
+        num_classes: number of labels C.
+        pretrained: state-dict files by part: ``backbone`` (see ``scac.models.weights``) and
+            ``detector`` (FPN + region proposal network).
+    """
+    pretrained = pretrained or {}
+    branches = set(cfg.branches)
+    if not branches:
+        raise ValueError("model.branches must be a non-empty subset of ['object', 'context']")
+    backbone = build_backbone(cfg.backbone, pretrained.get("backbone"))
+    neck = FPNNeck(backbone.features, cfg.fpn_channels)
+    levels = [f.name for f in neck.features]
+    if len(cfg.anchor_sizes) != len(levels):
+        raise ValueError(
+            f"model.anchor_sizes needs one size per pyramid level ({len(levels)}: {levels}), "
+            f"got {list(cfg.anchor_sizes)}"
+        )
+    anchors = AnchorGenerator(
+        sizes=tuple((s,) for s in cfg.anchor_sizes),
+        aspect_ratios=(tuple(cfg.aspect_ratios),) * len(levels),
+    )
+    rpn = RegionProposalNetwork(
+        anchors,
+        RPNHead(cfg.fpn_channels, len(cfg.aspect_ratios)),
+        # matching and sampling live in scac.losses.rpn_loss; these values are unused here
+        fg_iou_thresh=0.7,
+        bg_iou_thresh=0.3,
+        batch_size_per_image=256,
+        positive_fraction=0.5,
+        pre_nms_top_n={"training": cfg.rpn_pre_nms_top_n, "testing": cfg.rpn_pre_nms_top_n},
+        post_nms_top_n={"training": cfg.rpn_post_nms_top_n, "testing": cfg.rpn_post_nms_top_n},
+        nms_thresh=cfg.rpn_nms_thresh,
+    )
+    roi_pool = PyramidRoIAlign(
+        neck.features, cfg.roi_size, sampling_ratio=2, canonical_scale=cfg.roi_canonical_scale
+    )
+    with_context = "context" in branches
+    model = SCAC(
+        backbone=backbone,
+        neck=neck,
+        object_patches=ObjectPatchGenerator(rpn),
+        context_patches=CONTEXT_PATCHES.get("expand")(cfg.context_ratio) if with_context else None,
+        roi_pool=roi_pool,
+        object_head=ObjectPatchProcessors(
+            cfg.fpn_channels,
+            cfg.roi_size,
+            cfg.representation_size,
+            num_classes,
+            with_labels="object" in branches,
+        ),
+        context_head=ContextLabelPredictor(
+            cfg.fpn_channels, cfg.roi_size, cfg.representation_size, num_classes
+        )
+        if with_context
+        else None,
+        label_scale=LabelScale(cfg.sigma, cfg.learn_sigma),
+        aggregation=AGGREGATIONS.get(cfg.aggregation),
+        fusion=FUSIONS.get(cfg.fusion),
+    )
+    if pretrained.get("detector") is not None:
+        load_parts(model, pretrained["detector"], DETECTOR_PARTS)
+    return model
+
+
+def scac_objective(
+    output: SCACOutput, batch: Batch, settings: SCACLossConfig
+) -> dict[str, torch.Tensor]:
+    """Every term of eq. 6, weighted, and their sum under ``"total"``.
+
+    Args:
+        output: the model's forward pass on ``batch`` (training mode).
+        batch: images, boxes and labels (``label_mask`` drops unknown labels from Ll).
+        settings: weights and sampling of the terms.
+    """
+    p = output.proposals
+    rpn_obj, rpn_box = rpn_loss(
+        p.objectness,
+        p.deltas,
+        p.anchors,
+        batch.boxes,
+        fg_iou=settings.rpn_fg_iou,
+        bg_iou=settings.rpn_bg_iou,
+        batch_size=settings.rpn_batch_size,
+        positive_fraction=settings.rpn_positive_fraction,
+    )
+    lr, lp = patch_losses(
+        output.patches,
+        output.box_deltas,
+        output.patch_logits,
+        batch.boxes,
+        fg_iou=settings.patch_fg_iou,
+        batch_size=settings.patch_batch_size,
+        positive_fraction=settings.patch_positive_fraction,
+    )
+    # every term already weighted: the total is their sum, and a phase may optimise a subset
+    terms = {
+        "rpn_objectness": settings.rpn_weight * rpn_obj,
+        "rpn_box": settings.rpn_weight * rpn_box,
+        "Lr": lr,
+        "Lp": settings.alpha * lp,
+    }
+    mask, reduction = batch.label_mask, settings.label_reduction
+    if output.image_object_logits is not None:
+        ll = label_loss(output.image_object_logits, batch.labels, mask, reduction)
+        terms["Ll_obj"] = settings.beta * ll
+    if output.image_context_logits is not None:
+        ll = label_loss(output.image_context_logits, batch.labels, mask, reduction)
+        terms["Ll_ctx"] = settings.gamma * ll
+    terms["total"] = sum(terms.values())
+    return terms
+
+
+def detector_shape(cfg: SCACConfig, image_size: int) -> dict:
+    """The settings that shape the FPN and region proposal network's weights."""
+    return {
+        "backbone": cfg.backbone,
+        "fpn_channels": cfg.fpn_channels,
+        "anchor_sizes": list(cfg.anchor_sizes),
+        "aspect_ratios": list(cfg.aspect_ratios),
+        "image_size": image_size,
+    }
+
+
+@register
+class SCACFamily(ModelFamily):
+    """SCAC: a backbone and a detector (FPN + RPN) pretrained, two label branches fused."""
+
+    name = "scac"
+    config = SCACConfig
+    loss_config = SCACLossConfig
+    tiny = {
+        "model.backbone": "tiny",
+        "model.fpn_channels": 16,
+        "model.anchor_sizes": [8, 16, 32, 64],
+        "model.rpn_pre_nms_top_n": 50,
+        "model.rpn_post_nms_top_n": 6,
+        "model.roi_canonical_scale": 28,
+        "model.representation_size": 32,
+    }
+
+    def build(self, cfg, num_classes, pretrained=None):
+        return build_scac(cfg, num_classes, pretrained)
+
+    def objective(self, output, batch, settings):
+        return scac_objective(output, batch, settings)
+
+    def pretrained_parts(self, model: SCACConfig, data: DataConfig):
+        parts = super().pretrained_parts(model, data)
+        if model.detector_weights == "none":
+            return parts
+
+        def detector_model(backbone_file: Path | None) -> SCAC:
+            # the object branch alone: what a class-agnostic detector pretraining trains
+            files = {"backbone": backbone_file} if backbone_file else {}
+            return build_scac(replace(model, branches=("object",)), 1, files)
+
+        detector = PretrainedPart(
+            "detector",
+            model.detector_weights,
+            model.backbone,
+            detector_shape(model, data.image_size),
+            detector_model,
+        )
+        return (*parts, detector)
