@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -18,6 +20,7 @@ TINY = {
     "data.image_size": 64,
     "data.synth.canvas": 64,
     "model.weights": "none",
+    "model.detector_weights": "none",
     "model.fpn_channels": 16,
     "model.representation_size": 32,
     "model.anchor_sizes": [8, 16, 32, 64],
@@ -38,6 +41,38 @@ def _isolated(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("BENCH_STUDIES", str(ROOT / "studies"))
     monkeypatch.delenv("BENCH_STORE", raising=False)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+
+def _global_random_state() -> tuple:
+    return (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+
+
+@pytest.fixture(autouse=True)
+def _no_leaking_rng(request):
+    """A test that leaves the global random generators changed fails (torchvision's
+    ``prevent_leaking_rng``, strict): a leak would make later tests depend on the order they run
+    in. Tests that draw random weights or inputs from the global generators on purpose say so
+    with ``@pytest.mark.own_rng`` (or ``pytestmark``) and run inside their own fork of them."""
+    if request.node.get_closest_marker("own_rng"):
+        python, numpy = random.getstate(), np.random.get_state()
+        with torch.random.fork_rng(devices=[]):
+            yield
+        random.setstate(python)
+        np.random.set_state(numpy)
+        return
+    before = _global_random_state()
+    yield
+    after = _global_random_state()
+    same = (torch.equal(before[0], after[0]), np.array_equal(before[1], after[1]))
+    leaked = [
+        n
+        for n, ok in zip(("torch", "numpy", "random"), (*same, before[2] == after[2]), strict=True)
+        if not ok
+    ]
+    assert not leaked, (
+        f"the test changed the global random state of {', '.join(leaked)}: draw from a "
+        "generator of its own, or mark it own_rng"
+    )
 
 
 @pytest.fixture

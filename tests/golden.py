@@ -89,7 +89,7 @@ def compute() -> dict:
     from bench.studies import recipe_smoke_overrides
     from scac.config import load_recipe, with_overrides
     from scac.engine.pretrain import PretrainSettings, pretrain
-    from scac.engine.run import run_experiment
+    from scac.engine.run import RunOptions, run_experiment
 
     out: dict = {}
     with tempfile.TemporaryDirectory(prefix="golden-") as tmp:
@@ -97,7 +97,10 @@ def compute() -> dict:
             path = ROOT / "studies" / "recipes" / f"{recipe}.toml"
             cfg = with_overrides(load_recipe(path), {**recipe_smoke_overrides(path), **overrides})
             result = run_experiment(
-                cfg, artifacts_dir=Path(tmp) / name, cache_dir=Path(tmp) / "cache", device="cpu"
+                cfg,
+                artifacts_dir=Path(tmp) / name,
+                cache_dir=Path(tmp) / "cache",
+                options=RunOptions(device="cpu"),
             )
             out[name] = {m: result.metrics[m] for m in METRICS}
             out[name]["final_loss"] = result.log.epoch_loss[-1]["loss"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from bench.audit import audit, check_class_mean, check_f1, f1_summary, row_marks
 from bench.cli.main import app
+from bench.tables.audit import audit, check_class_mean, check_f1, f1_summary, row_marks
 from bench.tables.reported import Column, ReportedRow, ReportedTable, TableSpec, load
 
 runner = CliRunner()

@@ -72,6 +72,7 @@ def test_run_study_smoke_then_rerun_skips_then_results(tmp_path):
     assert "AP per class" in show.output
 
 
+@pytest.mark.slow  # 13 runs; each arm's definition is checked without training in test_studies
 @pytest.mark.parametrize("study", ["sigma", "loss_weights", "branches"])
 def test_every_shipped_study_runs_in_smoke_form(tmp_path, study):
     result = runner.invoke(

@@ -71,6 +71,7 @@ def test_partial_labels_covers_table_5_for_both_models():
         assert drops == pytest.approx([p / 10 for p in range(10)])
 
 
+@pytest.mark.slow  # every arm of the three studies: about a minute on 2 cores
 @pytest.mark.parametrize("name", PEER_STUDIES)
 def test_study_runs_end_to_end_in_smoke_form(tmp_path, name):
     """Every arm trains and is scored through the CLI, the run store and the metrics."""
@@ -92,3 +93,31 @@ def test_study_runs_end_to_end_in_smoke_form(tmp_path, name):
         (r["arm"], r["config"]["model"]["name"], r["config"]["data"]["drop_labels"]) for r in runs
     }
     assert measured == expected
+
+
+# one arm of each model family, through the CLI, the run layer, the store and the metrics
+FAMILY_RECIPES = {
+    "scac": ("synth", {}),
+    "resnet_baseline": ("baseline-synth", {}),
+    "resnet_semantic": ("baseline-synth", {"model.name": "resnet_semantic", "model.hidden": 16}),
+    "srn": ("srn-synth", {}),
+    "latent_context": ("lc-synth", {}),
+}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILY_RECIPES))
+def test_one_arm_of_every_family_trains_end_to_end(tmp_path, family):
+    recipe, arm = FAMILY_RECIPES[family]
+    sets = ", ".join(f'"{k}" = {v!r}'.replace("'", '"') for k, v in arm.items())
+    (tmp_path / "one.toml").write_text(
+        f'question = "Does {family} train?"\nrecipe = "{recipe}"\nseeds = [0]\n'
+        f'[[arms]]\nname = "{family}"\nreason = "one arm of the family"\nset = {{ {sets} }}\n'
+    )
+    store = str(tmp_path / "s.sqlite")
+    result = runner.invoke(
+        app, ["run", "study", str(tmp_path / "one.toml"), "--smoke", "--store", store]
+    )
+    assert result.exit_code == 0, result.output
+    (run,) = Store(store).list_runs(study="one")
+    assert run["state"] == "finished" and run["config"]["model"]["name"] == family
+    assert 0 <= run["metrics"]["mAP"] <= 100 and len(run["per_class_ap"]) == 9

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from bench.audit import audit
+from bench.tables.audit import audit
 from bench.tables.reported import CSV_COLUMNS, KINDS, load, load_frame, reported_dir, table_names
+from tests.papers.excerpts import HERE, SHARED, TABLES, excerpt, normalise, papers_folder
 
-PAPERS = Path("/work/shared/papers")
-if not PAPERS.is_dir():  # a checkout beside ../shared
-    PAPERS = Path(__file__).resolve().parents[3] / "shared" / "papers"
-needs_papers = pytest.mark.skipif(not PAPERS.is_dir(), reason="paper texts not available")
+# the full texts beside the checkout (../shared/papers), else the excerpts the project ships
+PAPERS = papers_folder()
+needs_papers = pytest.mark.skipif(
+    not (PAPERS / "scac-icassp2022.txt").is_file(), reason="neither the papers nor their excerpts"
+)
 NUMBER = re.compile(r"^\d+\.\d$")
 
 
@@ -162,11 +163,16 @@ def test_claims_are_well_formed_and_point_at_transcribed_rows():
     assert all(NUMBER.match(v) for v in claims["value"])
 
 
+@pytest.mark.skipif(not SHARED.is_dir(), reason="the full paper texts are not beside the checkout")
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_the_shipped_excerpts_are_verbatim_lines_of_the_papers(name):
+    assert (HERE / name).read_text() == excerpt(name, (SHARED / name).read_text())
+
+
 @needs_papers
 def test_every_claim_is_quoted_from_its_paper():
     claims = pd.read_csv(reported_dir() / "claims.csv", dtype=str, keep_default_na=False)
     for c in claims.itertuples():
-        text = (PAPERS / f"{c.paper}-{c.version}.txt").read_text()
-        text = re.sub(r"\s+", " ", re.sub(r"-\n", "", text))
+        text = normalise((PAPERS / f"{c.paper}-{c.version}.txt").read_text())
         for part in c.quote.split(" ... "):
             assert part in text, (c.paper, c.version, part)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -18,7 +19,8 @@ from typer.testing import CliRunner
 from bench.cli.main import app
 from bench.owner import Owner
 from bench.plan import plan_study
-from bench.runs import RunContext, run_plan
+from bench.plan_runner import run_plan
+from bench.runs import RunContext
 from bench.selection import study_runs
 from bench.store import Store
 from bench.studies import load_study
@@ -212,12 +214,20 @@ def test_bad_input_is_one_line_a_non_zero_exit_and_no_change(tmp_path, args, mes
     store = tmp_path / "typo.sqlite"
     if args[:2] == ["results", "list"]:
         _finished(Store(str(store)), "branches", "a", 0, "k0", 50.0)
-    before = store.read_bytes() if store.exists() else None
+    before = _content(store)
     result = runner.invoke(app, [*args, "--store", str(store)])
     assert result.exit_code == 2, result.output
     assert message in result.output.replace("\n", " ") and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) <= 3
-    assert (store.read_bytes() if store.exists() else None) == before  # store unchanged
+    assert _content(store) == before  # the store unchanged (or still absent)
+
+
+def _content(path) -> list[str] | None:
+    """An SQLite store's content as SQL statements, or None when there is no file."""
+    if not path.exists():
+        return None
+    with sqlite3.connect(path) as conn:
+        return list(conn.iterdump())
 
 
 @pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated"], ids=["empty", "truncated"])

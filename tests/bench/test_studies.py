@@ -6,7 +6,7 @@ import pytest
 
 from bench.plan import plan_study
 from bench.studies import known_studies, load_study
-from scac.config import ConfigError
+from scac.config import ConfigError, flatten
 
 
 def specs(study, **options):
@@ -23,6 +23,31 @@ def test_shipped_studies_are_valid_and_say_why():
         assert all(arm.reason for arm in study.arms)
         runs = specs(study)
         assert len(runs) == len(study.arms) * len(study.seeds)
+
+
+def _leaves(key: str, value) -> dict:
+    """An override as dotted keys to leaf values (a list of tables as ``key.0.field``)."""
+    if isinstance(value, dict):
+        return {k: v for f, x in value.items() for k, v in _leaves(f"{key}.{f}", x).items()}
+    if isinstance(value, list) and value and all(isinstance(x, dict) for x in value):
+        return {k: v for i, x in enumerate(value) for k, v in _leaves(f"{key}.{i}", x).items()}
+    return {key: list(value) if isinstance(value, tuple | list) else value}
+
+
+@pytest.mark.parametrize("name", known_studies())
+def test_every_arm_of_every_study_is_what_it_says(name):
+    """Each arm's config takes every value its ``set`` names, and no two arms are one run:
+    what a smoke run of every arm used to show, without training."""
+    study = load_study(name)
+    runs = specs(study, seeds=(study.seeds[0],))
+    assert len({s.key for s in runs}) == len(study.arms), "two arms resolve to one run"
+    for arm, spec in zip(study.arms, runs, strict=True):
+        have = flatten(spec.config)
+        for key, value in arm.overrides.items():
+            for leaf, want in _leaves(key, value).items():
+                got = have[leaf]
+                got = list(got) if isinstance(got, tuple | list) else got
+                assert got == want, (name, arm.name, leaf, got, want)
 
 
 def test_context_ratio_arms_set_the_ratio_and_include_no_context():

@@ -7,7 +7,6 @@ import pytest
 from scac.config import (
     ConfigError,
     RunConfig,
-    SCACConfig,
     config_hash,
     flatten,
     from_dict,
@@ -16,6 +15,7 @@ from scac.config import (
     to_dict,
     with_overrides,
 )
+from scac.families.spatial_context import SCACConfig
 
 
 def test_round_trip_and_defaults_are_the_paper():

@@ -12,7 +12,10 @@ from pycocotools.coco import COCO
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
-from scac.data import synth
+from scac.data import scenes, synth
+
+# these tests build models with random weights from the global generators
+pytestmark = pytest.mark.own_rng
 
 
 def test_same_seed_same_dataset_other_seed_other(tmp_path):
@@ -39,7 +42,7 @@ def test_pycocotools_reads_what_was_written(synth_root):
     coco = COCO(str(synth_root / "annotations" / "instances_train.json"))
     assert len(coco.getImgIds()) == 40 == len(doc["images"])
     assert len(coco.getAnnIds()) == len(doc["annotations"])
-    assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == [c[1] for c in synth.CATEGORIES]
+    assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == [c[1] for c in scenes.CATEGORIES]
     for cat in coco.loadCats(coco.getCatIds()):
         expected = sum(a["category_id"] == cat["id"] for a in doc["annotations"])
         assert len(coco.getAnnIds(catIds=[cat["id"]])) == expected
@@ -52,13 +55,13 @@ def test_every_ambiguous_object_has_its_context_beside_it_and_distractors_far(sy
     doc = json.loads((synth_root / "annotations" / "instances_train.json").read_text())
     by_id = {a["id"]: a for a in doc["annotations"]}
     names = {c["id"]: c["name"] for c in doc["categories"]}
-    params = synth.SynthParams()
+    params = scenes.SynthParams()
     checked = 0
     for a in doc["annotations"]:
         if "context_id" not in a:
             continue
         ctx = by_id[a["context_id"]]
-        assert names[ctx["category_id"]] == synth.CONTEXT_OF[names[a["category_id"]]]
+        assert names[ctx["category_id"]] == scenes.CONTEXT_OF[names[a["category_id"]]]
         assert ctx["image_id"] == a["image_id"]
         x, y, w, h = a["bbox"]
         cx, cy = x + w / 2, y + h / 2
@@ -67,7 +70,7 @@ def test_every_ambiguous_object_has_its_context_beside_it_and_distractors_far(sy
                 continue
             if names[other["category_id"]] in ("person", "table", "boat"):
                 ox, oy, ow, oh = other["bbox"]
-                d = synth._point_box_distance(cx, cy, (ox, oy, ox + ow, oy + oh))
+                d = scenes.point_box_distance(cx, cy, (ox, oy, ox + ow, oy + oh))
                 assert d >= params.distractor_distance[0]
         checked += 1
     assert checked > 20

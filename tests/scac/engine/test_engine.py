@@ -7,17 +7,22 @@ import pytest
 import torch
 
 from scac.config import with_overrides
-from scac.engine import NonFiniteLossError, run_experiment, run_identity
+from scac.engine import NonFiniteLossError, RunOptions, run_experiment, run_identity
 from scac.engine.pretrain import PretrainSettings, synthetic_backbone_weights
 from scac.engine.train import set_frozen
-from scac.models import build_model
+from scac.families import build_model
 from scac.predictions import Predictions
+
+# these tests build models with random weights from the global generators
+pytestmark = pytest.mark.own_rng
+
+CPU = RunOptions(device="cpu")
 
 
 def test_same_config_and_seed_give_the_same_numbers(tiny_config, tmp_path):
     cache = tmp_path / "cache"
-    a = run_experiment(tiny_config, artifacts_dir=tmp_path / "a", cache_dir=cache, device="cpu")
-    b = run_experiment(tiny_config, artifacts_dir=tmp_path / "b", cache_dir=cache, device="cpu")
+    a = run_experiment(tiny_config, artifacts_dir=tmp_path / "a", cache_dir=cache, options=CPU)
+    b = run_experiment(tiny_config, artifacts_dir=tmp_path / "b", cache_dir=cache, options=CPU)
     assert a.metrics == b.metrics and a.per_class_ap == b.per_class_ap
     pa, pb = (
         Predictions.load(tmp_path / "a" / "predictions.npz"),
@@ -28,7 +33,7 @@ def test_same_config_and_seed_give_the_same_numbers(tiny_config, tmp_path):
         with_overrides(tiny_config, {"seed": 1}),
         artifacts_dir=tmp_path / "c",
         cache_dir=cache,
-        device="cpu",
+        options=CPU,
     )
     assert not np.array_equal(
         pa.scores, Predictions.load(tmp_path / "c" / "predictions.npz").scores
@@ -53,9 +58,7 @@ def test_non_finite_loss_fails_naming_the_step(tiny_config, tmp_path):
         NonFiniteLossError,
         match=r"non-finite loss in phase 'frozen', epoch \d+, step \d+: .*total=",
     ):
-        run_experiment(
-            cfg, artifacts_dir=tmp_path / "x", cache_dir=tmp_path / "cache", device="cpu"
-        )
+        run_experiment(cfg, artifacts_dir=tmp_path / "x", cache_dir=tmp_path / "cache", options=CPU)
 
 
 def test_phases_freeze_named_parts(tiny_config):

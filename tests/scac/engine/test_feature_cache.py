@@ -13,24 +13,29 @@ import torch
 from scac import RunWarning
 from scac.cache import default_cache_dir
 from scac.config import PhaseConfig, load_recipe, with_overrides
-from scac.engine import run_experiment
-from scac.engine.datasets import build_datasets
+from scac.engine import RunOptions, run_experiment
+from scac.engine.datasets import build_datasets, dataset_root
 from scac.engine.feature_cache import (
     FeatureCacheError,
     FrozenFeatures,
     cacheable_stage,
     open_or_build,
 )
-from scac.models import build_model
+from scac.families import build_model
 from scac.predictions import Predictions
+
+# these tests build models with random weights from the global generators
+pytestmark = pytest.mark.own_rng
 
 ROOT = Path(__file__).resolve().parents[3]
 # two frozen epochs with flips, so cached (image, flip) pairs are reused across epochs
 FROZEN = {"train.phases.0.epochs": 2, "data.hflip": True}
 
+CPU = RunOptions(device="cpu")
+
 
 def _model_and_data(cfg, cache):
-    data = build_datasets(cfg.data, cfg.seed, cache)
+    data = build_datasets(cfg.data, cfg.seed, dataset_root(cfg.data, cache))
     torch.manual_seed(0)
     return build_model(cfg.model, len(data.classes)), data
 
@@ -38,9 +43,12 @@ def _model_and_data(cfg, cache):
 def test_training_from_the_cache_gives_identical_numbers(tiny_config, tmp_path):
     cfg = with_overrides(tiny_config, FROZEN)
     cache, features = default_cache_dir(), tmp_path / "features"  # the session's datasets
-    plain = run_experiment(cfg, artifacts_dir=tmp_path / "a", cache_dir=cache, device="cpu")
+    plain = run_experiment(cfg, artifacts_dir=tmp_path / "a", cache_dir=cache, options=CPU)
     cached = run_experiment(
-        cfg, artifacts_dir=tmp_path / "b", cache_dir=cache, device="cpu", feature_cache=features
+        cfg,
+        artifacts_dir=tmp_path / "b",
+        cache_dir=cache,
+        options=RunOptions(device="cpu", feature_cache=features),
     )
     assert [d.name.split("-")[0] for d in features.iterdir()] == ["neck"]  # backbone + FPN
     assert cached.metrics == plain.metrics and cached.per_class_ap == plain.per_class_ap
@@ -56,8 +64,7 @@ def test_training_from_the_cache_gives_identical_numbers(tiny_config, tmp_path):
         with_overrides(cfg, {"model.context_ratio": 2.0}),
         artifacts_dir=tmp_path / "c",
         cache_dir=cache,
-        device="cpu",
-        feature_cache=features,
+        options=RunOptions(device="cpu", feature_cache=features),
     )
     assert {p: p.stat().st_mtime_ns for p in features.rglob("*.npy")} == stamp
 
@@ -82,9 +89,12 @@ def test_the_latent_context_transformer_trains_from_the_cache_with_identical_num
         },
     )
     cache, features = default_cache_dir(), tmp_path / "features"
-    plain = run_experiment(cfg, artifacts_dir=tmp_path / "a", cache_dir=cache, device="cpu")
+    plain = run_experiment(cfg, artifacts_dir=tmp_path / "a", cache_dir=cache, options=CPU)
     cached = run_experiment(
-        cfg, artifacts_dir=tmp_path / "b", cache_dir=cache, device="cpu", feature_cache=features
+        cfg,
+        artifacts_dir=tmp_path / "b",
+        cache_dir=cache,
+        options=RunOptions(device="cpu", feature_cache=features),
     )
     assert [d.name.split("-")[0] for d in features.iterdir()] == ["backbone"]
     assert cached.log.epoch_loss == plain.log.epoch_loss and cached.metrics == plain.metrics
@@ -124,9 +134,8 @@ def test_key_parts_invalidate_the_cache(tiny_config, tmp_path):
     assert len({first.folder, changed, backbone}) == 3
     data.train.hflip = False
     assert open_or_build(model, data.train, "neck", root).folder not in (first.folder, changed)
-    small = build_datasets(
-        with_overrides(cfg, {"data.image_size": 48}).data, 0, default_cache_dir()
-    )
+    small_cfg = with_overrides(cfg, {"data.image_size": 48}).data
+    small = build_datasets(small_cfg, 0, dataset_root(small_cfg, default_cache_dir()))
     smaller = open_or_build(model, small.train, "neck", root)
     assert smaller.levels["p2"].shape[-1] == 12 and len(list(root.iterdir())) == 5
 

@@ -27,9 +27,8 @@ from scac.engine.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from scac.engine.feature_cache import CacheKey, _open
-from scac.models.build import load_parts
-from scac.models.weights import load_backbone_weights
+from scac.engine.feature_files import CacheKey, open_folder
+from scac.models.weights import load_backbone_weights, load_parts
 from scac.predictions import Predictions
 
 # torch warns that a raw pickle uses another protocol before it refuses it
@@ -107,7 +106,7 @@ def _model_parts(tmp: Path, marker: Path):
 
 
 def _any_key() -> CacheKey:
-    """A key with a value of its field's type in every field: ``_open`` only compares it."""
+    """A key with a value of its field's type in every field: ``open_folder`` only compares it."""
     value = {"str": "0" * 16, "int": 1, "bool": True}
     return CacheKey(**{f.name: value[f.type] for f in fields(CacheKey) if f.default is MISSING})
 
@@ -137,19 +136,25 @@ def _cache_level(tmp: Path, marker: Path):
     level[0, 0, 0, 0, 0] = _Touch(marker)
     folder = _cache_folder(tmp, level, np.zeros(1, bool))
     path = folder / "p2.npy"
-    return path, lambda: np.load(path, allow_pickle=True), lambda: _open(folder, KEY)
+    return path, lambda: np.load(path, allow_pickle=True), lambda: open_folder(folder, KEY)
 
 
 def test_the_crafted_cache_folder_opens_with_plain_arrays(tmp_path):
     folder = _cache_folder(tmp_path, np.zeros((1, 1, 1, 1, 1), np.float32), np.zeros(1, bool))
-    assert _open(folder, KEY).levels["p2"].shape == (1, 1, 1, 1, 1)  # only the payload differs
+    assert open_folder(folder, KEY).levels["p2"].shape == (
+        1,
+        1,
+        1,
+        1,
+        1,
+    )  # only the payload differs
 
 
 def _cache_missing(tmp: Path, marker: Path):
     level = np.zeros((1, 1, 1, 1, 1), np.float32)
     folder = _cache_folder(tmp, level, np.array([_Touch(marker)], dtype=object))
     path = folder / "missing.npy"
-    return path, lambda: np.load(path, allow_pickle=True), lambda: _open(folder, KEY)
+    return path, lambda: np.load(path, allow_pickle=True), lambda: open_folder(folder, KEY)
 
 
 CASES = {

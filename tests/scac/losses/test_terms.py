@@ -37,6 +37,7 @@ def test_unknown_labels_count_neither_way():
         label_loss(logits, logits, reduction="max")
 
 
+@pytest.mark.own_rng  # random weights, inputs or samplers from the global generators
 def test_patch_losses_positive_when_iou_reaches_threshold():
     torch.manual_seed(0)
     gt = [torch.tensor([[0.0, 0.0, 10.0, 10.0]])]
@@ -57,6 +58,7 @@ def test_patch_losses_positive_when_iou_reaches_threshold():
     assert lr2.item() == pytest.approx(0.5, rel=1e-5)
 
 
+@pytest.mark.own_rng  # random weights, inputs or samplers from the global generators
 def test_rpn_loss_is_finite_without_boxes():
     anchors = [torch.tensor([[0.0, 0.0, 8.0, 8.0], [4.0, 4.0, 12.0, 12.0]])]
     obj, box = rpn_loss(

@@ -120,6 +120,7 @@ def test_mlgcn_preset_reproduces_mlgcn_on_logits_with_difficult_entries():
     _check(ev, keys + [f"{k}_top3" for k in keys[1:]], _ref_mlgcn(logits, targets, mask))
 
 
+@pytest.mark.own_rng  # random weights, inputs or samplers from the global generators
 def test_mlgcn_pooled_precision_quirk_is_documented_not_reproduced():
     logits, targets, mask = _data()
     logits[:, 5] = -1.0 - torch.rand(logits.shape[0], dtype=torch.float64)  # never predicted
@@ -140,6 +141,7 @@ def test_mmpretrain_preset_reproduces_mmpretrain():
     _check(ev, keys + [f"{k}_top3" for k in keys[1:]], _ref_mmpretrain(probs, targets, mask))
 
 
+@pytest.mark.own_rng  # random weights, inputs or samplers from the global generators
 def test_srn_preset_reproduces_srn_including_its_eps_conventions():
     logits, targets, _ = _data()
     logits[:, 1] = -5.0 - torch.rand(logits.shape[0], dtype=torch.float64)  # never predicted
@@ -235,6 +237,7 @@ def test_classes_without_positives_exclude_zero_or_raise():
         evaluate(probs, targets, protocol="mlgcn", classes=names)
 
 
+@pytest.mark.own_rng  # random weights, inputs or samplers from the global generators
 def test_scores_must_match_their_declared_kind():
     logits, targets, _ = _data()
     with pytest.raises(ValueError, match="scores outside \\[0, 1\\] are not probabilities"):

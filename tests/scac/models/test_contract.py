@@ -1,10 +1,11 @@
-"""One contract suite over every registered model (timm/optuna style: a model joins with one line).
+"""One contract suite over every model family (timm/optuna style: a family joins by existing).
 
-Every model: forward(images, gt_boxes) -> an output with (B, C) probabilities in ``.scores``; a
-registered loss of weighted terms whose "total" is their sum; finite outputs and losses on
-all-negative and all-positive rows; a gradient for every trainable parameter; unknown labels
+Every family's model: forward(images, gt_boxes) -> an output with (B, C) probabilities in
+``.scores``; an objective of weighted terms whose "total" is their sum; finite outputs and losses
+on all-negative and all-positive rows; a gradient for every trainable parameter; unknown labels
 (label_mask False) count neither way; a top-level ``backbone`` part (recipes freeze it by name);
-and each switch removes what it says.
+and each switch removes what it says. The suite runs over ``FAMILIES``: a family registered in
+another test (``test_new_family.py``) joins it by calling these checks.
 """
 
 from __future__ import annotations
@@ -17,37 +18,16 @@ import torch
 
 from scac.config import ConfigError, from_dict, load_recipe, with_overrides
 from scac.data.batch import Batch
-from scac.losses import LOSSES
-from scac.model_configs import (
-    LOSS_CONFIGS,
-    MODEL_CONFIGS,
-    LatentContextConfig,
-    ResNetBaselineConfig,
-    ResNetSemanticConfig,
-    SCACConfig,
-    SRNConfig,
-)
-from scac.models import MODELS, build_model
+from scac.families import FAMILIES, build_model
+from scac.testing import tiny_model
+
+# models are built with random weights and fed random inputs from the global generators
+pytestmark = pytest.mark.own_rng
+
 
 C, SIDE = 5, 64
 ROOT = Path(__file__).resolve().parents[3]
-
-# the tiniest working config of each registered model (the `tiny` backbone at 64 px)
-CONTRACT_CONFIGS = {
-    "scac": SCACConfig(
-        backbone="tiny",
-        fpn_channels=16,
-        anchor_sizes=(8, 16, 32, 64),
-        rpn_pre_nms_top_n=50,
-        rpn_post_nms_top_n=6,
-        roi_canonical_scale=28,
-        representation_size=32,
-    ),
-    "resnet_baseline": ResNetBaselineConfig(backbone="tiny"),
-    "resnet_semantic": ResNetSemanticConfig(backbone="tiny", hidden=16),
-    "srn": SRNConfig(backbone="tiny", input_size=SIDE, attention_width=16, regulariser_width=8),
-    "latent_context": LatentContextConfig(backbone="tiny", input_size=SIDE, ffn_dim=32),
-}
+FAMILY_NAMES = FAMILIES.names()
 
 # switch -> (config overrides, check on the built model and a training forward pass)
 SWITCHES = {
@@ -125,19 +105,25 @@ def _mixed_labels() -> torch.Tensor:
 
 def _build(name: str, **overrides):
     torch.manual_seed(0)
-    cfg = dataclasses.replace(CONTRACT_CONFIGS[name], **overrides)
-    return build_model(cfg, C), LOSS_CONFIGS.get(name)()
+    cfg = dataclasses.replace(tiny_model(name), **overrides)
+    return build_model(cfg, C), FAMILIES.get(name).loss_config()
 
 
-def test_every_registered_model_joins_the_suite():
-    assert set(MODELS.names()) == set(CONTRACT_CONFIGS)
-    assert set(MODEL_CONFIGS.names()) == set(LOSS_CONFIGS.names()) == set(LOSSES.names())
-    assert set(MODELS.names()) == set(MODEL_CONFIGS.names())
-    for name, cfg in CONTRACT_CONFIGS.items():
-        assert cfg.name == name and {"name", "backbone", "weights"} <= set(cfg.__dataclass_fields__)
+def _objective(name: str, out, batch: Batch, settings) -> dict[str, torch.Tensor]:
+    return FAMILIES.get(name).objective(out, batch, settings)
 
 
-@pytest.mark.parametrize("name", sorted(CONTRACT_CONFIGS))
+def test_every_family_has_its_configs_and_a_tiny_model():
+    assert {"scac", "resnet_baseline", "resnet_semantic", "srn", "latent_context"} <= set(
+        FAMILY_NAMES
+    )
+    for name in FAMILY_NAMES:
+        family = FAMILIES.get(name)
+        assert family.name == name and family.config().name == name
+        assert tiny_model(name).name == name
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_output_is_probabilities_of_every_class(name, mode):
     model, _ = _build(name)
@@ -149,26 +135,26 @@ def test_output_is_probabilities_of_every_class(name, mode):
     assert "backbone" in dict(model.named_children())
 
 
-@pytest.mark.parametrize("name", sorted(CONTRACT_CONFIGS))
+@pytest.mark.parametrize("name", FAMILY_NAMES)
 @pytest.mark.parametrize("fill", [0.0, 1.0], ids=["all-negative", "all-positive"])
 def test_losses_are_finite_and_total_is_the_sum(name, fill):
     model, settings = _build(name)
     model.train()
     batch = _batch(torch.full((2, C), fill))
     out = model(batch.images, batch.boxes)
-    terms = LOSSES.get(name)(out, batch, settings)
+    terms = _objective(name, out, batch, settings)
     assert torch.isfinite(out.scores).all()
     assert all(torch.isfinite(v) and v.ndim == 0 for v in terms.values()), terms
     parts = sum(v for k, v in terms.items() if k != "total")
     assert torch.allclose(terms["total"], parts)
 
 
-@pytest.mark.parametrize("name", sorted(CONTRACT_CONFIGS))
+@pytest.mark.parametrize("name", FAMILY_NAMES)
 def test_every_trainable_parameter_receives_a_gradient(name):
     model, settings = _build(name)
     model.train()
     batch = _batch(_mixed_labels())
-    terms = LOSSES.get(name)(model(batch.images, batch.boxes), batch, settings)
+    terms = _objective(name, model(batch.images, batch.boxes), batch, settings)
     terms["total"].backward()
     for pname, p in model.named_parameters():
         if p.requires_grad:
@@ -178,7 +164,7 @@ def test_every_trainable_parameter_receives_a_gradient(name):
     assert sum(g > 0 for g in grads) >= 0.9 * len(grads)  # not a graph of zeros
 
 
-@pytest.mark.parametrize("name", sorted(CONTRACT_CONFIGS))
+@pytest.mark.parametrize("name", FAMILY_NAMES)
 def test_unknown_labels_count_neither_way(name):
     # same forward pass and boxes, the masked entries' labels flipped: no term may change
     model, settings = _build(name)
@@ -193,7 +179,7 @@ def test_unknown_labels_count_neither_way(name):
 
     def terms(y, m=None):
         torch.manual_seed(0)  # SCAC's box samplers draw from the global generator
-        return LOSSES.get(name)(out, _batch(y, m, box_labels=labels), settings)
+        return _objective(name, out, _batch(y, m, box_labels=labels), settings)
 
     a, b, full = terms(labels, mask), terms(flipped, mask), terms(flipped)
     assert all(torch.allclose(a[k], b[k]) for k in a)
@@ -209,7 +195,7 @@ def test_each_switch_removes_what_it_says(switch):
     batch = _batch(_mixed_labels())
     out = model(batch.images, batch.boxes)
     assert check(model, out), switch
-    assert torch.isfinite(LOSSES.get(name)(out, batch, settings)["total"])
+    assert torch.isfinite(_objective(name, out, batch, settings)["total"])
     count = sum(p.numel() for p in model.parameters())
     if overrides:  # a switch that adds or removes a module changes the parameter count
         assert count != sum(p.numel() for p in reference.parameters()) or switch == "SRN-att"
@@ -218,7 +204,7 @@ def test_each_switch_removes_what_it_says(switch):
 def test_unknown_model_name_lists_the_known_ones():
     with pytest.raises(ConfigError, match=r"unknown model 'resnet'; known: .*latent_context.*srn"):
         from_dict({"model": {"name": "resnet"}})
-    cfg = dataclasses.replace(CONTRACT_CONFIGS["srn"], name="nope")
+    cfg = dataclasses.replace(tiny_model("srn"), name="nope")
     with pytest.raises(ValueError, match=r"unknown model 'nope'; known: .*resnet_baseline"):
         build_model(cfg, C)
 
@@ -253,15 +239,14 @@ def test_full_size_forward_backward(name, side):
     """The paper's full-size model (ResNet-101, MS-COCO's 80 labels, random initialisation: no
     weights are loaded or downloaded) is built for real and trains a step on the CPU."""
     torch.manual_seed(0)
-    model = build_model(MODEL_CONFIGS.get(name)(), 80).train()
+    family = FAMILIES.get(name)
+    model = build_model(family.config(), 80).train()
     labels = torch.zeros(2, 80)
     labels[0, [0, 7]] = 1
     batch = _batch(labels)
     images = torch.randn(2, 3, side, side)
     out = model(images)
-    terms = LOSSES.get(name)(
-        out, dataclasses.replace(batch, images=images), LOSS_CONFIGS.get(name)()
-    )
+    terms = family.objective(out, dataclasses.replace(batch, images=images), family.loss_config())
     assert out.scores.shape == (2, 80) and torch.isfinite(terms["total"])
     terms["total"].backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)

@@ -8,11 +8,15 @@ import pytest
 import torch
 from torch import nn
 
-import scac.models.build as build_module
-from scac.model_configs import LatentContextConfig
-from scac.models import build_model
+import scac.families.latent_context as build_module
+from scac.families import build_model
+from scac.families.latent_context import LatentContextConfig
 from scac.models.latent_context import MaskedInference, MultiLevelFusion
 from scac.models.spec import FeatureSpec
+
+# models are built with random weights and fed random inputs from the global generators
+pytestmark = pytest.mark.own_rng
+
 
 TINY = LatentContextConfig(backbone="tiny", input_size=64, ffn_dim=32)  # c3-c5: 32 + 64 + 96
 C = 5

@@ -12,6 +12,9 @@ from scac.models import roi_align as roi_align_module
 from scac.models.roi_align import PyramidRoIAlign
 from scac.models.spec import FeatureSpec
 
+# models are built with random weights and fed random inputs from the global generators
+pytestmark = pytest.mark.own_rng
+
 
 def _case(seed: int, per_image: list[int], size: int = 96):
     g = torch.Generator().manual_seed(seed)

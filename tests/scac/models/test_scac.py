@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scac.config import SCACConfig, SCACLossConfig
 from scac.data.batch import Batch
-from scac.losses import scac_loss
-from scac.models import build_model
+from scac.families import build_model
+from scac.families.spatial_context import SCACConfig, SCACLossConfig, scac_objective
 from scac.models.patches import ExpandPatches
+
+# models are built with random weights and fed random inputs from the global generators
+pytestmark = pytest.mark.own_rng
 
 C = 5
 TINY = SCACConfig(
@@ -26,6 +28,7 @@ TINY = SCACConfig(
 def _batch(
     labels: torch.Tensor, boxes: list[torch.Tensor], box_labels: list[torch.Tensor]
 ) -> Batch:
+
     b = len(boxes)
     g = torch.Generator().manual_seed(0)
     return Batch(
@@ -69,7 +72,7 @@ def test_forward_backward_every_branch_switch(branches):
     assert (model.object_head.label_predictor is None) == ("object" not in branches)
     # ground-truth boxes join the patches in training
     assert all(len(p) >= len(g) for p, g in zip(out.patches, batch.boxes, strict=True))
-    terms = scac_loss(out, batch, SCACLossConfig())
+    terms = scac_objective(out, batch, SCACLossConfig())
     assert ("Ll_obj" in terms) == ("object" in branches) and ("Ll_ctx" in terms) == (
         "context" in branches
     )
@@ -102,7 +105,7 @@ def test_every_loss_term_is_finite_on_edge_cases(case):
     else:
         boxes = [torch.tensor([[2.0 + 10 * i, 2.0, 10.0 + 10 * i, 12.0] for i in range(C)])] * 2
         batch = _batch(torch.ones(2, C), boxes, [torch.arange(C)] * 2)
-    terms = scac_loss(model(batch.images, batch.boxes), batch, SCACLossConfig())
+    terms = scac_objective(model(batch.images, batch.boxes), batch, SCACLossConfig())
     for name, value in terms.items():
         assert torch.isfinite(value), f"{name} is {value} for {case}"
     if case == "no objects":
@@ -124,10 +127,10 @@ def test_context_patches_expand_about_the_centre_and_clip():
     ("change", "message"),
     [
         ({"branches": ()}, "model.branches must be a non-empty subset"),
-        ({"branches": ("object", "scene")}, "model.branches must be a non-empty subset"),
+        ({"branches": ("object", "scene")}, "model.branches must be one of 'object', 'context'"),
         ({"anchor_sizes": (8, 16)}, "model.anchor_sizes needs one size per pyramid level"),
-        ({"fusion": "median"}, "unknown fusion 'median'; known: max, mean, product"),
-        ({"backbone": "vgg"}, "unknown backbone 'vgg'"),
+        ({"fusion": "median"}, "model.fusion must be one of max, mean, product, got 'median'"),
+        ({"backbone": "vgg"}, "model.backbone must be one of .*got 'vgg'"),
         ({"sigma": 0.0}, "sigma must be > 0"),
     ],
 )
@@ -152,5 +155,5 @@ def test_full_size_scac_forward_backward_on_cpu():
     labels[0, 3] = 1
     batch = _batch(labels, [torch.tensor([[40.0, 50.0, 200.0, 300.0]])], [torch.tensor([3])])
     batch.images = images
-    scac_loss(out, batch, SCACLossConfig())["total"].backward()
+    scac_objective(out, batch, SCACLossConfig())["total"].backward()
     assert out.scores.shape == (1, 80)

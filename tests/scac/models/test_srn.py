@@ -10,13 +10,17 @@ import pytest
 import torch
 from torch import nn
 
-import scac.models.build as build_module
+import scac.families.srn as build_module
 from scac.config import load_recipe, with_overrides
 from scac.data.batch import Batch
-from scac.losses import srn_loss
-from scac.model_configs import ResNetBaselineConfig, SRNConfig, SRNLossConfig
-from scac.models import build_model
+from scac.families import build_model
+from scac.families.baseline import ResNetBaselineConfig
+from scac.families.srn import SRNConfig, SRNFamily, SRNLossConfig
 from scac.models.spec import FeatureSpec
+
+# models are built with random weights and fed random inputs from the global generators
+pytestmark = pytest.mark.own_rng
+
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = SRNConfig(backbone="tiny", input_size=64, attention_width=16, regulariser_width=8)
@@ -163,7 +167,7 @@ def test_the_four_step_schedule_trains_what_section_3_4_says():
         for name, part in parts.items():
             part.requires_grad_(name not in phase.freeze)
         model.zero_grad(set_to_none=True)
-        losses = srn_loss(model(batch.images), batch, SRNLossConfig())
+        losses = SRNFamily().objective(model(batch.images), batch, SRNLossConfig())
         sum(losses[t] for t in phase.loss_terms).backward()
         for name in trained:
             assert any(

@@ -8,6 +8,9 @@ import torch
 from scac.models import build_backbone
 from scac.models.weights import imagenet_checkpoint, resolve_weights
 
+# models are built with random weights and fed random inputs from the global generators
+pytestmark = pytest.mark.own_rng
+
 
 def test_imagenet_weights_absent_names_file_and_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
