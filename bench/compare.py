@@ -109,10 +109,12 @@ def compare_runs(
     axis, pooling = (1, "classes") if same_images else (0, "images")
     if len(loaded) == 1:
         pooling = "single"
+    # logits when every file has them (exact order, as the run's own metrics), else probabilities
+    kind = "best" if all(p.logits is not None for pair in loaded for p in pair) else "probability"
     try:
         ci = paired_bootstrap(
-            np.concatenate([pa.scores for pa, _ in loaded], axis=axis),
-            np.concatenate([pb.scores for _, pb in loaded], axis=axis),
+            np.concatenate([pa.values(kind)[0] for pa, _ in loaded], axis=axis),
+            np.concatenate([pb.values(kind)[0] for _, pb in loaded], axis=axis),
             np.concatenate([pa.targets for pa, _ in loaded], axis=axis),
             np.concatenate([pa.mask for pa, _ in loaded], axis=axis),
             metric=metric,
@@ -120,6 +122,7 @@ def compare_runs(
             n_boot=n_boot,
             confidence=confidence,
             seed=seed,
+            score_kind=loaded[0][0].values(kind)[1],
         )
     except ValueError as err:  # e.g. a metric the protocol does not compute
         return Comparison(None, seeds, pooling, reason=str(err))

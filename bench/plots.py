@@ -308,9 +308,7 @@ def precision_recall(
     """One class's precision-recall curve, tied scores grouped (as scikit-learn).
 
     Args:
-        scores: (N,) scores.
-        targets: (N,) 0/1 labels.
-        mask: (N,) bool, False = ignored; None = all count.
+        scores, targets, mask: (N,) scores, 0/1 labels, bool (False = ignored; None: all count).
 
     Returns:
         (precision, recall, thresholds, AP): one point per distinct score at which recall
@@ -364,9 +362,11 @@ def pr_curves(run: str, store: Store, *, classes: list[str] | None = None) -> Pl
             f"{', '.join(pred.classes)}"
         )
     frames = []
+    values, kind = pred.values()  # logits when stored: the order the run's AP was computed on
     for cls in classes:
         j = pred.classes.index(cls)
-        p, r, t, ap = precision_recall(pred.scores[:, j], pred.targets[:, j], pred.mask[:, j])
+        p, r, t, ap = precision_recall(values[:, j], pred.targets[:, j], pred.mask[:, j])
+        t = 1 / (1 + np.exp(-t)) if kind == "logit" else t  # thresholds as probabilities
         frames.append(
             pd.DataFrame({"class": cls, "recall": r, "precision": p, "threshold": t, "AP": ap})
         )

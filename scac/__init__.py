@@ -8,7 +8,11 @@ __version__ = "0.1.0"
 
 # Bumped whenever a code change alters the numbers a given config produces; part of every run
 # key, so results of older code are never mistaken for current ones.
-RESULTS_VERSION = 2  # 2: windowed CPU RoIAlign (same values to float rounding, other last bits)
+# 2: windowed CPU RoIAlign (same values to float rounding, other last bits)
+# 3: SCAC's branches fused in log-odds space and predictions ranked by their logits (scores
+#    that round to 1.0 in float32 keep their order); a learnable sigma is no longer
+#    weight-decayed and stays positive; the optimiser's no-decay group
+RESULTS_VERSION = 3
 
 
 class RunWarning(UserWarning):

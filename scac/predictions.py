@@ -1,7 +1,11 @@
 """Stored predictions: the scores of every image x class of a run, re-scorable under any protocol.
 
-Saved as one ``.npz`` file (``scores`` float32, ``targets`` uint8, ``mask`` bool, ``image_ids``
-int64, ``classes`` and ``class_groups`` as strings), readable without the library.
+Saved as one ``.npz`` file (``scores`` float32 probabilities, ``logits`` float32 log-odds,
+``targets`` uint8, ``mask`` bool, ``image_ids`` int64, ``classes`` and ``class_groups`` as
+strings), readable without the library. The logits carry the exact order: float32
+probabilities tie at 1.0 above a logit of about 17, so ranking them can lose what the model
+said. Files written before the logits were stored (no ``logits`` entry) still load, with
+``logits`` None.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ class Predictions:
         image_ids: (N,) int64 dataset image ids.
         classes: C class names.
         class_groups: C group names (e.g. ``ambiguous``), empty strings when the data has none.
+        logits: (N, C) float32 log-odds of ``scores``, or None (files from before they were kept).
     """
 
     scores: np.ndarray
@@ -33,16 +38,36 @@ class Predictions:
     image_ids: np.ndarray
     classes: list[str]
     class_groups: list[str]
+    logits: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n, c = self.scores.shape
-        if self.targets.shape != (n, c) or self.mask.shape != (n, c):
+        shapes = [self.targets.shape, self.mask.shape]
+        if self.logits is not None:
+            shapes.append(self.logits.shape)
+        if any(shape != (n, c) for shape in shapes):
             raise ValueError(
-                f"predictions: scores {self.scores.shape}, targets {self.targets.shape} "
-                f"and mask {self.mask.shape} must all be (N, C)"
+                f"predictions: scores {self.scores.shape}, targets {self.targets.shape}, "
+                f"mask {self.mask.shape} and logits "
+                f"{None if self.logits is None else self.logits.shape} must all be (N, C)"
             )
         if len(self.classes) != c or len(self.class_groups) != c or len(self.image_ids) != n:
             raise ValueError("predictions: class names, groups and image ids must match the scores")
+
+    def values(self, kind: str = "best") -> tuple[np.ndarray, str]:
+        """(N, C) values to score and their kind (``logit`` or ``probability``).
+
+        Args:
+            kind: ``best`` (the logits when stored, which keep every order; else the
+                probabilities), ``logit`` (raises when the file has none) or ``probability``.
+        """
+        if kind not in ("best", "logit", "probability"):
+            raise ValueError(f"kind must be best, logit or probability; got {kind!r}")
+        if kind == "probability" or (kind == "best" and self.logits is None):
+            return self.scores, "probability"
+        if self.logits is None:
+            raise ValueError("these predictions were stored without logits")
+        return self.logits, "logit"
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(scores, targets, mask) as torch tensors."""
@@ -56,8 +81,10 @@ class Predictions:
         """Write to ``path`` (``.npz``), atomically."""
         path = Path(path)
         tmp = path.with_suffix(".tmp.npz")
+        logits = {} if self.logits is None else {"logits": self.logits.astype(np.float32)}
         np.savez_compressed(
             tmp,
+            **logits,
             scores=self.scores.astype(np.float32),
             targets=self.targets.astype(np.uint8),
             mask=self.mask.astype(bool),
@@ -83,6 +110,7 @@ class Predictions:
                     image_ids=f["image_ids"],
                     classes=[str(c) for c in f["classes"]],
                     class_groups=[str(g) for g in f["class_groups"]],
+                    logits=f["logits"] if "logits" in f.files else None,
                 )
         except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
             reason = str(err) or type(err).__name__

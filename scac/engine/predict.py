@@ -1,15 +1,13 @@
-"""Prediction over a split: the (N, C) scores every metric protocol is computed from."""
+"""Prediction over a split: the (N, C) scores and logits every metric protocol is computed from."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from scac.data.batch import Batch, collate
+from scac.data.batch import collate
 from scac.engine.distributed import gather_objects
 from scac.engine.train import Runtime
 from scac.predictions import Predictions
@@ -22,9 +20,8 @@ def predict(
     *,
     batch_size: int,
     runtime: Runtime,
-    scores_of: Callable[[nn.Module, Batch], torch.Tensor] | None = None,
 ) -> Predictions:
-    """Scores of ``model`` on every readable image of ``dataset``, in dataset order.
+    """Scores and logits of ``model`` on every readable image of ``dataset``, in dataset order.
 
     Under torchrun each process scores every ``world_size``-th image and the scores are gathered,
     so every rank returns the whole split.
@@ -34,9 +31,10 @@ def predict(
         dataset: the split.
         batch_size: images per forward pass.
         runtime: device, workers, mixed precision, distribution.
-        scores_of: ``(model, batch) -> (B, C) probabilities``; default ``model(images).scores``.
+
+    The model's output must have ``scores`` (B, C) probabilities and ``logits`` (B, C), their
+    log-odds (every family's output does).
     """
-    scores_of = scores_of or (lambda m, b: m(b.images).scores)
     model.eval()
     ctx = runtime.dist
     part = (
@@ -56,11 +54,12 @@ def predict(
         indices = batch.indices.numpy()
         batch = batch.to(runtime.device)
         with runtime.autocast():
-            scores = scores_of(model, batch).float().cpu().numpy()
+            out = model(batch.images)
         rows.append(
             (
                 indices,
-                scores,
+                out.scores.float().cpu().numpy(),
+                out.logits.float().cpu().numpy(),
                 batch.labels.cpu().numpy(),
                 batch.label_mask.cpu().numpy(),
                 batch.image_ids.numpy(),
@@ -69,10 +68,12 @@ def predict(
     parts = [r for rank_rows in gather_objects(rows, ctx) for r in rank_rows]
     if not parts:
         raise ValueError("no image of the evaluation split could be read")
-    index, scores, targets, mask, ids = (np.concatenate(col) for col in zip(*parts, strict=True))
+    columns = (np.concatenate(col) for col in zip(*parts, strict=True))
+    index, scores, logits, targets, mask, ids = columns
     order = np.argsort(index, kind="stable")
     return Predictions(
         scores=scores[order].astype(np.float32),
+        logits=logits[order].astype(np.float32),
         targets=targets[order].astype(np.uint8),
         mask=mask[order].astype(bool),
         image_ids=ids[order],

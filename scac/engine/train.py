@@ -129,6 +129,17 @@ def _objective(terms: dict[str, torch.Tensor], phase: PhaseConfig) -> torch.Tens
     return sum(terms[t] for t in phase.loss_terms)
 
 
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """The trainable parameters, those the model exempts from weight decay (``no_weight_decay``,
+    as timm's models name them: a learnable scale) in a group of their own."""
+    exempt = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = [{"params": [p for n, p in named if n not in exempt]}]
+    if any(n in exempt for n, _ in named):
+        groups.append({"params": [p for n, p in named if n in exempt], "weight_decay": 0.0})
+    return groups
+
+
 def epoch_batches(
     dataset,
     batch_size: int,
@@ -228,7 +239,10 @@ def train(
         if not params:
             raise ValueError(f"phase {phase.name!r} freezes every parameter")
         opt = torch.optim.SGD(
-            params, lr=phase.lr, momentum=phase.momentum, weight_decay=phase.weight_decay
+            _param_groups(model, phase.weight_decay),
+            lr=phase.lr,
+            momentum=phase.momentum,
+            weight_decay=phase.weight_decay,
         )
         spe = steps_per_epoch(dataset, batch_size, ctx)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(phase, spe * phase.epochs))

@@ -40,10 +40,15 @@ from scac.families.base import (
     register,
 )
 from scac.losses.terms import label_loss, patch_losses, rpn_loss
-from scac.models.heads import ContextLabelPredictor, LabelScale, ObjectPatchProcessors
+from scac.models.heads import (
+    ContextLabelPredictor,
+    ImageScoring,
+    LabelScale,
+    ObjectPatchProcessors,
+)
 from scac.models.neck import FPNNeck
-from scac.models.patches import CONTEXT_PATCHES, ObjectPatchGenerator
-from scac.models.pooling import AGGREGATIONS, FUSIONS
+from scac.models.patches import CONTEXT_PATCHES, ObjectPatchGenerator, RefinePatches
+from scac.models.pooling import AGGREGATIONS, FUSIONS, PATCH_SCORES
 from scac.models.roi_align import PyramidRoIAlign
 from scac.models.scac import SCAC, SCACOutput
 from scac.models.weights import build_backbone, load_parts
@@ -70,11 +75,17 @@ class SCACConfig(ModelConfig):
     # side of a context patch / side of its object patch: 1 = the object patch itself
     context_ratio: Annotated[float, Range(low=1.0)] = 2.0
     sigma: PositiveFloat = 0.5  # eq. 5: label probabilities are sigmoid(sigma * logit)
-    learn_sigma: bool = False
+    # eq. 5's "log(sigma * y)": sigma on the logits (sigmoid(sigma z)) or on the probability
+    sigma_reading: Literal["logit", "probability"] = "logit"
+    learn_sigma: bool = False  # kept positive, not weight-decayed
     # element-wise fusion of the two branches' image scores
     fusion: Annotated[str, Registered("scac.models.pooling:FUSIONS")] = "mean"
     # patch scores -> image scores
     aggregation: Annotated[str, Registered("scac.models.pooling:AGGREGATIONS")] = "max"
+    # what a patch's label logits become before pooling: as they are, or gated by objectness
+    patch_scores: Annotated[str, Registered("scac.models.pooling:PATCH_SCORES")] = "labels"
+    # the patches the label predictors see: the proposals, or the box regressor's refinement
+    label_patches: Literal["proposals", "refined"] = "proposals"
     branches: tuple[Literal["object", "context"], ...] = ("object", "context")
     gt_patches_in_training: bool = True  # as Faster R-CNN: ground-truth boxes join the patches
 
@@ -95,6 +106,8 @@ class SCACLossConfig(LossConfig):
     rpn_batch_size: Positive = 256
     rpn_positive_fraction: Probability = 0.5
     label_reduction: Reduction = "sum"  # eq. 5 sums over classes; "mean" divides by C
+    # Lr divided by the sampled positive patches, or by every sampled patch (torchvision)
+    box_normalisation: Literal["positives", "sampled"] = "positives"
 
 
 def build_scac(
@@ -158,9 +171,14 @@ def build_scac(
         )
         if with_context
         else None,
-        label_scale=LabelScale(cfg.sigma, cfg.learn_sigma),
-        aggregation=AGGREGATIONS.get(cfg.aggregation),
-        fusion=FUSIONS.get(cfg.fusion),
+        scoring=ImageScoring(
+            LabelScale(cfg.sigma, cfg.learn_sigma, cfg.sigma_reading),
+            PATCH_SCORES.get(cfg.patch_scores),
+            AGGREGATIONS.get(cfg.aggregation),
+            FUSIONS.get(cfg.fusion),
+        ),
+        refine_patches=RefinePatches() if cfg.label_patches == "refined" else None,
+        gt_patches_in_training=cfg.gt_patches_in_training,
     )
     if pretrained.get("detector") is not None:
         load_parts(model, pretrained["detector"], DETECTOR_PARTS)
@@ -196,6 +214,7 @@ def scac_objective(
         fg_iou=settings.patch_fg_iou,
         batch_size=settings.patch_batch_size,
         positive_fraction=settings.patch_positive_fraction,
+        box_normalisation=settings.box_normalisation,
     )
     # every term already weighted: the total is their sum, and a phase may optimise a subset
     terms = {

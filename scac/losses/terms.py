@@ -59,6 +59,7 @@ def patch_losses(
     fg_iou: float,
     batch_size: int,
     positive_fraction: float,
+    box_normalisation: str = "positives",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Box regression Lr (eq. 2-3) and patch classification Lp (eq. 4).
 
@@ -70,10 +71,17 @@ def patch_losses(
         fg_iou: IoU with a ground-truth box from which a patch counts as an object.
         batch_size: patches sampled per image for both losses.
         positive_fraction: at most this share of the sample is positive.
+        box_normalisation: Lr's sum divided by the sampled ``positives`` (eq. 2 read as a mean
+            over the patches it is computed on) or by the whole ``sampled`` set (torchvision's
+            Faster R-CNN, whose box term is smaller when positives are few).
 
     Returns:
-        (Lr averaged over sampled positive patches, Lp averaged over sampled patches).
+        (Lr, Lp averaged over sampled patches).
     """
+    if box_normalisation not in ("positives", "sampled"):
+        raise ValueError(
+            f"box_normalisation must be 'positives' or 'sampled', got {box_normalisation!r}"
+        )
     matcher = det_utils.Matcher(fg_iou, fg_iou, allow_low_quality_matches=False)
     sampler = det_utils.BalancedPositiveNegativeSampler(batch_size, positive_fraction)
     labels, targets = [], []
@@ -96,7 +104,8 @@ def patch_losses(
     )
     # eq. 3 with beta = 1: 0.5 x^2 if |x| < 1 else |x| - 0.5, summed over x, y, w, h (eq. 2)
     lr = F.smooth_l1_loss(box_deltas[pos], torch.cat(targets)[pos], beta=1.0, reduction="sum")
-    return lr / max(len(pos), 1), lp
+    count = len(pos) if box_normalisation == "positives" else len(sampled)
+    return lr / max(count, 1), lp
 
 
 def rpn_loss(

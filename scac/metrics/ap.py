@@ -1,8 +1,9 @@
-"""Average precision per class, vectorised over classes: three formulas, two tie modes.
+"""Average precision per class, vectorised over classes: four formulas, two tie modes.
 
 * ``formula``: ``noninterp`` (AP = sum_k (R_k - R_{k-1}) P_k, scikit-learn, torchmetrics,
   ML-GCN, ASL, mmpretrain), ``voc2010`` (precision envelope, all points: the VOC 2010+ devkit,
-  SRN, Query2Label) or ``voc2007`` (11-point); see ``scac.metrics.curve``.
+  SRN, Query2Label) or ``voc2007`` / ``voc2007_py`` (11-point, the devkit's thresholds or the
+  Python ports'); see ``scac.metrics.curve``.
 * ``ties="group"`` puts every distinct score at one point of the curve, as scikit-learn and
   torchmetrics do: a tie group's positives all get the precision at the group's end.
   ``ties="order"`` gives every image its own point in score order, ties broken by image order
@@ -39,7 +40,8 @@ def average_precision(
         scores: (N, C) scores, higher = more confident (tensor or numpy array).
         targets: (N, C) 0/1 labels.
         mask: (N, C) bool, False entries are ignored (e.g. VOC difficult); None = all count.
-        formula: ``noninterp`` (default, scikit-learn), ``voc2010`` or ``voc2007``.
+        formula: ``noninterp`` (default, scikit-learn), ``voc2010``, ``voc2007`` (the
+            devkit's 11 points) or ``voc2007_py`` (the Python ports' 11 points).
         ties: ``group`` (default, scikit-learn) or ``order`` (ties broken by image order).
 
     Returns:

@@ -63,12 +63,13 @@ def paired_bootstrap(
     n_boot: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    score_kind: str = "probability",
 ) -> BootstrapCI:
     """Confidence interval of the difference in ``metric`` between two prediction sets.
 
     Args:
-        scores_a: (N, C) probabilities of set a (tensor or numpy array).
-        scores_b: (N, C) probabilities of set b, on the same images in the same order.
+        scores_a: (N, C) scores of set a (tensor or numpy array).
+        scores_b: (N, C) scores of set b, on the same images in the same order.
         targets: (N, C) 0/1 labels.
         mask: (N, C) bool, False = ignored entry (e.g. VOC difficult); None = all count.
         metric: any name of the protocol's metric set (``Protocol.metric_names()``).
@@ -77,6 +78,7 @@ def paired_bootstrap(
         n_boot: number of replicates (>= 1).
         confidence: coverage of the interval, in (0, 1).
         seed: seed of the image resampling; equal seeds give equal intervals.
+        score_kind: ``probability`` or ``logit``, the scale of both score sets.
 
     Returns:
         The :class:`BootstrapCI`; ``delta`` and the interval in percent, as ``summarize``.
@@ -88,8 +90,8 @@ def paired_bootstrap(
         raise ValueError(f"n_boot must be an integer >= 1; got {n_boot!r}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1); got {confidence!r}")
-    a = Evaluator(scores_a, targets, mask, protocol=p)
-    b = Evaluator(scores_b, targets, mask, protocol=p)
+    a = Evaluator(scores_a, targets, mask, protocol=p, score_kind=score_kind)
+    b = Evaluator(scores_b, targets, mask, protocol=p, score_kind=score_kind)
     if a.scores.shape != b.scores.shape:
         raise ValueError(
             f"scores_a {tuple(a.scores.shape)} and scores_b {tuple(b.scores.shape)} must match"

@@ -7,9 +7,14 @@ change only at positives, so these P points carry every formula:
 
 * ``noninterp``: AP = sum_k (R_k - R_{k-1}) P_k = mean of the precision at each positive;
 * ``voc2010``: the same over the envelope P~ = max of the precision at this or a later point;
-* ``voc2007``: mean over t in the devkit's ``np.arange(0, 1.1, 0.1)`` of the envelope at the
-  first point with recall >= t (the devkit's thresholds, so 0.30000000000000004: a recall of
-  exactly 0.3 does not reach the fourth one).
+* ``voc2007``: mean over t in the devkit's MATLAB ``0:0.1:1`` (``VOCevalcls.m``) of the
+  envelope at the first point with recall >= t. MATLAB's colon operator computes the first half
+  as a + k d and the second as b - (n - k) d, so its thresholds are 0.30000000000000004 (a
+  recall of exactly 0.3 does not reach the fourth one) but exactly 0.6 and 0.7;
+* ``voc2007_py``: the same over ``np.arange(0, 1.1, 0.1)``, as the Python ports do
+  (py-faster-rcnn's ``voc_eval.py`` and its copies), whose thresholds are 0.30000000000000004,
+  0.6000000000000001 and 0.7000000000000001: a recall of exactly 0.6 or 0.7 reaches the devkit's
+  threshold but not the port's.
 
 Arrays are (B, P): B weighted resamples (bootstrap) of the same points, B = 1 for the sample;
 a positive drawn k times counts k times. Per class they are laid out class x slot, slot = rank
@@ -21,8 +26,26 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-FORMULAS = ("noninterp", "voc2010", "voc2007")
-VOC2007_RECALLS = np.arange(0.0, 1.1, 0.1)  # the devkit's thresholds, rounding included
+FORMULAS = ("noninterp", "voc2010", "voc2007", "voc2007_py")
+
+
+def matlab_colon(a: float, d: float, b: float) -> np.ndarray:
+    """MATLAB's ``a:d:b`` for an exact number of steps n = (b - a) / d: symmetric from both
+    ends (a + k d up to the middle, b - (n - k) d after it), as MathWorks describes its colon
+    operator; the values differ from ``np.arange`` in the last bit."""
+    n = round((b - a) / d)
+    k = np.arange(n + 1)
+    values = np.where(k <= n // 2, a + k * d, b - (n - k) * d)
+    if n % 2 == 0:
+        values[n // 2] = (a + b) / 2
+    return values
+
+
+# the 11 recall thresholds of each variant, rounding included
+ELEVEN_POINTS = {
+    "voc2007": matlab_colon(0.0, 0.1, 1.0),  # VOCevalcls.m, MATLAB's 0:0.1:1
+    "voc2007_py": np.arange(0.0, 1.1, 0.1),  # voc_eval.py
+}
 
 
 def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -59,7 +82,7 @@ def ap_from_points(
         tp: (B, P) positives (copies included) down to each positive's curve point.
         seen: (B, P) counted entries down to it.
         n_pos: (B, C) positives per class.
-        formula: ``noninterp``, ``voc2010`` or ``voc2007``.
+        formula: one of :data:`FORMULAS`.
         in_order: ties broken by order: k > 1 copies of a positive are k successive points.
 
     Returns:
@@ -92,7 +115,7 @@ def ap_from_points(
             mean = (env * pad(w, 0.0)).sum(-1) / per_class
         else:  # the first slot reaching recall t: the number of slots below t
             recall = pad(tp / per_class[:, row], np.inf)
-            first = (recall[..., None] < VOC2007_RECALLS).sum(-2)  # (B, C, 11)
+            first = (recall[..., None] < ELEVEN_POINTS[formula]).sum(-2)  # (B, C, 11)
             env = np.concatenate([env, np.zeros(env.shape[:2] + (1,))], -1)
             mean = np.take_along_axis(env, first, -1).mean(-1)
     return np.where(n_pos > 0, mean, np.nan)

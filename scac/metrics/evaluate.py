@@ -196,23 +196,33 @@ def evaluate(
 
 
 def evaluate_predictions(
-    pred: Predictions, protocol: str | Protocol = "default", *, threshold: float | None = None
+    pred: Predictions,
+    protocol: str | Protocol = "default",
+    *,
+    threshold: float | None = None,
+    values: str = "best",
 ) -> Evaluation:
-    """:func:`evaluate` on stored predictions (probabilities), with their class groups.
+    """:func:`evaluate` on stored predictions, with their class groups.
 
     Args:
         pred: the predictions.
         protocol: a preset name or a :class:`Protocol`.
         threshold: if given, replaces the protocol's threshold, as a probability.
+        values: what is ranked and thresholded (:meth:`Predictions.values`): ``best`` (the
+            logits when stored: exact order; else the probabilities), ``logit`` or
+            ``probability`` (float32 sigmoids, tied at 1.0 above a logit of about 17, as a
+            codebase that stores probabilities would rank them).
     """
     p = get_protocol(protocol)
     if threshold is not None:
         p = replace(p, threshold=threshold, threshold_space="probability")
+    scores, kind = pred.values(values)
     return evaluate(
-        pred.scores,
+        scores,
         pred.targets,
         pred.mask,
         protocol=p,
+        score_kind=kind,
         classes=pred.classes,
         class_groups=pred.class_groups,
     )

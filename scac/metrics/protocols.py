@@ -28,7 +28,9 @@ class Protocol:
 
     Attributes:
         name: preset name.
-        ap_formula: ``noninterp``, ``voc2010`` (envelope, all points) or ``voc2007`` (11-point).
+        ap_formula: ``noninterp``, ``voc2010`` (envelope, all points), ``voc2007``
+            (11-point, the devkit's MATLAB thresholds) or ``voc2007_py`` (11-point, the
+            Python ports' ``np.arange`` thresholds).
         ap_ties: ``group`` (each distinct score one curve point, scikit-learn) or ``order``
             (each image its own point, ties broken by image order).
         no_positive: a class without counted positives is left out of mAP with a warning

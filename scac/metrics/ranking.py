@@ -72,7 +72,7 @@ class RankedPositives:
         """(C,) AP in [0, 1], NaN for a class without counted positives; (B, C) with weights.
 
         Args:
-            formula: ``noninterp``, ``voc2010`` or ``voc2007``.
+            formula: ``noninterp``, ``voc2010``, ``voc2007`` or ``voc2007_py``.
             weights: (B, N) integer image multiplicities of B resamples; None = each once.
         """
         n, c = self.shape

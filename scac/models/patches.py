@@ -22,6 +22,7 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import RegionProposalNetwork, concat_box_prediction_layers
 from torchvision.ops import boxes as box_ops
 
+from scac.losses.terms import PATCH_CODER
 from scac.registry import Registry
 
 CONTEXT_PATCHES: Registry[Callable[..., nn.Module]] = Registry("context patch generator")
@@ -104,3 +105,22 @@ class ExpandPatches(nn.Module):
 
 
 CONTEXT_PATCHES.add("expand", ExpandPatches)
+
+
+class RefinePatches(nn.Module):
+    """Each patch moved by the box regressor's deltas (Faster R-CNN's second-stage decoding,
+    the coder of ``scac.losses.terms``), clipped to the image: the patches a label predictor
+    sees when labels come from the refined patches."""
+
+    def forward(
+        self,
+        patches: list[torch.Tensor],
+        deltas: torch.Tensor,
+        image_sizes: list[tuple[int, int]],
+    ) -> list[torch.Tensor]:
+        boxes = PATCH_CODER.decode_single(deltas, torch.cat(patches))  # (N, 4)
+        sizes = [len(p) for p in patches]
+        return [
+            box_ops.clip_boxes_to_image(b, size)
+            for b, size in zip(boxes.split(sizes), image_sizes, strict=True)
+        ]

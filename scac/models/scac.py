@@ -5,9 +5,13 @@ proposal network; context patches, each object patch expanded by a ratio) -> RoI
 patch processors (box regressor, patch classifier, object and context label predictors) ->
 patch scores pooled to image scores per branch -> element-wise fusion of the two branches.
 
-The model returns logits, boxes and probabilities, never a loss: ``scac.losses.scac_loss``
-turns an :class:`SCACOutput` and the targets into L = Lr + alpha Lp + beta Ll(obj) +
-gamma Ll(ctx) (eq. 6) plus the RPN's own terms.
+The model returns logits, boxes and probabilities, never a loss: its family's objective
+(``scac.families.spatial_context``) turns an :class:`SCACOutput` and the targets into
+L = Lr + alpha Lp + beta Ll(obj) + gamma Ll(ctx) (eq. 6) plus the RPN's own terms.
+
+Where the paper is silent the model takes switches (``docs/readings.md``): whether ground-truth
+boxes join the patches in training, whether the label predictors see the proposals or the
+patches the box regressor refined, how patch scores become image scores (``ImageScoring``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from scac.models.heads import ContextLabelPredictor, LabelScale, ObjectPatchProcessors
+from scac.models.heads import ContextLabelPredictor, ImageScoring, ObjectPatchProcessors
 from scac.models.patches import ObjectPatchGenerator, Proposals
 from scac.models.spec import check_stage
 
@@ -30,8 +34,11 @@ class SCACOutput:
 
     Attributes:
         proposals: the region proposal network's raw outputs and patches.
-        patches: B tensors (P_i, 4), object patches (in training, ground-truth boxes appended).
-        context_patches: B tensors (P_i, 4), the expanded patches (None without context branch).
+        patches: B tensors (P_i, 4), object patches (in training, ground-truth boxes appended
+            unless switched off): what the box regressor and the patch classifier see.
+        label_patches: B tensors (P_i, 4), the patches the label predictors see: ``patches``,
+            or the box regressor's refinement of them.
+        context_patches: B tensors (P_i, 4), ``label_patches`` expanded (None without context).
         patch_image: (N,) image index of each patch, N = sum_i P_i.
         box_deltas: (N, 4) box regressor output (Faster R-CNN encoding of x, y, w, h).
         patch_logits: (N,) patch classifier logits: does the patch hold an object?
@@ -39,11 +46,14 @@ class SCACOutput:
         context_logits: (N, C) sigma-scaled context-branch label logits, or None.
         image_object_logits: (B, C) object-branch logits pooled over patches, or None.
         image_context_logits: (B, C) context-branch logits pooled over patches, or None.
-        scores: (B, C) fused label probabilities, the model's prediction.
+        logits: (B, C) log-odds of the fused label probabilities (exact in log space: they
+            keep the order of scores that round to 0 or 1 in float32).
+        scores: (B, C) fused label probabilities, the model's prediction: sigmoid(logits).
     """
 
     proposals: Proposals
     patches: list[torch.Tensor]
+    label_patches: list[torch.Tensor]
     context_patches: list[torch.Tensor] | None
     patch_image: torch.Tensor
     box_deltas: torch.Tensor
@@ -52,6 +62,7 @@ class SCACOutput:
     context_logits: torch.Tensor | None
     image_object_logits: torch.Tensor | None
     image_context_logits: torch.Tensor | None
+    logits: torch.Tensor
     scores: torch.Tensor
 
 
@@ -66,9 +77,10 @@ class SCAC(nn.Module):
         roi_pool: multi-scale RoIAlign over the pyramid.
         object_head: box regressor, patch classifier and (unless removed) object label predictor.
         context_head: context label predictor, or None to remove the context branch.
-        label_scale: sigma of eq. 5, applied to both branches' label logits.
-        aggregation: (N, C) patch logits, (N,) image index, B -> (B, C) image logits.
-        fusion: two (B, C) probability maps -> fused (B, C).
+        scoring: sigma of eq. 5, patch scores, pooling over patches, fusion of the branches.
+        refine_patches: (patches, box deltas, image sizes) -> the refined patches the label
+            predictors see, or None: they see the proposals.
+        gt_patches_in_training: ground-truth boxes join the patches in training (Faster R-CNN).
     """
 
     def __init__(
@@ -81,9 +93,9 @@ class SCAC(nn.Module):
         roi_pool: nn.Module,
         object_head: ObjectPatchProcessors,
         context_head: ContextLabelPredictor | None,
-        label_scale: LabelScale,
-        aggregation: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor],
-        fusion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        scoring: ImageScoring,
+        refine_patches: Callable[..., list[torch.Tensor]] | None = None,
+        gt_patches_in_training: bool = True,
     ) -> None:
         super().__init__()
         if (context_patches is None) != (context_head is None):
@@ -97,13 +109,17 @@ class SCAC(nn.Module):
         self.roi_pool = roi_pool
         self.object_head = object_head
         self.context_head = context_head
-        self.label_scale = label_scale
-        self.aggregation = aggregation
-        self.fusion = fusion
+        self.scoring = scoring
+        self.refine_patches = refine_patches
+        self.gt_patches_in_training = gt_patches_in_training
 
     # The parts that can be computed once and cached while frozen (scac.engine.feature_cache),
     # in order: each one's output is the next one's input.
     cacheable_stages = ("backbone", "neck")
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameters the optimiser must not decay (a learnable sigma)."""
+        return {f"scoring.{n}" for n in self.scoring.no_weight_decay()}
 
     def forward(
         self, images: torch.Tensor, gt_boxes: list[torch.Tensor] | None = None
@@ -113,7 +129,7 @@ class SCAC(nn.Module):
         Args:
             images: (B, 3, H, W) normalised images.
             gt_boxes: in training, B tensors (N_i, 4) of ground-truth boxes that join the
-                object patches (as in Faster R-CNN); ignored in eval mode.
+                object patches (as in Faster R-CNN, unless switched off); ignored in eval mode.
         """
         return self.forward_from("neck", self.features("neck", images), images, gt_boxes)
 
@@ -149,7 +165,7 @@ class SCAC(nn.Module):
         # Object branch patch generator: tight patches from the region proposal network
         proposals = self.object_patches(image_sizes, images, features)
         patches = proposals.boxes
-        if self.training and gt_boxes is not None:
+        if self.training and gt_boxes is not None and self.gt_patches_in_training:
             patches = [
                 torch.cat([p, g.to(p.dtype)]) for p, g in zip(patches, gt_boxes, strict=True)
             ]
@@ -159,43 +175,45 @@ class SCAC(nn.Module):
                 for i, p in enumerate(patches)
             ]
         )  # (N,)
-
         # Patch processors on the object patches: regressor, classifier, object labels
         object_features = self.roi_pool(features, patches, image_sizes)  # (N, F, R, R)
         box_deltas, patch_logits, object_logits = self.object_head(object_features)
-
-        # Context branch: the same patches expanded to see their surroundings
+        label_patches = patches
+        if self.refine_patches is not None:  # labels from the regressor's refined patches
+            label_patches = self.refine_patches(patches, box_deltas.detach(), image_sizes)
+            if object_logits is not None:
+                refined = self.roi_pool(features, label_patches, image_sizes)  # (N, F, R, R)
+                object_logits = self.object_head.labels(refined)  # (N, C)
+        # Context branch: the label patches expanded to see their surroundings
         context_patches = context_logits = None
         if self.context_patches is not None and self.context_head is not None:
-            context_patches = self.context_patches(patches, image_sizes)
+            context_patches = self.context_patches(label_patches, image_sizes)
             context_features = self.roi_pool(features, context_patches, image_sizes)  # (N, F, R, R)
             context_logits = self.context_head(context_features)  # (N, C)
-
-        # Label predictors' logits scaled by sigma (eq. 5), pooled to the image, then fused
-        image_logits = []
+        # Label logits scaled by sigma (eq. 5), scored per patch, pooled to the image, fused
+        image_object_logits = image_context_logits = None
         if object_logits is not None:
-            object_logits = self.label_scale(object_logits)
-            image_logits.append(self.aggregation(object_logits, patch_image, num_images))
-        else:
-            image_logits.append(None)
+            object_logits, image_object_logits = self.scoring.branch(
+                object_logits, patch_logits, patch_image, num_images
+            )
         if context_logits is not None:
-            context_logits = self.label_scale(context_logits)
-            image_logits.append(self.aggregation(context_logits, patch_image, num_images))
-        else:
-            image_logits.append(None)
-        probs = [torch.sigmoid(z) for z in image_logits if z is not None]
-        scores = self.fusion(*probs) if len(probs) == 2 else probs[0]  # (B, C)
-
+            context_logits, image_context_logits = self.scoring.branch(
+                context_logits, patch_logits, patch_image, num_images
+            )
+        image_logits = [z for z in (image_object_logits, image_context_logits) if z is not None]
+        logits = self.scoring.fuse(image_logits)  # (B, C)
         return SCACOutput(
             proposals=proposals,
             patches=patches,
+            label_patches=label_patches,
             context_patches=context_patches,
             patch_image=patch_image,
             box_deltas=box_deltas,
             patch_logits=patch_logits,
             object_logits=object_logits,
             context_logits=context_logits,
-            image_object_logits=image_logits[0],
-            image_context_logits=image_logits[1],
-            scores=scores,
+            image_object_logits=image_object_logits,
+            image_context_logits=image_context_logits,
+            logits=logits,
+            scores=torch.sigmoid(logits),
         )

@@ -11,6 +11,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 from torchmetrics.functional.classification import multilabel_average_precision
 
 from scac.metrics import average_precision
+from scac.metrics.curve import FORMULAS
 from scac.metrics.inputs import check_inputs
 from scac.metrics.ranking import RankedPositives
 
@@ -22,10 +23,18 @@ def _tied(n=400, c=7, levels=10, seed=0, rate=0.2):
     return scores, targets, g
 
 
-def _voc_reference(recall: np.ndarray, precision: np.ndarray, eleven: bool) -> float:
-    """The PASCAL VOC devkit's two AP rules over one class's (recall, precision) points."""
-    if eleven:
-        return float(np.mean([precision[recall >= t].max(initial=0) for t in np.arange(11) / 10]))
+# the 11 thresholds as each code computes them: MATLAB's 0:0.1:1 in VOCevalcls.m (sprintf
+# '%.17g'), and np.arange(0, 1.1, 0.1) in py-faster-rcnn's voc_eval.py
+ELEVEN = {
+    "voc2007": [0.0, 0.1, 0.2, 0.30000000000000004, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+    "voc2007_py": np.arange(0.0, 1.1, 0.1).tolist(),
+}
+
+
+def _voc_reference(recall: np.ndarray, precision: np.ndarray, formula: str) -> float:
+    """The PASCAL VOC devkit's AP rules over one class's (recall, precision) points."""
+    if formula in ELEVEN:  # for t = thresholds: p = max(prec(rec >= t)), 0 if none; mean of 11
+        return float(np.mean([precision[recall >= t].max(initial=0) for t in ELEVEN[formula]]))
     r = np.concatenate([[0.0], recall, [1.0]])
     p = np.concatenate([[0.0], precision, [0.0]])
     p = np.maximum.accumulate(p[::-1])[::-1]
@@ -83,6 +92,27 @@ def test_voc2007_uses_the_devkit_thresholds_rounding_included():
     assert voc07 == pytest.approx((3 * 1 + 8 * 10 / 14) / 11)
 
 
+@pytest.mark.parametrize(
+    ("formula", "expected"),
+    [  # the devkit's 0.6 and 0.7 are reached at recall 6/10 and 7/10, the port's one rank later
+        ("voc2007", (7 * 1 + 7 / 8 + 8 / 12 + 2 * 10 / 16) / 11),
+        ("voc2007_py", (6 * 1 + 7 / 8 + 2 * 8 / 12 + 2 * 10 / 16) / 11),
+    ],
+)
+def test_eleven_point_ap_on_recalls_of_exactly_six_and_seven_tenths(formula, expected):
+    # 10 positives: ranks 1-6 (recall 0.6, precision 1), rank 8 (recall 0.7, precision 7/8),
+    # rank 12 (recall 0.8, precision 8/12), ranks 15 and 16 (recall 0.9 and 1, precision 10/16)
+    hits = [1] * 6 + [0] + [1] + [0] * 3 + [1] + [0] * 2 + [1, 1]
+    targets = torch.tensor(hits, dtype=torch.float64)[:, None]
+    scores = torch.linspace(1, 0, len(hits), dtype=torch.float64)[:, None]
+    # recalls 6/10 and 7/10 are the doubles 0.6 and 0.7: below np.arange's 7th and 8th values
+    assert 6 / 10 == 0.6 and 7 / 10 == 0.7 and 6 / 10 < np.arange(0, 1.1, 0.1)[6]
+    got = average_precision(scores, targets, formula=formula)[0].item()
+    assert got == pytest.approx(expected, abs=1e-15)
+    recall, precision = _per_image_curve(scores[:, 0].numpy(), targets[:, 0].numpy())
+    assert _voc_reference(recall, precision, formula) == pytest.approx(expected, abs=1e-15)
+
+
 def test_ties_by_hand():
     scores = torch.tensor([[0.5], [0.5], [0.5], [0.1]])
     targets = torch.tensor([[0.0], [1.0], [1.0], [0.0]])
@@ -93,22 +123,21 @@ def test_ties_by_hand():
     assert order == pytest.approx((1 / 2 + 2 / 3) / 2)
 
 
-@pytest.mark.parametrize("formula", ["voc2010", "voc2007"])
+@pytest.mark.parametrize("formula", ["voc2010", "voc2007", "voc2007_py"])
 @pytest.mark.parametrize("levels", [5, 100_000])
 def test_voc_formulas_match_the_devkit_rules(formula, levels):
     scores, targets, _ = _tied(levels=levels, seed=1)
-    eleven = formula == "voc2007"
     ordered = average_precision(scores, targets, formula=formula, ties="order")
     grouped = average_precision(scores, targets, formula=formula, ties="group")
     for c in range(7):
         s, y = scores[:, c].numpy(), targets[:, c].numpy()
         assert ordered[c].item() == pytest.approx(
-            _voc_reference(*_per_image_curve(s, y), eleven), abs=1e-12
+            _voc_reference(*_per_image_curve(s, y), formula), abs=1e-12
         )
         # grouped ties: the devkit rule over scikit-learn's curve (one point per score)
         p, r, _ = precision_recall_curve(y, s)
         assert grouped[c].item() == pytest.approx(
-            _voc_reference(r[::-1][1:], p[::-1][1:], eleven), abs=1e-12
+            _voc_reference(r[::-1][1:], p[::-1][1:], formula), abs=1e-12
         )
 
 
@@ -133,7 +162,7 @@ def test_order_ties_match_a_per_image_loop(dtype):
 
 def test_without_ties_every_formula_is_tie_mode_independent():
     scores, targets, _ = _tied(levels=1_000_000, seed=5)
-    for formula in ("noninterp", "voc2010", "voc2007"):
+    for formula in FORMULAS:
         a = average_precision(scores, targets, formula=formula, ties="group")
         b = average_precision(scores, targets, formula=formula, ties="order")
         torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
@@ -143,7 +172,7 @@ def test_mask_drops_entries_from_every_formula():
     scores = torch.tensor([[0.9], [0.8], [0.7]])
     targets = torch.tensor([[0.0], [1.0], [1.0]])
     mask = torch.tensor([[False], [True], [True]])
-    for formula in ("noninterp", "voc2010", "voc2007"):
+    for formula in FORMULAS:
         for ties in ("group", "order"):
             ap = average_precision(scores, targets, mask, formula=formula, ties=ties)
             assert ap[0].item() == pytest.approx(1.0)
@@ -163,7 +192,10 @@ def test_class_without_positives_is_nan_and_torchmetrics_counts_it_as_zero():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"formula": "voc"}, "formula must be one of noninterp, voc2010, voc2007; got 'voc'"),
+        (
+            {"formula": "voc"},
+            "formula must be one of noninterp, voc2010, voc2007, voc2007_py; got 'voc'",
+        ),
         ({"ties": "random"}, "ties must be one of group, order; got 'random'"),
     ],
 )
@@ -173,7 +205,7 @@ def test_unknown_choices_raise(kwargs, message):
 
 
 @pytest.mark.parametrize("ties", ["group", "order"])
-@pytest.mark.parametrize("formula", ["noninterp", "voc2010", "voc2007"])
+@pytest.mark.parametrize("formula", FORMULAS)
 def test_value_sort_path_agrees_with_the_ranked_path(formula, ties):
     # float32 scores with ties, negatives and -0.0 take the argsort-free path; unit weights
     # force the ranked one (an argsort, ties by image index under "order")

@@ -30,7 +30,7 @@ def _weights(g, b, n):
     return index, weights
 
 
-@pytest.mark.parametrize("formula", ["noninterp", "voc2010", "voc2007"])
+@pytest.mark.parametrize("formula", ["noninterp", "voc2010", "voc2007", "voc2007_py"])
 @pytest.mark.parametrize("ties", ["group", "order"])
 def test_weighted_ap_equals_ap_of_the_explicit_resample(formula, ties):
     scores, targets, mask, g = _problem()
@@ -43,7 +43,7 @@ def test_weighted_ap_equals_ap_of_the_explicit_resample(formula, ties):
         np.testing.assert_allclose(weighted[b], ref.numpy(), atol=1e-9, rtol=0)
 
 
-@pytest.mark.parametrize("formula", ["noninterp", "voc2010", "voc2007"])
+@pytest.mark.parametrize("formula", ["noninterp", "voc2010", "voc2007", "voc2007_py"])
 @pytest.mark.parametrize("ties", ["group", "order"])
 def test_unit_weights_reproduce_the_unweighted_ap(formula, ties):
     scores, targets, mask, _ = _problem()

@@ -204,7 +204,11 @@ def test_registry_is_strict_and_holds_every_preset():
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("ap_formula", "voc12", "ap_formula must be one of noninterp, voc2010, voc2007"),
+        (
+            "ap_formula",
+            "voc12",
+            "ap_formula must be one of noninterp, voc2010, voc2007, voc2007_py",
+        ),
         ("ap_ties", "random", "ap_ties must be one of group, order"),
         ("no_positive", "nan", "no_positive must be one of exclude, zero, raise"),
         ("comparison", "gt", "comparison must be one of >, >="),

@@ -139,11 +139,28 @@ def test_bad_settings_fail_at_build_naming_the_setting(change, message):
         build_model(SCACConfig(**{**TINY.__dict__, **change}), C)
 
 
-def test_learnable_sigma_is_a_parameter_and_fixed_sigma_is_not():
+def test_learnable_sigma_is_a_parameter_kept_positive_and_not_decayed():
     fixed = build_model(TINY, C)
     learn = build_model(SCACConfig(**{**TINY.__dict__, "learn_sigma": True}), C)
-    assert "label_scale.sigma" not in dict(fixed.named_parameters())
-    assert "label_scale.sigma" in dict(learn.named_parameters())
+    name = "scoring.label_scale.free"
+    assert name not in dict(fixed.named_parameters()) and fixed.no_weight_decay() == set()
+    assert name in dict(learn.named_parameters()) and learn.no_weight_decay() == {name}
+    scale = learn.scoring.label_scale
+    assert float(scale.value().detach()) == pytest.approx(0.5)
+    with torch.no_grad():  # however far training pushes the free value, sigma stays positive
+        scale.free.fill_(-30.0)
+    assert 0 < float(scale.value()) < 1e-12
+    from scac.engine.train import _param_groups
+
+    groups = _param_groups(learn, 0.01)
+    assert groups[-1]["weight_decay"] == 0.0 and groups[-1]["params"] == [scale.free]
+
+
+def test_sigma_as_a_probability_factor_caps_the_probability():
+    model = build_model(SCACConfig(**{**TINY.__dict__, "sigma_reading": "probability"}), C)
+    z = torch.linspace(-20, 20, 9)[:, None]
+    p = torch.sigmoid(model.scoring.label_scale(z))
+    assert torch.allclose(p, 0.5 * torch.sigmoid(z), atol=1e-6) and float(p.max()) <= 0.5
 
 
 @pytest.mark.slow
