@@ -13,6 +13,7 @@ A study file (``studies/NAME.toml``)::
     name = "ratio 1.0"
     reason = "no context: the context patch is the object patch"
     set = { "model.context_ratio" = 1.0 }
+    # reference = "..."                   # an arm compared with another arm than the study's
 
     [smoke]                               # what --smoke changes, on top of the recipe's [smoke]
     seeds = [0]
@@ -53,7 +54,7 @@ _STUDY_KEYS = {
     "smoke",
     "notes",
 }
-_ARM_KEYS = {"name", "reason", "set"}
+_ARM_KEYS = {"name", "reason", "set", "reference"}
 _SMOKE_KEYS = {"seeds", "set"}
 
 
@@ -74,11 +75,13 @@ def known_studies() -> list[str]:
 
 @dataclass(frozen=True)
 class Arm:
-    """One arm: a name, why it is there, and the overrides that make it."""
+    """One arm: a name, why it is there, the overrides that make it, and (optionally) the arm
+    it is compared with when that is not the study's reference (pairs of arms in one study)."""
 
     name: str
     reason: str
     overrides: dict[str, Any]
+    reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,17 @@ class Study:
     metrics: tuple[str, ...]
     parameter: str | None
     reference: str | None
+
+    def reference_of(self, arm: Arm) -> str | None:
+        """The arm ``arm`` is compared with: its own reference, else the study's; None for a
+        reference itself (or when the study has none)."""
+        ref = arm.reference or self.reference
+        return None if ref == arm.name else ref
+
+    @property
+    def paired(self) -> bool:
+        """Whether some arm names its own reference (the table then says which, per arm)."""
+        return any(a.reference for a in self.arms)
 
 
 def _check_keys(data: dict, allowed: set[str], where: str) -> None:
@@ -154,12 +168,24 @@ def load_study(name: str) -> Study:
         _check_keys(arm, _ARM_KEYS, where)
         if not arm.get("name") or not arm.get("reason"):
             raise ConfigError(f"{where} needs a name and a reason")
+        own = arm.get("reference")
         arms.append(
-            Arm(str(arm["name"]), str(arm["reason"]), _table(arm.get("set", {}), f"{where}.set"))
+            Arm(
+                str(arm["name"]),
+                str(arm["reason"]),
+                _table(arm.get("set", {}), f"{where}.set"),
+                None if own is None else str(own),
+            )
         )
     names = [a.name for a in arms]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: arm names must be unique, got {names}")
+    for i, arm in enumerate(arms):
+        if arm.reference is not None and arm.reference not in names:
+            raise ConfigError(
+                f"{path}: arms[{i}] ({arm.name!r}): reference arm {arm.reference!r} is not an "
+                f"arm ({', '.join(names)})"
+            )
     smoke = _table(data.get("smoke", {}), f"{path}: [smoke]")
     _check_keys(smoke, _SMOKE_KEYS, f"{path}: [smoke]")
     recipe = find_recipe(str(data["recipe"]), path.parent)

@@ -1,6 +1,7 @@
 """Study tables: arm x metric, mean +- std over seeds, from a study's selected runs.
 
-Each arm is also compared with the study's reference arm by a paired bootstrap over images
+Each arm is also compared with its reference arm (the study's, or one the arm names) by a
+paired bootstrap over images
 (:func:`bench.compare.compare_runs`).
 """
 
@@ -26,8 +27,8 @@ class StudyTable:
         frame: one row per finished run: arm, seed, run_key and one column per metric.
         metrics: the metric columns, in order.
         missing: arms x seeds that have no finished run yet.
-        comparisons: arm -> paired bootstrap of the arm against the study's reference arm on
-            the first metric (empty when the study names no reference).
+        comparisons: arm -> paired bootstrap of the arm against its reference arm
+            (``Study.reference_of``) on the first metric (empty when no arm has one).
     """
 
     study: Study
@@ -75,14 +76,14 @@ def study_table(runs: StudyRuns) -> StudyTable:
 
 
 def _compare_arms(runs: StudyRuns, metrics: list[str]) -> dict[str, Comparison]:
-    study = runs.study
-    if not study.reference or not metrics:
+    if not metrics:
         return {}
-    reference = runs.records(study.reference)
-    if not reference:
-        return {}
-    return {
-        arm.name: compare_runs(records, reference, metric=metrics[0])
-        for arm in study.arms
-        if (records := runs.records(arm.name)) and arm.name != study.reference
-    }
+    out = {}
+    for arm in runs.study.arms:
+        ref = runs.study.reference_of(arm)
+        if ref is None:
+            continue
+        records, reference = runs.records(arm.name), runs.records(ref)
+        if records and reference:
+            out[arm.name] = compare_runs(records, reference, metric=metrics[0])
+    return out
