@@ -82,8 +82,7 @@ def run_plan(plan: Plan, store: Store, ctx: RunContext) -> PlanOutcome:
     done = len(outcomes)
     with reporter.study(plan.title(), runs=len(plan.runs), distinct=len(distinct), todo=len(todo)):
         if todo:  # before anything is recorded: a missing dataset leaves the store unchanged
-            with reporter.preparing():
-                ensure_assets(todo[0].config, ctx.cache_dir)
+            ensure_assets(todo[0].config, ctx.cache_dir, announce=reporter.stage)
         record(plan, store, reporter)
         held = []
         for spec in todo:
@@ -137,7 +136,7 @@ def run_single(plan: Plan, store: Store | None, ctx: RunContext) -> RunOutcome:
         return run_plan(plan, store, ctx).outcomes[0]
     owner, decision = Owner.this_process(), None
     if dist.is_main:
-        ensure_assets(spec.config, ctx.cache_dir)
+        ensure_assets(spec.config, ctx.cache_dir, announce=ctx.reporter.stage)
         record(plan, store, ctx.reporter)
         decision = claim(spec, store, owner, ctx)
     decision = broadcast_object(decision, dist)

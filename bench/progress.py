@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -51,6 +52,7 @@ class Reporter:
         self.progress: Progress | None = None
         self._overall = None
         self._cache_task = None
+        self._cache_start: float | None = None
 
     @classmethod
     def silent(cls) -> Reporter:
@@ -98,20 +100,26 @@ class Reporter:
             yield
 
     @contextlib.contextmanager
-    def preparing(self) -> Iterator[None]:
-        """Around the one-time generation of the dataset and pretrained weights."""
+    def stage(self, what: str) -> Iterator[None]:
+        """Around one piece of one-time work (generating the dataset, a pretraining): a spinner
+        on a terminal; in plain mode a line when it starts and one with its duration."""
+        start = time.perf_counter()
         if self.progress is not None:
-            task = self.progress.add_task(
-                "preparing data and weights (first use only)", total=None, info=""
-            )
-            yield
-            self.progress.remove_task(task)
+            task = self.progress.add_task(what, total=None, info="")
+            try:
+                yield
+            finally:
+                self.progress.remove_task(task)
         else:
+            self.line(f"{what} ...")
             yield
+        self.line(f"{what}: done in {time.perf_counter() - start:.1f} s")
 
     def cache_progress(self, done: int, total: int) -> None:
         """The frozen-feature cache filling (once per frozen weights and images): a bar, or a
         line at the start and at the end in plain mode."""
+        if self._cache_start is None:
+            self._cache_start = time.perf_counter()
         if self.progress is not None:
             if self._cache_task is None:
                 self._cache_task = self.progress.add_task(
@@ -121,8 +129,10 @@ class Reporter:
             if done >= total:
                 self.progress.remove_task(self._cache_task)
                 self._cache_task = None
-        elif done >= total:
-            self.line(f"frozen-feature cache filled: {total} images")
+        if done >= total:
+            seconds = time.perf_counter() - self._cache_start
+            self._cache_start = None
+            self.line(f"frozen-feature cache filled: {total} images in {seconds:.1f} s")
 
     def run_callbacks(self, spec: RunSpec) -> Callbacks:
         """Callbacks that draw a bar for one run (none in plain mode)."""

@@ -49,6 +49,9 @@ from scac.engine.assets import pretrained_files  # noqa: E402
 from scac.engine.run import assemble, model_and_objective, resolve_device  # noqa: E402
 from scac.engine.train import epoch_batches, set_frozen  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from step_profile import print_profile  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = {
     # the synthetic default: shallow backbone, 128 px, batch 8 (studies/recipes/synth.toml)
@@ -64,15 +67,6 @@ PARTS = {
     "heads": ("object_head", "context_head"),
 }
 NUM_CLASSES = 80
-# operators that do the dense arithmetic (self time: the kernels, not their Python wrappers)
-DENSE_OPS = (
-    "aten::mkldnn_convolution",
-    "aten::cudnn_convolution",
-    "aten::convolution_backward",
-    "aten::mm",
-    "aten::addmm",
-    "aten::bmm",
-)
 
 
 class PartTimer:
@@ -147,6 +141,8 @@ def trainer(cfg, num_classes: int, weights: dict[str, Path], device, amp, frozen
     """(model in training mode with ``frozen`` parts frozen, loss function, SGD, autocast)."""
     model, loss_fn = model_and_objective(cfg, num_classes, weights, device)
     model.train()
+    if cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     set_frozen(model, frozen)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-3, momentum=0.9)
@@ -175,6 +171,8 @@ def measure(
             timer.seconds.clear()
             total = loss_time = back = 0.0
         batch = batch.to(device)
+        if cfg.train.channels_last:
+            batch.images = batch.images.contiguous(memory_format=torch.channels_last)
         timer._sync()
         t0 = time.perf_counter()
         with autocast:
@@ -197,61 +195,6 @@ def measure(
     parts["loss"] = loss_time / steps
     parts["backward + step"] = back / steps
     return len(batches[0]) * steps / total, parts, total / steps
-
-
-def profile_step(setup: tuple, batches: list[Batch], device, warmup: int, stage: str | None):
-    """A training step: (seconds per step, the same under the profiler, [(operator, self
-    seconds per step)] largest first).
-
-    Args:
-        setup: :func:`trainer`'s (model, loss function, optimiser, autocast).
-        batches: the batches; the first ``warmup`` are trained but neither timed nor profiled.
-        stage: start every step from this part's precomputed output, as from the cache; None
-            for the whole step.
-    """
-    from torch.profiler import ProfilerActivity, profile
-
-    model, loss_fn, opt, autocast = setup
-    batches = [b.to(device) for b in batches]
-    with torch.no_grad(), autocast:  # the cache stores what the frozen parts give under AMP
-        features = [model.features(stage, b.images) if stage else None for b in batches]
-
-    def step(batch: Batch, feats) -> None:
-        with autocast:
-            if stage:
-                out = model.forward_from(stage, feats, batch.images, batch.boxes)
-            else:
-                out = model(batch.images, batch.boxes)
-            loss = loss_fn(out, batch)["total"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    on_gpu = device.type == "cuda"
-
-    def sync() -> None:
-        if on_gpu:
-            torch.cuda.synchronize(device)
-
-    def timed_steps() -> float:  # seconds per timed step
-        sync()
-        start = time.perf_counter()
-        for batch, feats in zip(batches[warmup:], features[warmup:], strict=True):
-            step(batch, feats)
-        sync()
-        return (time.perf_counter() - start) / (len(batches) - warmup)
-
-    for batch, feats in zip(batches[:warmup], features[:warmup], strict=True):
-        step(batch, feats)
-    plain = timed_steps()  # the profiler's own cost slows many small operators: time apart too
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
-    with profile(activities=activities) as prof:
-        profiled = timed_steps()
-    steps = len(batches) - warmup
-    key = "self_device_time_total" if on_gpu else "self_cpu_time_total"
-    ops = [(e.key, getattr(e, key) / 1e6 / steps) for e in prof.key_averages()]
-    ops.sort(key=lambda op: -op[1])
-    return plain, profiled, ops
 
 
 def add_input_arguments(ap: argparse.ArgumentParser) -> None:
@@ -284,10 +227,19 @@ def main() -> None:
         help="then profile SCAC's step by operator (with --frozen: from cached features)",
     )
     ap.add_argument("--device", default="auto")
+    ap.add_argument(
+        "--amp",
+        choices=("auto", "none", "bf16"),
+        default="auto",
+        help="mixed precision [auto: bf16 on a GPU, none on the CPU]",
+    )
+    ap.add_argument(
+        "--channels-last", action="store_true", help="NHWC memory format (GPU convolutions)"
+    )
     args = ap.parse_args()
 
     device = resolve_device(args.device)
-    amp = device.type == "cuda"
+    amp = args.amp == "bf16" or (args.amp == "auto" and device.type == "cuda")
     scac_recipe, baseline_recipe, sets = PRESETS[args.preset]
     data_kind = input_kind(args)
     scac_cfg = with_overrides(load_recipe(ROOT / "studies" / "recipes" / scac_recipe), sets)
@@ -296,6 +248,9 @@ def main() -> None:
         load_recipe(ROOT / "studies" / "recipes" / (baseline_recipe or "baseline-synth.toml")),
         {"model.backbone": m.backbone, "model.weights": m.weights},
     )
+    if args.channels_last:
+        scac_cfg = with_overrides(scac_cfg, {"train.channels_last": True})
+        base_cfg = with_overrides(base_cfg, {"train.channels_last": True})
     if data_kind == "random":  # random batches: no pretrained weights either
         none = {"model.weights": "none", "model.detector_weights": "none"}
         scac_cfg = with_overrides(scac_cfg, none)
@@ -304,7 +259,8 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     print(
         f"device {device} ({name or 'cpu'}), torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, amp {'bf16' if amp else 'off'}, "
+        f"{torch.get_num_threads()} threads, amp {'bf16' if amp else 'off'}"
+        f"{', channels-last' if args.channels_last else ''}, "
         f"{time.strftime('%Y-%m-%d')}"
     )
     count = args.warmup + args.steps
@@ -356,37 +312,8 @@ def main() -> None:
             f"of a frozen-phase step -> at most {whole / (whole - skipped):.2f}x faster with it"
         )
     if args.profile:
-        print_profile(args, scac_cfg, batches, num_classes, scac_w, device, amp, frozen, skipped)
-
-
-def print_profile(args, cfg, batches, num_classes, weights, device, amp, frozen, skipped) -> None:
-    """The profiled step's largest operators and its dense arithmetic (``--profile``)."""
-    setup = trainer(cfg, num_classes, weights, device, amp, frozen)
-    stage = "neck" if frozen else None
-    plain, profiled, ops = profile_step(setup, batches, device, args.warmup, stage)
-    clock = "GPU" if device.type == "cuda" else "CPU"
-    what = "from cached backbone + FPN features" if frozen else "the whole step"
-    print(
-        f"\nSCAC step profiled ({what}; torch.profiler, {args.steps} steps, "
-        f"self {clock} time): {plain * 1000:.1f} ms/step, {profiled * 1000:.1f} under the profiler"
-    )
-    print(f"{'operator':<34}{'ms/step':>10}")
-    for name, op_seconds in ops[:12]:
-        print(f"{name:<34}{op_seconds * 1000:>10.1f}")
-    dense = sum(op_seconds for name, op_seconds in ops if name in DENSE_OPS)
-    print(
-        f"dense arithmetic (convolutions, matrix products; forward + backward): "
-        f"{dense * 1000:.1f} ms/step"
-    )
-    if frozen:
-        # Both steps compute everything after the FPN, so the cache's speed-up is
-        # (skipped + after) / after; "after" is at least its dense arithmetic.
-        print(
-            f"even if all else after the FPN cost nothing, with and without the cache, the "
-            f"cache would make a step at most (skipped {skipped * 1000:.1f} + dense "
-            f"{dense * 1000:.1f}) / dense = {(skipped + dense) / dense:.2f}x faster, at these "
-            "kernels' speed"
-        )
+        setup = trainer(scac_cfg, num_classes, scac_w, device, amp, frozen)
+        print_profile(args, setup, batches, device, frozen, skipped)
 
 
 if __name__ == "__main__":

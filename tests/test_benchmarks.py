@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -74,3 +76,25 @@ def test_roi_align_speed_times_both_and_they_agree():
     assert levels, out
     assert all(float(diff) < 1e-4 for _, diff in levels)  # the same RoIAlign, to float rounding
     assert re.search(r"^all\s+(?:[\d.]+\s+){2}[\d.]+x", out, re.M)
+
+
+def test_main_job_smoke_prints_every_stage_and_the_rerun(tmp_path):
+    out = run_script("main_job.py", "--smoke", "--keep", str(tmp_path / "job"))
+    stages = ("generating the synthetic dataset", "run ratio 1.0 seed 0", "table", "total")
+    for stage in (*stages, "re-run"):  # a row per stage, its seconds last
+        assert re.search(rf"^{re.escape(stage)}\b.*\s\d+\.\d$", out, re.M), out
+    assert (tmp_path / "job").is_dir()
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run_starts_every_step_on_the_cpu():
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHON": sys.executable},
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.count("\n== ") == 6 and done.stdout.count("\n-- ") == 6
+    assert "no CUDA device (dry run on the CPU)" in done.stdout

@@ -51,6 +51,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
@@ -164,13 +166,20 @@ def generate(
 
 
 def ensure_synth(
-    cache_dir: str | Path, *, seed: int, train: int, val: int, canvas: int = 128
+    cache_dir: str | Path,
+    *,
+    seed: int,
+    train: int,
+    val: int,
+    canvas: int = 128,
+    announce: Callable[[str], AbstractContextManager] = nullcontext,
 ) -> Path:
     """The synthetic dataset for these settings in ``cache_dir``, generated on first use.
 
     A dataset written by another generator version is regenerated. Generation goes to a
     temporary folder that is renamed when complete, so an interrupted generation never leaves
-    a half-written dataset behind, and concurrent workers do not collide.
+    a half-written dataset behind, and concurrent workers do not collide. ``announce(what)``
+    wraps the generation when there is one (a progress display).
     """
     params = SynthParams(canvas=canvas)
     name = f"synth-v{GENERATOR_VERSION}-seed{seed}-train{train}-val{val}-c{canvas}"
@@ -186,7 +195,8 @@ def ensure_synth(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
     try:
-        generate(tmp, seed=seed, train=train, val=val, params=params)
+        with announce(f"generating the synthetic dataset ({train} + {val} images)"):
+            generate(tmp, seed=seed, train=train, val=val, params=params)
         try:
             os.rename(tmp, target)
         except OSError:

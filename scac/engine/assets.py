@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -90,9 +91,13 @@ def data_identity(cfg: RunConfig) -> str:
 
 
 def pretrained_files(
-    cfg: RunConfig, cache_dir: Path, progress: Callable[[int, int, float], None] | None = None
+    cfg: RunConfig,
+    cache_dir: Path,
+    progress: Callable[[int, int, float], None] | None = None,
+    announce: Callable[[str], AbstractContextManager] = nullcontext,
 ) -> dict[str, Path]:
-    """The pretrained state-dict files of ``cfg`` by part, training synthetic ones on first use.
+    """The pretrained state-dict files of ``cfg`` by part, training synthetic ones on first use
+    (each inside ``announce(what)``).
 
     Raises:
         FileNotFoundError: a named file is missing (ImageNet weights: the file and folder
@@ -104,14 +109,22 @@ def pretrained_files(
             continue
         if part.part == "backbone":
             if part.source == "synthetic":
-                path = synthetic_backbone_weights(part.backbone, cache_dir, progress=progress)
+                path = synthetic_backbone_weights(
+                    part.backbone, cache_dir, progress=progress, announce=announce
+                )
             else:
                 path = resolve_weights(part.source, part.backbone)
         elif part.source == "synthetic":
             backbone = out.get("backbone")
             identity = _source_identity(cfg.model.weights)
             path = synthetic_detector_weights(
-                part.model, part.shape, cache_dir, backbone, identity, progress=progress
+                part.model,
+                part.shape,
+                cache_dir,
+                backbone,
+                identity,
+                progress=progress,
+                announce=announce,
             )
         else:
             path = Path(part.source).expanduser()
@@ -122,6 +135,12 @@ def pretrained_files(
     return out
 
 
-def ensure_assets(cfg: RunConfig, cache_dir: Path) -> Assets:
-    """The dataset folder and pretrained files of ``cfg``, made on first use (cheap after)."""
-    return Assets(dataset_root(cfg.data, cache_dir), pretrained_files(cfg, cache_dir))
+def ensure_assets(
+    cfg: RunConfig,
+    cache_dir: Path,
+    announce: Callable[[str], AbstractContextManager] = nullcontext,
+) -> Assets:
+    """The dataset folder and pretrained files of ``cfg``, made on first use (cheap after);
+    ``announce(what)`` wraps each thing made (a progress display)."""
+    root = dataset_root(cfg.data, cache_dir, announce)
+    return Assets(root, pretrained_files(cfg, cache_dir, announce=announce))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -99,14 +101,24 @@ def content_digest(cfg: DataConfig, bundle: DataBundle) -> str:
     return _CONTENT[signature]
 
 
-def dataset_root(cfg: DataConfig, cache_dir: Path) -> Path:
-    """The dataset folder: the configured root, or the synthetic default in the cache."""
+def dataset_root(
+    cfg: DataConfig,
+    cache_dir: Path,
+    announce: Callable[[str], AbstractContextManager] = nullcontext,
+) -> Path:
+    """The dataset folder: the configured root, or the synthetic default in the cache
+    (generated on first use, inside ``announce(what)``)."""
     if cfg.format not in FORMATS:
         raise DatasetError(f"unknown data.format {cfg.format!r}; known: {', '.join(FORMATS)}")
     if cfg.format == "synth" and not cfg.root:
         s = cfg.synth
         return ensure_synth(
-            cache_dir / "datasets", seed=s.seed, train=s.train, val=s.val, canvas=s.canvas
+            cache_dir / "datasets",
+            seed=s.seed,
+            train=s.train,
+            val=s.val,
+            canvas=s.canvas,
+            announce=announce,
         )
     if not cfg.root:
         raise DatasetError(

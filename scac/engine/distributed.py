@@ -30,13 +30,14 @@ class DistContext:
 
 
 def init_distributed(device: torch.device) -> DistContext | None:
-    """Join the process group when started by torchrun with more than one process, else None.
+    """Join the process group when started by torchrun (even as its only process, which then
+    trains through DDP and NCCL like a larger job), else None.
 
     Args:
         device: the device type the run uses (CUDA: NCCL and one GPU per local rank; CPU: gloo).
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    if world <= 1 and "TORCHELASTIC_RUN_ID" not in os.environ:
         return None
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if not dist.is_initialized():

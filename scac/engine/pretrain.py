@@ -23,6 +23,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -155,16 +156,22 @@ def pretrain(
 
 
 def cached_weights(
-    cache_dir: Path, prefix: str, key: dict, train: Callable[[], tuple[dict, dict]]
+    cache_dir: Path,
+    prefix: str,
+    key: dict,
+    train: Callable[[], tuple[dict, dict]],
+    announce: Callable[[str], AbstractContextManager] = nullcontext,
 ) -> Path:
-    """The cached state dict for ``key``; ``train() -> (state, report)`` makes it on first use."""
+    """The cached state dict for ``key``; ``train() -> (state, report)`` makes it on first use,
+    inside ``announce(what is trained)``."""
     text = json.dumps({"generator": GENERATOR_VERSION, **key}, sort_keys=True)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     path = Path(cache_dir) / "weights" / f"{prefix}-{digest}.pt"
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    state, report = train()
+    with announce(f"pretraining {prefix} (first use only)"):
+        state, report = train()
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(fd)
     torch.save(state, tmp)
@@ -178,6 +185,7 @@ def synthetic_backbone_weights(
     cache_dir: Path,
     settings: PretrainSettings | None = None,
     progress: Callable[[int, int, float], None] | None = None,
+    announce: Callable[[str], AbstractContextManager] = nullcontext,
 ) -> Path:
     """Path of the cached shape-pretrained backbone, training it on first use."""
     settings = settings or PretrainSettings()
@@ -192,4 +200,5 @@ def synthetic_backbone_weights(
         f"synthetic-{backbone_name}",
         {"backbone": backbone_name, **asdict(settings)},
         train,
+        announce,
     )

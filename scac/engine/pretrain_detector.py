@@ -12,6 +12,7 @@ starts from the same object patches. The model comes from its family
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -151,6 +152,7 @@ def synthetic_detector_weights(
     backbone_identity: str,
     settings: DetectorPretrainSettings | None = None,
     progress: Callable[[int, int, float], None] | None = None,
+    announce: Callable[[str], AbstractContextManager] = nullcontext,
 ) -> Path:
     """Path of the cached synthetic-pretrained FPN + RPN, training them on first use.
 
@@ -162,6 +164,7 @@ def synthetic_detector_weights(
         backbone_identity: what identifies that backbone file (part of the cache key).
         settings: how to pretrain.
         progress: ``(step, steps, loss)``.
+        announce: ``announce(what)`` wraps the pretraining when there is one.
     """
     settings = settings or DetectorPretrainSettings()
     key = {"detector": shape, "backbone_weights": backbone_identity, **asdict(settings)}
@@ -172,4 +175,6 @@ def synthetic_detector_weights(
                 make_model, shape["image_size"], backbone_path, settings, progress
             )
 
-    return cached_weights(cache_dir, f"synthetic-detector-{shape['backbone']}", key, train)
+    return cached_weights(
+        cache_dir, f"synthetic-detector-{shape['backbone']}", key, train, announce
+    )
