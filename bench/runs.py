@@ -205,18 +205,22 @@ def finished_metrics(store: Store, run_key: str) -> dict[str, float]:
     return {k: v for k, v in (store.get(run_key).metrics or {}).items() if v is not None}
 
 
-def _test_hold(spec: RunSpec) -> None:
-    """A point where tests stop a claimed run, so a signal lands mid-run, never by a race.
+def _test_hold(spec: RunSpec, point: str = "claimed") -> None:
+    """A point where tests stop a run, so a signal lands mid-run, never by a race.
 
-    With ``BENCH_TEST_HOLD=DIR``, each run that reaches this point (claimed, before training)
-    takes the next arrival number ``i`` (file ``DIR/arrival-i`` holds its pid and run key);
-    the first ``N`` arrivals (``DIR/free`` holds N, default 0) go on, the others wait until
+    With ``BENCH_TEST_HOLD=DIR``, each run that reaches the point named in ``DIR/at`` (default
+    ``claimed``: claimed, before training; ``epoch``: after each epoch's checkpoint) takes the
+    next arrival number ``i`` (file ``DIR/arrival-i`` holds its pid and run key); the first
+    ``N`` arrivals (``DIR/free`` holds N, default 0) go on, the others wait until
     ``DIR/release`` exists. Unset, this does nothing.
     """
     folder = os.environ.get("BENCH_TEST_HOLD")
     if not folder:
         return
     root = Path(folder)
+    at = (root / "at").read_text().strip() if (root / "at").is_file() else "claimed"
+    if at != point:
+        return
     note = root / f".note-{os.getpid()}-{spec.key}"
     note.write_text(f"{os.getpid()} {spec.key}")
     index = 0
@@ -230,6 +234,30 @@ def _test_hold(spec: RunSpec) -> None:
     free = int((root / "free").read_text()) if (root / "free").is_file() else 0
     while index >= free and not (root / "release").exists():
         time.sleep(0.05)
+
+
+def _held(callbacks: Callbacks, spec: RunSpec) -> Callbacks:
+    return _HeldAtEpochs(callbacks, spec) if os.environ.get("BENCH_TEST_HOLD") else callbacks
+
+
+class _HeldAtEpochs(Callbacks):
+    """The run's callbacks, with :func:`_test_hold`'s ``epoch`` point after each epoch."""
+
+    def __init__(self, inner: Callbacks, spec: RunSpec) -> None:
+        self.inner, self.spec = inner, spec
+
+    def on_phase_start(self, phase, index, steps_per_epoch) -> None:
+        self.inner.on_phase_start(phase, index, steps_per_epoch)
+
+    def on_step(self, phase, epoch, step, loss) -> None:
+        self.inner.on_step(phase, epoch, step, loss)
+
+    def on_epoch_end(self, phase, epoch, mean_loss) -> None:
+        self.inner.on_epoch_end(phase, epoch, mean_loss)
+        _test_hold(self.spec, "epoch")  # after the epoch's checkpoint is written
+
+    def on_validation(self, step, metrics) -> None:
+        self.inner.on_validation(step, metrics)
 
 
 def run_claimed(
@@ -253,7 +281,7 @@ def run_claimed(
             options = RunOptions(
                 device=ctx.device,
                 num_workers=ctx.num_workers,
-                callbacks=callbacks or ctx.reporter.run_callbacks(spec),
+                callbacks=_held(callbacks or ctx.reporter.run_callbacks(spec), spec),
                 resume=ctx.resume,
                 validate_every_epoch=validate,
                 feature_cache=feature_cache_dir(store) if ctx.feature_cache and store else None,

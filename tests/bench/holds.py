@@ -1,8 +1,9 @@
 """Stopping runs at a point the run layer announces, so tests signal them without racing.
 
-``BENCH_TEST_HOLD=DIR`` makes every run that the run layer has claimed, before it trains, take
-an arrival number ``i`` (the file ``DIR/arrival-i`` holds ``"PID RUN_KEY"``); the first ``free``
-arrivals go on, the others wait until ``DIR/release`` exists (``bench.runs._test_hold``).
+``BENCH_TEST_HOLD=DIR`` makes every run that reaches a point the run layer announces (``at``:
+``claimed``, before it trains, or ``epoch``, after each epoch's checkpoint) take an arrival
+number ``i`` (the file ``DIR/arrival-i`` holds ``"PID RUN_KEY"``); the first ``free`` arrivals go
+on, the others wait until ``DIR/release`` exists (``bench.runs._test_hold``).
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ class Hold:
 
     Args:
         folder: the folder (created).
-        free: how many runs go on before the first that waits.
+        free: how many arrivals go on before the first that waits.
+        at: the point: ``claimed`` or ``epoch``.
     """
 
-    def __init__(self, folder: Path, free: int = 0) -> None:
+    def __init__(self, folder: Path, free: int = 0, at: str = "claimed") -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "free").write_text(str(free))
+        (self.folder / "at").write_text(at)
 
     @property
     def env(self) -> dict[str, str]:

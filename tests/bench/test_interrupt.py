@@ -39,11 +39,29 @@ def _start(tmp_path, store, env=None):
     return subprocess.Popen(
         [sys.executable, "-m", "bench.cli.main", "run", "study", str(tmp_path / "k.toml"),
          "--smoke", "--store", store],
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_default_sigint,
     )  # fmt: skip
+
+
+def _default_sigint() -> None:
+    """Ctrl-C as a terminal sends it: a shell starts background jobs (``pytest &``, nohup) with
+    SIGINT ignored, and the child would inherit that and never see the signal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _ended(proc: subprocess.Popen, timeout: float = 120) -> int:
+    """The exit code; a process still alive after ``timeout`` s fails the test with every
+    thread's stack (faulthandler prints them on SIGABRT), so a hang says where it hangs."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        out, _ = proc.communicate(timeout=30)
+        pytest.fail(f"still running {timeout} s after the signal:\n{out[-6000:]}")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
@@ -55,7 +73,7 @@ def test_killed_study_resumes_with_only_the_missing_runs(tmp_path, sig):
     pid, key_b = hold.wait_for(1, proc)
     assert pid == proc.pid
     proc.send_signal(sig)
-    code = proc.wait(timeout=120)
+    code = _ended(proc)
     status = {r["arm"]: r for r in Store(path).list_runs()}
     assert status["a"]["state"] == "finished" and status["a"]["attempts"] == 1
     assert status["b"]["run_key"] == key_b

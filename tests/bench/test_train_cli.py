@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from typer.testing import CliRunner
 
 from bench.cli.main import app
 from bench.store import Store
+from tests.bench.holds import Hold
 from tests.formats import write_coco_tree, write_voc_tree
 
 runner = CliRunner()
@@ -75,7 +75,8 @@ def test_resume_after_a_kill_gives_the_uninterrupted_numbers(tmp_path):
     whole = str(tmp_path / "whole.sqlite")
     assert runner.invoke(app, ["train", "synth", *TINY, "--store", whole]).exit_code == 0
     store = str(tmp_path / "killed.sqlite")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    hold = Hold(tmp_path / "hold", at="epoch")  # the run waits after its first checkpoint
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **hold.env}
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.cli.main", "train", "synth", *TINY, "--store", store],
         env=env,
@@ -83,12 +84,8 @@ def test_resume_after_a_kill_gives_the_uninterrupted_numbers(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.time() + 180
-    checkpoints = list((tmp_path / "runs").glob("*/checkpoint.pt"))
-    while not checkpoints and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-        checkpoints = list((tmp_path / "runs").glob("*/checkpoint.pt"))
-    assert checkpoints, f"no checkpoint before the end: {proc.communicate()[0]}"
+    pid, key = hold.wait_for(0, proc)
+    assert pid == proc.pid and (tmp_path / "runs" / key / "checkpoint.pt").is_file()
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     (row,) = Store(store).list_runs()
