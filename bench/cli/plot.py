@@ -20,7 +20,7 @@ from bench.store import Store
 from bench.studies import load_study
 
 app = typer.Typer(
-    help="Figures: per-class AP gains, study curves, PR curves.", no_args_is_help=True
+    help="Figures: per-class AP gains, study curves, PR curves, patches.", no_args_is_help=True
 )
 
 OUT_HELP = "Output file; the suffix picks the format: .png, .pdf or .svg."
@@ -90,6 +90,87 @@ def pr(
         plot = pr_curves(run, Store(store, create=False), classes=_names(classes) or None)
         path = plot.save(out or Path(f"pr-{run}.png"))
     console.print(f"wrote {path}: {plot.data['class'].nunique()} classes")
+
+
+def _ratios(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"--ratios takes numbers like 1,3,5,10; got {text!r}") from None
+
+
+@app.command("patches")
+def patches(
+    run: str = typer.Argument(..., help="A finished SCAC run id (a unique key prefix)."),
+    image: int = typer.Option(None, "--image", help="An evaluation image id."),
+    top: int = typer.Option(5, "--top", min=1, help="Patches drawn, by objectness."),
+    versus: str = typer.Option(
+        None, "--versus", help="A second run to draw beside RUN (with --images)."
+    ),
+    images: int = typer.Option(
+        None, "--images", min=1, help="With --versus: the N images where the runs disagree most."
+    ),
+    out: Path = typer.Option(None, "--out", help=OUT_HELP + " [default: patches-RUN.png]"),
+    store: str = STORE_OPTION,
+) -> None:
+    """A run's top object patches (solid, numbered) and their context patches (dashed) on an
+    image, what each patch's branches say, which patch decides each predicted label, and the
+    image-level scores against the truth. With --versus RUN2 --images N: the N images where the
+    two runs disagree most on the ambiguous classes, side by side."""
+    from bench import patch_plots as pp
+    from scac.cache import default_cache_dir
+    from scac.engine.inspect import patch_view
+
+    with errors_as_messages():
+        if (versus is None) != (images is None) or (versus is None and image is None):
+            raise ValueError("give --image ID, or --versus RUN2 with --images N")
+        db = Store(store, create=False)
+        record, parts = pp.load_run(db, run, default_cache_dir())
+        if versus is None:
+            view = patch_view(parts.model, parts.data.val, image)
+            plot = pp.patches_figure(view, top, label=pp.run_label(record) + ": ")
+        else:
+            other, other_parts = pp.load_run(db, versus, default_cache_dir())
+            ids = pp.disagreements(_predictions(db, record), _predictions(db, other), images)
+            pairs = [
+                (patch_view(parts.model, parts.data.val, i),
+                 patch_view(other_parts.model, other_parts.data.val, i))
+                for i in ids
+            ]  # fmt: skip
+            labels = (pp.run_label(record), pp.run_label(other))
+            plot = pp.pairs_figure(pairs, labels)
+        path = plot.save(out or Path(f"patches-{run}.png"))
+    drawn = plot.data["kind"].isin(["patch", "context"]).sum()
+    console.print(f"wrote {path}: {drawn} boxes drawn")
+
+
+def _predictions(store: Store, record):
+    from scac.predictions import Predictions
+
+    return Predictions.load(store.artifacts_dir(record.run_key) / "predictions.npz")
+
+
+@app.command("context")
+def context(
+    run: str = typer.Argument(..., help="A finished SCAC run id: whose patches are expanded."),
+    image: int = typer.Option(..., "--image", help="An evaluation image id."),
+    ratios: str = typer.Option("1,3,5,10", "--ratios", help="Expansion ratios, comma-separated."),
+    top: int = typer.Option(3, "--top", min=1, help="Patches drawn, by objectness."),
+    out: Path = typer.Option(None, "--out", help=OUT_HELP + " [default: context-IMAGE.png]"),
+    store: str = STORE_OPTION,
+) -> None:
+    """One image, the run's top object patches expanded at several ratios side by side: what
+    each arm of the context_ratio study hands the context branch."""
+    from bench import patch_plots as pp
+    from scac.cache import default_cache_dir
+    from scac.engine.inspect import patch_view
+
+    with errors_as_messages():
+        _, parts = pp.load_run(Store(store, create=False), run, default_cache_dir())
+        view = patch_view(parts.model, parts.data.val, image)
+        plot = pp.context_figure(view, _ratios(ratios), top)
+        path = plot.save(out or Path(f"context-{image}.png"))
+    console.print(f"wrote {path}: ratios {ratios}")
 
 
 def register(root: typer.Typer) -> None:
