@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.comparison_cache import comparison_key, read, write
 from bench.store import RunRecord
 from scac.metrics import BootstrapCI, paired_bootstrap
 from scac.predictions import Predictions
@@ -67,6 +68,7 @@ def compare_runs(
     n_boot: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    cache: Path | None = None,
 ) -> Comparison:
     """Paired bootstrap of ``runs`` against ``reference``, seed-matched and pooled.
 
@@ -84,6 +86,8 @@ def compare_runs(
         n_boot: bootstrap replicates.
         confidence: coverage of the interval.
         seed: seed of the image resampling.
+        cache: a folder where intervals are kept under a hash of their inputs
+            (:mod:`bench.comparison_cache`), or None to compute every time.
     """
     if len(runs) == 1 and len(reference) == 1:
         pairs = [(runs[0], reference[0])]
@@ -92,6 +96,16 @@ def compare_runs(
         pairs = [(r, ref_by_seed[_seed(r)]) for r in runs if _seed(r) in ref_by_seed]
     if not pairs:
         return Comparison(None, reason="no seed-matched pair of runs")
+    settings = {"metric": metric, "n_boot": n_boot, "confidence": confidence, "seed": seed}
+    settings["protocol"] = pairs[0][0].protocol or "default"
+    key = None
+    if cache is not None:
+        both = [r for pair in pairs for r in pair]
+        files = [(r.run_key, Path(r.artifacts or "") / "predictions.npz") for r in both]
+        key = comparison_key(files, settings) if all(r.artifacts for r in both) else None
+        stored = read(cache, key) if key else None
+        if stored is not None:
+            return Comparison(*stored)
     loaded = []
     for a, b in pairs:
         pa, pb = _predictions(a), _predictions(b)
@@ -126,4 +140,6 @@ def compare_runs(
         )
     except ValueError as err:  # e.g. a metric the protocol does not compute
         return Comparison(None, seeds, pooling, reason=str(err))
+    if key is not None:
+        write(cache, key, ci, seeds, pooling)
     return Comparison(ci, seeds, pooling)

@@ -9,6 +9,7 @@ seeds (or the ones asked for), arms in the study file's order.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from bench.store import RunRecord, Store
@@ -32,6 +33,7 @@ class StudyRuns:
         seeds: the seeds selected.
         rows: one row per member (arm of the study, selected seed): the run's columns plus
             ``arm``, ``seed`` and ``state``, in the study's arm order, then by seed.
+        artifacts_root: the store's folder of run artifacts (comparisons are kept there).
     """
 
     study: Study
@@ -40,6 +42,7 @@ class StudyRuns:
     smoke: bool
     seeds: tuple[int, ...]
     rows: list[dict[str, Any]]
+    artifacts_root: Path | None = None
 
     @property
     def finished(self) -> list[dict[str, Any]]:
@@ -96,7 +99,9 @@ def study_runs(
         if bool(r["smoke"]) == smoke and r["seed"] in seeds and r["arm"] in order
     ]
     rows.sort(key=lambda r: (order[r["arm"]], r["seed"]))
-    return StudyRuns(study, variant, known.get(variant, {}), smoke, seeds, rows)
+    return StudyRuns(
+        study, variant, known.get(variant, {}), smoke, seeds, rows, store.artifacts_root
+    )
 
 
 def _members(store: Store, study: str, variant: str) -> list[dict[str, Any]]:

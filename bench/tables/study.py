@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from bench.compare import Comparison, compare_runs
+from bench.comparison_cache import FOLDER as COMPARISONS
 from bench.selection import StudyRuns
 from bench.studies import Study
 
@@ -79,11 +80,12 @@ def _compare_arms(runs: StudyRuns, metrics: list[str]) -> dict[str, Comparison]:
     if not metrics:
         return {}
     out = {}
+    cache = runs.artifacts_root / COMPARISONS if runs.artifacts_root is not None else None
     for arm in runs.study.arms:
         ref = runs.study.reference_of(arm)
         if ref is None:
             continue
         records, reference = runs.records(arm.name), runs.records(ref)
         if records and reference:
-            out[arm.name] = compare_runs(records, reference, metric=metrics[0])
+            out[arm.name] = compare_runs(records, reference, metric=metrics[0], cache=cache)
     return out
