@@ -14,7 +14,6 @@ from bench.cli.common import (
     errors_as_messages,
     parse_seeds,
 )
-from bench.plots import ap_gains, pr_curves, study_curve
 from bench.selection import study_runs
 from bench.store import Store
 from bench.studies import load_study
@@ -40,6 +39,8 @@ def voc_gains(
     store: str = STORE_OPTION,
 ) -> None:
     """Per-class AP gain of TARGET over --baseline, bars sorted by gain (SRN Fig. 7, top)."""
+    from bench.plots import ap_gains  # matplotlib and seaborn load only when a plot is drawn
+
     with errors_as_messages():
         plot = ap_gains(
             target, baseline, table=table, version=version, store=lambda: Store(store, create=False)
@@ -63,6 +64,8 @@ def study(
     store: str = STORE_OPTION,
 ) -> None:
     """A study's metric against its parameter: mean over seeds with a ±1 std band."""
+    from bench.plots import study_curve
+
     with errors_as_messages():
         selected = study_runs(
             Store(store, create=False),
@@ -86,6 +89,8 @@ def pr(
     store: str = STORE_OPTION,
 ) -> None:
     """Precision-recall curves of a run's stored predictions, one per class, AP in the legend."""
+    from bench.plots import pr_curves
+
     with errors_as_messages():
         plot = pr_curves(run, Store(store, create=False), classes=_names(classes) or None)
         path = plot.save(out or Path(f"pr-{run}.png"))
