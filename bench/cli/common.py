@@ -28,7 +28,7 @@ STORE_OPTION = typer.Option(
     None,
     "--store",
     help="Results store: an SQLAlchemy URL or an SQLite path "
-    "[default: $BENCH_STORE or results/store.sqlite]",
+    "\\[default: $BENCH_STORE or results/store.sqlite]",
     show_default=False,
 )
 
@@ -36,7 +36,7 @@ VARIANT_OPTION = typer.Option(
     None,
     "--variant",
     help="A variant of the study: the name its --set runs are kept under "
-    "[default: the overrides written out, e.g. model.fusion=max].",
+    "\\[default: the overrides written out, e.g. model.fusion=max].",
     show_default=False,
 )
 SEEDS_OPTION = typer.Option(

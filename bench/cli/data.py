@@ -41,7 +41,7 @@ def check(
     ),
     format: str = typer.Option("coco", "--format", help="coco or voc."),
     split: list[str] = typer.Option(
-        [], "--split", help="Split(s) to check [default: all COCO files; VOC trainval, test]."
+        [], "--split", help="Split(s) to check \\[default: all COCO files; VOC trainval, test]."
     ),
     no_decode: bool = typer.Option(
         False, "--no-decode", help="Only open image headers (fast; misses truncation)."

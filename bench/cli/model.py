@@ -17,7 +17,7 @@ def summary(
         ..., help="Recipe name (studies/recipes/NAME.toml) or path, e.g. scac-coco."
     ),
     classes: int = typer.Option(
-        None, "--classes", help="Number of classes [default: from the data format]."
+        None, "--classes", help="Number of classes \\[default: from the data format]."
     ),
 ) -> None:
     """Parameters per part (and trainable in the first phase); SRN's extra layers one by one."""

@@ -54,13 +54,13 @@ def voc_gains(
 def study(
     name: str = typer.Argument(..., help="A study with a parameter (e.g. context_ratio)."),
     metric: list[str] = typer.Option(
-        [], "--metric", help="Metric(s) to plot; repeat or comma-separate [default: the first]."
+        [], "--metric", help="Metric(s) to plot; repeat or comma-separate \\[default: the first]."
     ),
     per_class: bool = typer.Option(False, "--per-class", help="Add one line per class AP."),
     smoke: bool = typer.Option(False, "--smoke", help="The study's smoke-size runs."),
     variant: str = VARIANT_OPTION,
     seeds: str = SEEDS_OPTION,
-    out: Path = typer.Option(None, "--out", help=OUT_HELP + " [default: study-NAME.png]"),
+    out: Path = typer.Option(None, "--out", help=OUT_HELP + " \\[default: study-NAME.png]"),
     store: str = STORE_OPTION,
 ) -> None:
     """A study's metric against its parameter: mean over seeds with a ±1 std band."""
@@ -83,9 +83,9 @@ def study(
 def pr(
     run: str = typer.Argument(..., help="Run id (a unique key prefix)."),
     classes: list[str] = typer.Option(
-        [], "--classes", help="Classes to draw; repeat or comma-separate [default: all, if <= 10]."
+        [], "--classes", help="Classes to draw; repeat or comma-separate \\[default: all, if <= 10]."
     ),
-    out: Path = typer.Option(None, "--out", help=OUT_HELP + " [default: pr-RUN.png]"),
+    out: Path = typer.Option(None, "--out", help=OUT_HELP + " \\[default: pr-RUN.png]"),
     store: str = STORE_OPTION,
 ) -> None:
     """Precision-recall curves of a run's stored predictions, one per class, AP in the legend."""
@@ -115,7 +115,7 @@ def patches(
     images: int = typer.Option(
         None, "--images", min=1, help="With --versus: the N images where the runs disagree most."
     ),
-    out: Path = typer.Option(None, "--out", help=OUT_HELP + " [default: patches-RUN.png]"),
+    out: Path = typer.Option(None, "--out", help=OUT_HELP + " \\[default: patches-RUN.png]"),
     store: str = STORE_OPTION,
 ) -> None:
     """A run's top object patches (solid, numbered) and their context patches (dashed) on an
@@ -161,7 +161,7 @@ def context(
     image: int = typer.Option(..., "--image", help="An evaluation image id."),
     ratios: str = typer.Option("1,3,5,10", "--ratios", help="Expansion ratios, comma-separated."),
     top: int = typer.Option(3, "--top", min=1, help="Patches drawn, by objectness."),
-    out: Path = typer.Option(None, "--out", help=OUT_HELP + " [default: context-IMAGE.png]"),
+    out: Path = typer.Option(None, "--out", help=OUT_HELP + " \\[default: context-IMAGE.png]"),
     store: str = STORE_OPTION,
 ) -> None:
     """One image, the run's top object patches expanded at several ratios side by side: what

@@ -23,7 +23,7 @@ def list_(
     variant: str = typer.Option(
         None,
         "--variant",
-        help="Only this variant of the study ('' for the plain study) [default: all].",
+        help="Only this variant of the study ('' for the plain study) \\[default: all].",
         show_default=False,
     ),
     status: str = typer.Option(
@@ -132,7 +132,7 @@ def diff(
     store_b: str = typer.Option(
         None,
         "--store-b",
-        help="The second run's store, when it is in another one [default: --store].",
+        help="The second run's store, when it is in another one \\[default: --store].",
         show_default=False,
     ),
 ) -> None:

@@ -53,7 +53,7 @@ def study(
         None,
         "--storage",
         help="Optuna storage of the run queue (with --workers; other hosts join with "
-        "`bench worker --storage URL`) [default: optuna-journal.log beside the store].",
+        "`bench worker --storage URL`) \\[default: optuna-journal.log beside the store].",
     ),
     enqueue_only: bool = typer.Option(
         False,

@@ -43,7 +43,7 @@ STORAGE = typer.Option(
     None,
     "--storage",
     help="Optuna storage: a PostgreSQL URL for many hosts, or a journal "
-    "file [default: optuna-journal.log beside the store].",
+    "file \\[default: optuna-journal.log beside the store].",
 )
 
 
@@ -66,10 +66,10 @@ def _on_sweep(
 def run(
     name: str = typer.Argument(..., help="Sweep name (studies/sweeps/NAME.toml) or path."),
     trials: int = typer.Option(
-        None, "--trials", help="Target number of complete + pruned trials [default: the file's]."
+        None, "--trials", help="Target number of complete + pruned trials \\[default: the file's]."
     ),
     smoke: bool = typer.Option(
-        False, "--smoke", help="Tiny data (the recipe's and the sweep's [smoke])."
+        False, "--smoke", help="Tiny data (the recipe's and the sweep's \\[smoke])."
     ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda..."),
     no_cache: bool = NO_CACHE_OPTION,
@@ -91,7 +91,7 @@ def run(
 def report(
     name: str = typer.Argument(..., help="Sweep name or path."),
     out: Path = typer.Option(
-        None, "--out", help="Folder for the plots [default: results/plots/sweep-NAME]."
+        None, "--out", help="Folder for the plots \\[default: results/plots/sweep-NAME]."
     ),
     top: int = typer.Option(5, "--top", help="Best trials to list."),
     smoke: bool = typer.Option(False, "--smoke", help="The smoke-size sweep."),

@@ -24,7 +24,7 @@ def worker(
         ..., "--storage", help="Optuna storage: PostgreSQL URL, or a journal file path."
     ),
     study: str = typer.Option(
-        None, "--study", help="Only this study's runs [default: every queued study]."
+        None, "--study", help="Only this study's runs \\[default: every queued study]."
     ),
     smoke: bool = typer.Option(False, "--smoke", help="With --study: its smoke-size runs."),
     variant: str = VARIANT_OPTION,

@@ -32,6 +32,37 @@ def test_help_everywhere(command):
     assert "Usage" in result.output
 
 
+def _commands(group, path=()):
+    """(path, click command) for every command under ``group``."""
+    for name, cmd in group.commands.items():
+        if hasattr(cmd, "commands"):  # a group
+            yield from _commands(cmd, (*path, name))
+        else:
+            yield (*path, name), cmd
+
+
+def test_help_keeps_every_bracketed_default():
+    """Rich markup would eat ``[default: ...]`` as a tag: every one must be shown."""
+    import typer
+
+    root = typer.main.get_command(app)
+    checked = 0
+    for path, cmd in _commands(root):
+        wanted = [
+            p.help.split("[", 1)[1].split("]", 1)[0]
+            for p in cmd.params
+            if getattr(p, "help", None) and "[" in p.help
+        ]
+        if not wanted:
+            continue
+        out = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"}).output
+        flat = " ".join(out.replace("│", " ").split())
+        for text in wanted:
+            assert f"[{' '.join(text.split())}]" in flat, (path, text)
+            checked += 1
+    assert checked >= 15
+
+
 def test_data_synth_writes_a_coco_dataset(tmp_path):
     result = runner.invoke(
         app,
