@@ -83,7 +83,7 @@ def study(
 def pr(
     run: str = typer.Argument(..., help="Run id (a unique key prefix)."),
     classes: list[str] = typer.Option(
-        [], "--classes", help="Classes to draw; repeat or comma-separate \\[default: all, if <= 10]."
+        [], "--classes", help="Classes to draw; repeat or comma-separate \\[default: all, <= 10]."
     ),
     out: Path = typer.Option(None, "--out", help=OUT_HELP + " \\[default: pr-RUN.png]"),
     store: str = STORE_OPTION,
