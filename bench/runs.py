@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.history import recording
 from bench.owner import HEARTBEAT_INTERVAL, Owner
 from bench.plan import RunSpec
 from bench.progress import Reporter
@@ -252,6 +253,9 @@ class _HeldAtEpochs(Callbacks):
     def on_step(self, phase, epoch, step, loss) -> None:
         self.inner.on_step(phase, epoch, step, loss)
 
+    def on_log(self, phase, epoch, step, values) -> None:
+        self.inner.on_log(phase, epoch, step, values)
+
     def on_epoch_end(self, phase, epoch, mean_loss) -> None:
         self.inner.on_epoch_end(phase, epoch, mean_loss)
         _test_hold(self.spec, "epoch")  # after the epoch's checkpoint is written
@@ -278,10 +282,16 @@ def run_claimed(
     try:
         with _run_warnings(notes, ctx.reporter, spec), _heartbeat(store, spec.key, owner):
             _test_hold(spec)
+            fresh = not (ctx.resume and (artifacts / "checkpoint.pt").is_file())
             options = RunOptions(
                 device=ctx.device,
                 num_workers=ctx.num_workers,
-                callbacks=_held(callbacks or ctx.reporter.run_callbacks(spec), spec),
+                callbacks=_held(
+                    recording(
+                        callbacks or ctx.reporter.run_callbacks(spec), store, spec.key, fresh
+                    ),
+                    spec,
+                ),  # fmt: skip
                 resume=ctx.resume,
                 validate_every_epoch=validate,
                 feature_cache=feature_cache_dir(store) if ctx.feature_cache and store else None,

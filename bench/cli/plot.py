@@ -178,6 +178,33 @@ def context(
     console.print(f"wrote {path}: ratios {ratios}")
 
 
+@app.command("curves")
+def curves(
+    runs: list[str] = typer.Argument(None, help="Run ids (unique key prefixes)."),
+    study: str = typer.Option(None, "--study", help="A study: per arm, mean ± std over seeds."),
+    names: list[str] = typer.Option(
+        [], "--names", help="Quantities to draw (loss, loss/*, lr, grad_norm, val/mAP, ...)."
+    ),
+    smoke: bool = typer.Option(False, "--smoke", help="With --study: its smoke-size runs."),
+    variant: str = VARIANT_OPTION,
+    out: Path = typer.Option(None, "--out", help=OUT_HELP + " \\[default: curves.png]"),
+    store: str = STORE_OPTION,
+) -> None:
+    """Training curves from the store: total and per-term losses, learning rate, gradient norm,
+    validation metrics; one panel each, a line per run (or per arm with --study)."""
+    from bench.curve_plots import curves as draw
+
+    with errors_as_messages():
+        db = Store(store, create=False)
+        selected = None
+        if study:
+            selected = study_runs(db, load_study(study), variant=variant or "", smoke=smoke)
+        plot = draw(db, runs=None if study else list(runs or []) or None, study=selected,
+                    names=_names(names) or None)  # fmt: skip
+        path = plot.save(out or Path("curves.png"))
+    console.print(f"wrote {path}: {plot.data['name'].nunique()} panels")
+
+
 def register(root: typer.Typer) -> None:
     """Add `bench plot ...` to the command line."""
     root.add_typer(app, name="plot")

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from bench.store.claims import RunClaims
+from bench.store.history import RunHistory
 from bench.store.records import (
     RUN_KEY,
     STATES,
@@ -50,7 +51,7 @@ from bench.store.records import (
 )
 
 
-class Store(RunClaims):
+class Store(RunClaims, RunHistory):
     """Read and write run records.
 
     Args:

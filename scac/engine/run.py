@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 import time
 import warnings
@@ -54,6 +55,8 @@ class RunOptions:
             parts train from features computed once, :mod:`scac.engine.feature_cache`), or None
             to compute them every step. Off under torchrun.
         feature_cache_progress: ``(done, total)`` while the cache fills.
+        history_points: about how many times per run ``callbacks.on_log`` is called (the
+            training curve's resolution; each epoch's end is always logged).
     """
 
     device: str = "auto"
@@ -63,6 +66,7 @@ class RunOptions:
     validate_every_epoch: bool = False
     feature_cache: Path | None = None
     feature_cache_progress: Callable[[int, int], None] | None = None
+    history_points: int = 200
 
 
 @dataclass
@@ -203,6 +207,9 @@ class _Validating(Callbacks):
     def on_step(self, phase, epoch, step, loss) -> None:
         self.inner.on_step(phase, epoch, step, loss)
 
+    def on_log(self, phase, epoch, step, values) -> None:
+        self.inner.on_log(phase, epoch, step, values)
+
     def on_epoch_end(self, phase, epoch, mean_loss) -> None:
         self.inner.on_epoch_end(phase, epoch, mean_loss)
         self.step += 1
@@ -262,6 +269,14 @@ def run_experiment(
         return _run(cfg, Path(artifacts_dir), Path(cache_dir), options)
 
 
+def log_interval(cfg: RunConfig, images: int, points: int, ctx=None) -> int:
+    """Optimiser steps between two logged points, for about ``points`` over the whole run."""
+    world = 1 if ctx is None else ctx.world_size
+    per_epoch = math.ceil(images / (cfg.train.batch_size * world))
+    steps = per_epoch * sum(p.epochs for p in cfg.train.phases)
+    return max(1, math.ceil(steps / max(points, 1)))
+
+
 def _run(cfg: RunConfig, artifacts_dir: Path, cache_dir: Path, options: RunOptions) -> RunResult:
     ctx = init_distributed(resolve_device(options.device))
     runtime = Runtime(
@@ -280,6 +295,7 @@ def _run(cfg: RunConfig, artifacts_dir: Path, cache_dir: Path, options: RunOptio
         ensure_assets(cfg, cache_dir)  # made once, on rank 0, before the other ranks look
     barrier(ctx)
     parts = assemble(cfg, cache_dir, runtime.device, bad_log=skipped_file)
+    runtime.log_every = log_interval(cfg, len(parts.data.train), options.history_points, ctx)
     model = parts.model
     if runtime.channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +44,13 @@ class Callbacks:
     def on_epoch_end(self, phase: PhaseConfig, epoch: int, mean_loss: float) -> None:
         """An epoch of ``phase`` finished (``epoch`` counts from 0 within the phase)."""
 
+    def on_log(self, phase: PhaseConfig, epoch: int, step: int, values: dict[str, float]) -> None:
+        """Every ``Runtime.log_every`` optimiser steps and at each epoch's last step: the run's
+        ``step``-th step overall (from 1) in ``epoch`` (overall, from 1), with the total loss
+        (``loss``), each term (``loss/NAME``), the learning rate (``lr``), the gradient norm
+        before clipping (``grad_norm``) and training images per second since the last call
+        (``images_per_s``)."""
+
     def on_validation(self, step: int, metrics: dict[str, float]) -> None:
         """Validation metrics after the ``step``-th epoch overall (runs asked to validate every
         epoch). Raising here (e.g. a pruner's exception) stops the run; the exception propagates.
@@ -59,6 +67,8 @@ class Runtime:
         amp: ``none``, ``bf16`` or ``fp16`` autocast (mixed precision, for GPUs).
         channels_last: NHWC memory format for convolutions (GPUs).
         dist: this process's place in a torchrun job, or None.
+        log_every: optimiser steps between two ``Callbacks.on_log`` calls (each epoch's last
+            step is always logged); 0 logs epoch ends only.
     """
 
     device: torch.device
@@ -66,6 +76,7 @@ class Runtime:
     amp: str = "none"
     channels_last: bool = False
     dist: DistContext | None = None
+    log_every: int = 0
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.amp not in AMP_MODES:
@@ -261,6 +272,8 @@ def train(
         dataset.serve_images(cached is None)
         step_forward = cached or _forward
         callbacks.on_phase_start(phase, index, spe)
+        logged = (log.images, time.perf_counter())  # (images, clock) at the last on_log
+        next_log = log.steps + runtime.log_every if runtime.log_every > 0 else 0
         model.train()
         for epoch in range(first, phase.epochs):
             total, count = 0.0, 0
@@ -281,9 +294,14 @@ def train(
                     )
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
-                if grad_clip > 0:
-                    scaler.unscale_(opt)
-                    torch.nn.utils.clip_grad_norm_(params, grad_clip)
+                logging = log.steps + 1 == next_log or step + 1 == spe
+                grad_norm = None
+                if grad_clip > 0 or logging:
+                    scaler.unscale_(opt)  # the norm of the true gradients, clipped or not
+                    grad_norm = torch.nn.utils.clip_grad_norm_(
+                        params, grad_clip if grad_clip > 0 else math.inf
+                    )
+                lr = opt.param_groups[0]["lr"]  # the rate this step used
                 scaler.step(opt)
                 scaler.update()
                 sched.step()
@@ -292,6 +310,16 @@ def train(
                 log.steps += 1
                 log.images += len(batch)
                 callbacks.on_step(phase, epoch, step, value)
+                if logging:
+                    seen = time.perf_counter()
+                    values = {"loss": value, "lr": lr, "grad_norm": float(grad_norm)}
+                    values |= {
+                        f"loss/{k}": float(v.detach()) for k, v in terms.items() if k != "total"
+                    }
+                    values["images_per_s"] = (log.images - logged[0]) / max(seen - logged[1], 1e-9)
+                    logged = (log.images, seen)
+                    callbacks.on_log(phase, global_epoch + 1, log.steps, values)
+                    next_log = log.steps + runtime.log_every if runtime.log_every > 0 else 0
             mean = total / max(count, 1)
             log.epoch_loss.append({"phase": phase.name, "epoch": epoch + 1, "loss": mean})
             global_epoch += 1

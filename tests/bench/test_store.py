@@ -258,3 +258,20 @@ def test_passwords_are_masked():
         masked_url("postgresql+psycopg://me:secret@db:5432/x")
         == "postgresql+psycopg://me:***@db:5432/x"
     )
+
+
+def test_history_keeps_the_latest_attempt_per_step_and_drops_on_a_fresh_start(any_store):
+    st = any_store
+    st.link("study", "a", 0, "hist1", "scac", {"seed": 0})
+
+    def rows(steps, value, name="loss"):
+        return [{"step": s, "epoch": 1, "phase": "p", "name": name, "value": value} for s in steps]
+
+    st.add_history("hist1", 1, rows([1, 2, 3], 1.0))
+    st.add_history("hist1", 1, rows([3], 1.5))  # a step logged again: replaced, not doubled
+    st.add_history("hist1", 2, rows([3, 4], 2.0))  # a resumed attempt from step 3 on
+    got = [(r["step"], r["value"]) for r in st.history(["hist1"])]
+    assert got == [(1, 1.0), (2, 1.0), (3, 2.0), (4, 2.0)]
+    st.drop_history("hist1", 2)  # attempt 2 started afresh: attempt 1's rows go
+    assert [(r["step"], r["value"]) for r in st.history(["hist1"])] == [(3, 2.0), (4, 2.0)]
+    assert st.history(["nothing"]) == []

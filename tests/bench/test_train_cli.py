@@ -58,6 +58,12 @@ def _metrics(store: str) -> dict:
     return row["metrics"]
 
 
+def _curve(store: str, name: str) -> list[tuple[int, float]]:
+    db = Store(store)
+    (key,) = [r["run_key"] for r in db.list_runs()]
+    return [(r["step"], r["value"]) for r in db.history([key]) if r["name"] == name]
+
+
 def test_train_records_a_run_and_skips_it_when_finished(tmp_path):
     store = str(tmp_path / "s.sqlite")
     first = runner.invoke(app, ["train", "synth", *TINY, "--store", store])
@@ -90,9 +96,13 @@ def test_resume_after_a_kill_gives_the_uninterrupted_numbers(tmp_path):
     proc.wait()
     (row,) = Store(store).list_runs()
     assert row["status"] == "running"
+    assert _curve(store, "epoch_loss") == _curve(whole, "epoch_loss")[:1]  # kept when killed
     resumed = runner.invoke(app, ["train", "synth", *TINY, "--store", store, "--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert _metrics(store) == _metrics(whole)
+    # the curve of the two attempts is the uninterrupted one: every step once, same values
+    for name in ("epoch_loss", "loss", "lr", "grad_norm"):
+        assert _curve(store, name) == _curve(whole, name), name
 
 
 def test_bf16_autocast_runs_on_the_cpu(tmp_path):
