@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.store import Store, StoreError
 from scac import RunWarning
-from scac.engine.train import Callbacks
+from scac.engine.train import Callbacks, ForwardingCallbacks
 
 
 def recording(inner: Callbacks, store: Store | None, run_key: str, fresh: bool) -> Callbacks:
@@ -36,20 +36,15 @@ def recording(inner: Callbacks, store: Store | None, run_key: str, fresh: bool) 
     return HistoryRecorder(inner, store, run_key, attempt)
 
 
-class HistoryRecorder(Callbacks):
+class HistoryRecorder(ForwardingCallbacks):
     """The run's ``inner`` callbacks, plus its curve written to ``store`` under its attempt."""
 
     def __init__(self, inner: Callbacks, store: Store, run_key: str, attempt: int) -> None:
-        self.inner, self.store, self.run_key, self.attempt = inner, store, run_key, attempt
+        super().__init__(inner)
+        self.store, self.run_key, self.attempt = store, run_key, attempt
         self.rows: list[dict[str, Any]] = []
         self.step, self.epoch, self.phase = 0, 0, ""
         self.failed = False
-
-    def on_phase_start(self, phase, index, steps_per_epoch) -> None:
-        self.inner.on_phase_start(phase, index, steps_per_epoch)
-
-    def on_step(self, phase, epoch, step, loss) -> None:
-        self.inner.on_step(phase, epoch, step, loss)
 
     def on_log(self, phase, epoch, step, values) -> None:
         self.inner.on_log(phase, epoch, step, values)

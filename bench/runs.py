@@ -39,7 +39,7 @@ from scac import RunWarning
 from scac.cache import default_cache_dir
 from scac.engine.numerics import numerics
 from scac.engine.run import RunOptions, resolve_device, run_experiment
-from scac.engine.train import Callbacks
+from scac.engine.train import Callbacks, ForwardingCallbacks
 
 
 class Pruned(Exception):  # noqa: N818 - an outcome, as optuna.TrialPruned
@@ -241,27 +241,16 @@ def _held(callbacks: Callbacks, spec: RunSpec) -> Callbacks:
     return _HeldAtEpochs(callbacks, spec) if os.environ.get("BENCH_TEST_HOLD") else callbacks
 
 
-class _HeldAtEpochs(Callbacks):
+class _HeldAtEpochs(ForwardingCallbacks):
     """The run's callbacks, with :func:`_test_hold`'s ``epoch`` point after each epoch."""
 
     def __init__(self, inner: Callbacks, spec: RunSpec) -> None:
-        self.inner, self.spec = inner, spec
-
-    def on_phase_start(self, phase, index, steps_per_epoch) -> None:
-        self.inner.on_phase_start(phase, index, steps_per_epoch)
-
-    def on_step(self, phase, epoch, step, loss) -> None:
-        self.inner.on_step(phase, epoch, step, loss)
-
-    def on_log(self, phase, epoch, step, values) -> None:
-        self.inner.on_log(phase, epoch, step, values)
+        super().__init__(inner)
+        self.spec = spec
 
     def on_epoch_end(self, phase, epoch, mean_loss) -> None:
         self.inner.on_epoch_end(phase, epoch, mean_loss)
         _test_hold(self.spec, "epoch")  # after the epoch's checkpoint is written
-
-    def on_validation(self, step, metrics) -> None:
-        self.inner.on_validation(step, metrics)
 
 
 def run_claimed(

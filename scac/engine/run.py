@@ -35,7 +35,7 @@ from scac.engine.distributed import barrier, init_distributed, local_device
 from scac.engine.feature_cache import FrozenFeatures
 from scac.engine.numerics import cpu_threads, numerics
 from scac.engine.predict import predict
-from scac.engine.train import Callbacks, Runtime, TrainLog, train
+from scac.engine.train import Callbacks, ForwardingCallbacks, Runtime, TrainLog, train
 from scac.families import FAMILIES
 from scac.metrics import summarize
 
@@ -193,22 +193,14 @@ def assemble(
     return Assembly(data, model, objective, assets.pretrained)
 
 
-class _Validating(Callbacks):
+class _Validating(ForwardingCallbacks):
     """Wraps a run's callbacks: after every epoch, score the evaluation split and report it."""
 
     def __init__(self, inner: Callbacks, model, dataset, cfg: RunConfig, runtime: Runtime) -> None:
-        self.inner, self.model, self.dataset = inner, model, dataset
+        super().__init__(inner)
+        self.model, self.dataset = model, dataset
         self.cfg, self.runtime = cfg, runtime
         self.step = 0
-
-    def on_phase_start(self, phase, index, steps_per_epoch) -> None:
-        self.inner.on_phase_start(phase, index, steps_per_epoch)
-
-    def on_step(self, phase, epoch, step, loss) -> None:
-        self.inner.on_step(phase, epoch, step, loss)
-
-    def on_log(self, phase, epoch, step, values) -> None:
-        self.inner.on_log(phase, epoch, step, values)
 
     def on_epoch_end(self, phase, epoch, mean_loss) -> None:
         self.inner.on_epoch_end(phase, epoch, mean_loss)

@@ -57,6 +57,28 @@ class Callbacks:
         """
 
 
+class ForwardingCallbacks(Callbacks):
+    """Callbacks that pass every hook on to ``inner``: wrappers override only what they add."""
+
+    def __init__(self, inner: Callbacks) -> None:
+        self.inner = inner
+
+    def on_phase_start(self, phase: PhaseConfig, index: int, steps_per_epoch: int) -> None:
+        self.inner.on_phase_start(phase, index, steps_per_epoch)
+
+    def on_step(self, phase: PhaseConfig, epoch: int, step: int, loss: float) -> None:
+        self.inner.on_step(phase, epoch, step, loss)
+
+    def on_epoch_end(self, phase: PhaseConfig, epoch: int, mean_loss: float) -> None:
+        self.inner.on_epoch_end(phase, epoch, mean_loss)
+
+    def on_log(self, phase: PhaseConfig, epoch: int, step: int, values: dict[str, float]) -> None:
+        self.inner.on_log(phase, epoch, step, values)
+
+    def on_validation(self, step: int, metrics: dict[str, float]) -> None:
+        self.inner.on_validation(step, metrics)
+
+
 @dataclass
 class Runtime:
     """How to compute: none of it changes the numbers on one CPU except ``amp``.
