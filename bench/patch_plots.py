@@ -19,7 +19,7 @@ from matplotlib.patches import Rectangle
 from bench.plots import Plot
 from bench.store import RunRecord, Store
 from scac.config import from_dict
-from scac.engine.inspect import PatchView, expanded, load_finished
+from scac.engine.inspect import AttentionView, PatchView, expanded, load_finished
 from scac.engine.run import Assembly
 from scac.predictions import Predictions
 
@@ -275,6 +275,35 @@ def pairs_figure(pairs: list[tuple[PatchView, PatchView]], labels: tuple[str, st
         "decided each (solid) and its context (dashed)",
         fontsize=8,
     )
+    return Plot(fig, pd.DataFrame(rows))
+
+
+def attention_figure(view: AttentionView, top: int = 4, label: str = "") -> Plot:
+    """An SRN run's attention maps (eq. 4) over the image: the true labels and the best scored
+    (``top`` panels at least), each map upsampled to the image, with its probability."""
+    order = [int(c) for c in np.argsort(-view.scores, kind="stable")]
+    shown = [c for c in order if view.targets[c]] + [c for c in order if not view.targets[c]]
+    shown = shown[: max(top, int(view.targets.sum()))]
+    h, w = view.image.shape[:2]
+    with sns.axes_style("white"):
+        fig = Figure(figsize=(2.3 * (len(shown) + 1), 2.7), layout="constrained")
+        axes = np.atleast_1d(fig.subplots(1, len(shown) + 1))
+    axes[0].imshow(view.image)
+    axes[0].set_title(f"image {view.image_id}", loc="left", fontsize=8)
+    rows = []
+    for ax, c in zip(axes[1:], shown, strict=True):
+        ax.imshow(view.image)
+        ax.imshow(view.attention[c], extent=(0, w, h, 0), cmap="magma", alpha=0.55,
+                  interpolation="bilinear")  # fmt: skip
+        truth = "present" if view.targets[c] else "absent"
+        ax.set_title(f"{view.classes[c]} {view.scores[c]:.2f} ({truth})", loc="left", fontsize=8)
+        rows.append({"kind": "attention", "class": view.classes[c], "score": view.scores[c],
+                     "peak": float(view.attention[c].max())})  # fmt: skip
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"{label}SRN attention maps (eq. 4) of the true and best-scored labels",
+                 fontsize=8)  # fmt: skip
     return Plot(fig, pd.DataFrame(rows))
 
 

@@ -121,17 +121,21 @@ def patches(
     """A run's top object patches (solid, numbered) and their context patches (dashed) on an
     image, what each patch's branches say, which patch decides each predicted label, and the
     image-level scores against the truth. With --versus RUN2 --images N: the N images where the
-    two runs disagree most on the ambiguous classes, side by side."""
+    two runs disagree most on the ambiguous classes, side by side. For an SRN run: its attention
+    maps of the true and best-scored labels."""
     from bench import patch_plots as pp
     from scac.cache import default_cache_dir
-    from scac.engine.inspect import patch_view
+    from scac.engine.inspect import attention_view, patch_view
 
     with errors_as_messages():
         if (versus is None) != (images is None) or (versus is None and image is None):
             raise ValueError("give --image ID, or --versus RUN2 with --images N")
         db = Store(store, create=False)
         record, parts = pp.load_run(db, run, default_cache_dir())
-        if versus is None:
+        if versus is None and record.model == "srn":  # SRN's equivalent: attention maps
+            view = attention_view(parts.model, parts.data.val, image)
+            plot = pp.attention_figure(view, top, label=pp.run_label(record) + ": ")
+        elif versus is None:
             view = patch_view(parts.model, parts.data.val, image)
             plot = pp.patches_figure(view, top, label=pp.run_label(record) + ": ")
         else:
@@ -145,8 +149,8 @@ def patches(
             labels = (pp.run_label(record), pp.run_label(other))
             plot = pp.pairs_figure(pairs, labels)
         path = plot.save(out or Path(f"patches-{run}.png"))
-    drawn = plot.data["kind"].isin(["patch", "context"]).sum()
-    console.print(f"wrote {path}: {drawn} boxes drawn")
+    drawn = plot.data["kind"].isin(["patch", "context", "attention"]).sum()
+    console.print(f"wrote {path}: {drawn} boxes or maps drawn")
 
 
 def _predictions(store: Store, record):

@@ -19,6 +19,7 @@ from scac.engine.run import Assembly, assemble, own_random_state
 from scac.models.patches import ExpandPatches
 from scac.models.pooling import AGGREGATIONS
 from scac.models.scac import SCAC
+from scac.models.srn import SRN
 
 
 @dataclass
@@ -140,6 +141,48 @@ def patch_view(model, dataset, image_id: int) -> PatchView:
             (n for n in AGGREGATIONS.names() if AGGREGATIONS.get(n) is model.scoring.aggregation),
             "custom",
         ),
+    )
+
+
+@dataclass
+class AttentionView:
+    """One image as an SRN run saw it: its per-label attention maps (eq. 4).
+
+    Attributes:
+        image, image_id, classes, targets: as in :class:`PatchView`.
+        attention: (C, h, w) the attention map of every label over the C4 grid.
+        scores: (C,) the predicted probabilities.
+    """
+
+    image: np.ndarray
+    image_id: int
+    classes: list[str]
+    targets: np.ndarray
+    attention: np.ndarray
+    scores: np.ndarray
+
+
+@torch.no_grad()
+def attention_view(model, dataset, image_id: int) -> AttentionView:
+    """Run an SRN on evaluation image ``image_id`` and keep its attention maps.
+
+    Raises:
+        ValueError: a model without attention maps; KeyError: no such image.
+    """
+    if not isinstance(model, SRN):
+        raise ValueError(f"{type(model).__name__} has no attention maps to draw")
+    sample = dataset.sample(dataset_index(dataset, image_id), flip=False)
+    if sample is None:
+        raise KeyError(f"image {image_id} could not be read")
+    model.eval()
+    out = model(collate([sample]).images)
+    return AttentionView(
+        image=sample.image.permute(1, 2, 0).numpy(),
+        image_id=int(image_id),
+        classes=list(dataset.classes),
+        targets=sample.labels.numpy().astype(np.uint8),
+        attention=out.attention[0].float().numpy(),
+        scores=out.scores[0].float().numpy(),
     )
 
 

@@ -12,7 +12,7 @@ from bench.cli.main import app
 from bench.store import Store
 from scac.cache import default_cache_dir
 from scac.data.batch import collate
-from scac.engine.inspect import dataset_index, expanded, patch_view
+from scac.engine.inspect import attention_view, dataset_index, expanded, patch_view
 from tests.bench.test_train_cli import TINY
 
 runner = CliRunner()
@@ -153,3 +153,30 @@ def test_bad_input_is_a_clear_error(runs, tmp_path):
     key = Store(str(base)).list_runs()[0]["run_key"]
     result = runner.invoke(app, ["plot", "patches", key, "--image", "0", "--store", str(base)])
     assert result.exit_code == 2 and "has no object or context patches" in result.output
+
+
+def test_srn_runs_draw_their_attention_maps(tmp_path):
+    store = str(tmp_path / "srn.sqlite")
+    args = ["train", "srn-synth", "--store", store, "--device", "cpu"]
+    sets = {"data.synth.train": 8, "data.synth.val": 4, "model.weights": "'none'"}
+    sets |= {f"train.phases.{i}.epochs": 1 for i in range(4)}
+    for key, value in sets.items():
+        args += ["--set", f"{key}={value}"]
+    assert runner.invoke(app, args).exit_code == 0
+    key = Store(store).list_runs()[0]["run_key"]
+    _, parts = pp.load_run(Store(store), key, default_cache_dir())
+    image = parts.data.val.image_ids[0]
+    view = attention_view(parts.model, parts.data.val, image)
+    assert view.attention.shape == (len(view.classes), 8, 8)  # C4 of a 128 px image
+    plot = pp.attention_figure(view, top=3)
+    shown = list(plot.data["class"])
+    assert set(np.asarray(view.classes)[view.targets == 1]) <= set(shown) and len(shown) >= 3
+    for _, row in plot.data.iterrows():
+        c = view.classes.index(row["class"])
+        assert row["peak"] == pytest.approx(view.attention[c].max())
+    out = tmp_path / "srn.png"
+    result = runner.invoke(
+        app, ["plot", "patches", key, "--image", str(image), "--store", store, "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 10_000
