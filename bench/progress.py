@@ -34,6 +34,25 @@ class _RunBar(Callbacks):
         )
 
 
+class _EpochLines(Callbacks):
+    """Plain mode: one line per epoch of a run (phase, epoch, mean loss, recent images/s)."""
+
+    def __init__(self, reporter: Reporter, label: str, total_epochs: int) -> None:
+        self.reporter, self.label, self.total = reporter, label, total_epochs
+        self.done, self.speed = 0, None
+
+    def on_log(self, phase: PhaseConfig, epoch: int, step: int, values: dict[str, float]) -> None:
+        self.speed = values.get("images_per_s")
+
+    def on_epoch_end(self, phase: PhaseConfig, epoch: int, mean_loss: float) -> None:
+        self.done += 1
+        speed = f", {self.speed:.0f} images/s" if self.speed is not None else ""
+        self.reporter.line(
+            f"  {self.label}: {phase.name} epoch {epoch + 1}/{phase.epochs} "
+            f"({self.done}/{self.total}), loss {mean_loss:.4f}{speed}"
+        )
+
+
 class Reporter:
     """Shows a study's progress.
 
@@ -135,13 +154,15 @@ class Reporter:
             self.line(f"frozen-feature cache filled: {total} images in {seconds:.1f} s")
 
     def run_callbacks(self, spec: RunSpec) -> Callbacks:
-        """Callbacks that draw a bar for one run (none in plain mode)."""
+        """Callbacks that draw a bar for one run (a line per epoch in plain mode)."""
+        epochs = sum(p.epochs for p in spec.config.train.phases)
         if self.progress is None:
-            return Callbacks()
+            if self.quiet:
+                return Callbacks()
+            return _EpochLines(self, f"{spec.arm} seed {spec.seed}", epochs)
         for task in list(self.progress.task_ids):
             if task != self._overall:
                 self.progress.remove_task(task)
-        epochs = sum(p.epochs for p in spec.config.train.phases)
         task = self.progress.add_task(f"  {spec.arm} seed {spec.seed}", total=None, info="")
         return _RunBar(self.progress, task, epochs)
 

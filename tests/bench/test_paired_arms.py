@@ -109,6 +109,10 @@ def test_the_readings_study_runs_end_to_end_in_smoke_form(tmp_path):
     assert {r["arm"] for r in runs} == {a.name for a in study.arms}
     assert all(r["status"] == "finished" and "mAP" in r["metrics"] for r in runs)
     assert "ΔmAP vs ref [95% CI]" in result.output
+    # plain mode (not a terminal): a line per epoch of every run, 1 + 1 epochs at smoke size
+    for arm in study.arms:
+        assert f"  {arm.name} seed 0: frozen epoch 1/1 (1/2), loss " in result.output, arm.name
+        assert f"  {arm.name} seed 0: joint epoch 1/1 (2/2), loss " in result.output, arm.name
 
 
 @pytest.mark.slow  # 22 arms: about 40 s after the readings smoke, more alone
