@@ -150,6 +150,17 @@ class Store(RunClaims, RunHistory):
         except sa.exc.OperationalError as err:
             raise StoreError(f"cannot write to store {self.display}: {err.orig}") from None
 
+    def _insert_once(self, statement_fn) -> Any:
+        """``_write`` for a transaction that reads, then inserts what it did not find: when
+        another process inserts the same row in between (two commands on one store), the
+        insert fails on the key and the transaction is run again, now finding the row."""
+        for _ in range(5):
+            try:
+                return self._write(statement_fn)
+            except sa.exc.IntegrityError:
+                continue
+        raise StoreError(f"cannot write to store {self.display}: a row keeps colliding")
+
     # -- study membership -----------------------------------------------------------------------
 
     def record_variant(self, study: str, variant: str, overrides: dict[str, Any]) -> None:
@@ -174,7 +185,7 @@ class Store(RunClaims, RunHistory):
                     f"{known}, not {overrides}: choose another --variant name"
                 )
 
-        self._write(do)
+        self._insert_once(do)
 
     def link(
         self,
@@ -237,7 +248,7 @@ class Store(RunClaims, RunHistory):
                 return before
             return None
 
-        return self._write(do)
+        return self._insert_once(do)
 
     # -- claims and outcomes --------------------------------------------------------------------
 

@@ -39,15 +39,18 @@ class Hold:
     ) -> tuple[int, str]:
         """(pid, run key) of arrival ``index``, once it has arrived.
 
-        Fails the test when every process in ``procs`` ended first, or after ``timeout`` s (a
-        bound against a hang, not a timing the test depends on).
+        Fails the test, with the output of a process that ended, when any process in ``procs``
+        ended first (each is meant to reach a hold), or after ``timeout`` s (a bound against a
+        hang, not a timing the test depends on).
         """
         path = self.folder / f"arrival-{index}"
         deadline = time.monotonic() + timeout
         while not path.exists():
-            if procs and all(p.poll() is not None for p in procs):
-                out = "\n".join(p.stdout.read() if p.stdout else "" for p in procs)
-                pytest.fail(f"the processes ended before arrival {index}:\n{out}")
+            ended = [p for p in procs if p.poll() is not None]
+            if ended:
+                out = "\n".join(p.stdout.read() if p.stdout else "" for p in ended)
+                codes = [p.returncode for p in ended]
+                pytest.fail(f"a process ended (exit {codes}) before arrival {index}:\n{out}")
             if time.monotonic() > deadline:
                 pytest.fail(f"no arrival {index} in {timeout} s")
             time.sleep(0.05)

@@ -275,3 +275,24 @@ def test_history_keeps_the_latest_attempt_per_step_and_drops_on_a_fresh_start(an
     st.drop_history("hist1", 2)  # attempt 2 started afresh: attempt 1's rows go
     assert [(r["step"], r["value"]) for r in st.history(["hist1"])] == [(3, 2.0), (4, 2.0)]
     assert st.history(["nothing"]) == []
+
+
+def test_two_processes_linking_the_same_run_at_once_both_succeed(any_store, monkeypatch):
+    """Found by tests/stress.sh: a second command inserted the run row between the first's read
+    and insert, and the first crashed on the unique key instead of finding the row."""
+    import bench.store.database as database
+
+    st = any_store
+    other = Store(st.url, artifacts_root=st.artifacts_root)  # another process's connection
+    real_now, raced = database.now, []
+
+    def racing_now():
+        if not raced:  # between this command's read (no row) and its insert
+            raced.append("started")
+            raced.append(other.link("s", "a", 0, "race1", "scac", {"seed": 0}))
+        return real_now()
+
+    monkeypatch.setattr(database, "now", racing_now)
+    assert st.link("s", "a", 0, "race1", "scac", {"seed": 0}) is None
+    assert raced == ["started", None] and st.status("race1") == "pending"
+    assert [r["run_key"] for r in st.list_runs(study="s")] == ["race1"]
