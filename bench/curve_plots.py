@@ -28,6 +28,9 @@ def _panels(logged: list[str], names: list[str] | None) -> list[str]:
         if names and not w.endswith("*") and w not in logged:
             raise KeyError(f"nothing logged as {w!r}; logged: {', '.join(sorted(logged))}")
         out += [h for h in hits if h in logged and h not in out]
+    if not out:
+        known = ", ".join(sorted(logged))
+        raise KeyError(f"nothing logged as {', '.join(wanted)}; logged: {known}")
     return out
 
 

@@ -77,6 +77,8 @@ def test_curves_of_runs_and_errors(trained, tmp_path):
     assert plot.data["name"].iloc[0] == "loss" and plot.data["name"].nunique() == 7
     bad = runner.invoke(app, ["plot", "curves", key, "--names", "los", "--store", store])
     assert bad.exit_code == 2 and "nothing logged as 'los'" in bad.output
+    with pytest.raises(KeyError, match="nothing logged as val/"):
+        curves(Store(store), runs=[key], names=["val/*"])  # a run that did not validate
 
 
 def test_study_curves_average_seeds_per_arm(study_store):  # noqa: F811
