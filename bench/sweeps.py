@@ -1,19 +1,7 @@
 """Optuna sweeps over any config key: TPE by default, pruned per epoch, resumable, many workers.
 
-A sweep file (``studies/sweeps/NAME.toml``, read by :mod:`bench.sweep_files`)::
-
-    question = "Which loss weights train SCAC best?"
-    recipe = "synth"
-    metric = "mAP"                 # validation metric the sampler optimises
-    direction = "maximize"
-    trials = 30
-    holdout = 0.2                  # validation carved from the training split (seeded)
-    set = { "train.phases.0.epochs" = 3 }
-    [pruner]                       # median (default) | hyperband | threshold | none
-    kind = "median"
-    [space]
-    "loss.alpha" = { type = "float", low = 0.1, high = 4.0, log = true }
-    "model.context_ratio" = { type = "categorical", choices = [1.0, 3.0, 5.0] }
+A sweep file (``studies/sweeps/NAME.toml``) is read and checked by :mod:`bench.sweep_files`,
+whose docstring shows one.
 
 Model selection happens on validation, never on test: every trial trains on the training split
 minus a seeded ``holdout`` and reports the held-out metric after every epoch, which the pruner
