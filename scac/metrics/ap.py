@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import torch
 
-from scac.metrics.curve import FORMULAS, check_choice
+from scac.metrics.choices import FORMULAS, TIES, check_choice
 from scac.metrics.inputs import check_inputs
-from scac.metrics.ranking import TIES, RankedPositives
+from scac.metrics.ranking import RankedPositives
 
 __all__ = ["FORMULAS", "TIES", "average_precision", "check_choice", "mean_average_precision"]
 
@@ -62,7 +62,7 @@ def mean_average_precision(
     """mAP over the classes that have counted positives (see :func:`average_precision`).
 
     For the other ways of treating classes without positives, see
-    ``scac.metrics.evaluate.reduce_ap``.
+    ``scac.metrics.evaluation.reduce_ap``.
     """
     ap = average_precision(scores, targets, mask, formula=formula, ties=ties)
     return float(ap[~torch.isnan(ap)].mean()) if (~torch.isnan(ap)).any() else float("nan")

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from scac.metrics.evaluate import Evaluator
+from scac.metrics.evaluation import Evaluator
 from scac.metrics.protocols import Protocol, get_protocol
 
 # replicates x classes x images per chunk: bounds the (B, C, positives per class) arrays of AP

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-FORMULAS = ("noninterp", "voc2010", "voc2007", "voc2007_py")
+from scac.metrics.choices import FORMULAS, check_choice
 
 
 def matlab_colon(a: float, d: float, b: float) -> np.ndarray:
@@ -46,12 +46,6 @@ ELEVEN_POINTS = {
     "voc2007": matlab_colon(0.0, 0.1, 1.0),  # VOCevalcls.m, MATLAB's 0:0.1:1
     "voc2007_py": np.arange(0.0, 1.1, 0.1),  # voc_eval.py
 }
-
-
-def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    """Raise ``ValueError`` naming the allowed values when ``value`` is not one of them."""
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
 
 
 def _padded(values: np.ndarray, row: np.ndarray, slot: np.ndarray, k: int, c: int, fill: float):

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scac.metrics.curve import FORMULAS, check_choice
-from scac.metrics.ranking import TIES
-from scac.metrics.threshold import COMPARISONS
+from scac.metrics.choices import COMPARISONS, FORMULAS, TIES, check_choice
 from scac.registry import Registry
 
 NO_POSITIVE = ("exclude", "zero", "raise")

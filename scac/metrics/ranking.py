@@ -22,9 +22,9 @@ import warnings
 import numpy as np
 import torch
 
-from scac.metrics.curve import ap_from_points, check_choice
+from scac.metrics.choices import TIES, check_choice
+from scac.metrics.curve import ap_from_points
 
-TIES = ("group", "order")
 _MAX_ORDER_KEYS = 1 << 31  # (class, score, image) keys fit in int64 while C * N < 2**31
 
 

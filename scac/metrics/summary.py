@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scac.metrics.evaluate import evaluate_predictions
+from scac.metrics.evaluation import evaluate_predictions
 from scac.metrics.protocols import Protocol
 from scac.predictions import Predictions
 

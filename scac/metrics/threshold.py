@@ -17,9 +17,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from scac.metrics.choices import COMPARISONS
 from scac.metrics.inputs import check_inputs
-
-COMPARISONS = (">", ">=")
 
 
 def decide(scores: np.ndarray, threshold: float, comparison: str = ">") -> np.ndarray:

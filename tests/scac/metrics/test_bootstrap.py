@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from scac.metrics import BootstrapCI, average_precision, evaluate, paired_bootstrap
-from scac.metrics.evaluate import Evaluator
+from scac.metrics.evaluation import Evaluator
 from scac.metrics.inputs import check_inputs
 from scac.metrics.ranking import RankedPositives
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from scac.metrics.curve import check_choice
+from scac.metrics.choices import check_choice
 from scac.metrics.inputs import check_inputs
 from scac.metrics.protocols import SPACES, Protocol, get_protocol
 from scac.metrics.ranking import RankedPositives
