@@ -58,6 +58,8 @@ class RunContext:
         num_workers: DataLoader workers.
         resume: continue from the epoch checkpoint an earlier attempt left.
         poll: seconds between looks at a run another process holds.
+        tensorboard: a folder to write each run's TensorBoard event files into as it trains
+            (one subfolder per run, :func:`bench.tensorboard.run_logdir`); None: none.
     """
 
     device: str = "auto"
@@ -67,6 +69,7 @@ class RunContext:
     num_workers: int = 0
     resume: bool = True
     poll: float = float(os.environ.get("BENCH_POLL", "2"))
+    tensorboard: Path | None = None
 
 
 @dataclass
@@ -237,6 +240,22 @@ def _test_hold(spec: RunSpec, point: str = "claimed") -> None:
         time.sleep(0.05)
 
 
+@contextlib.contextmanager
+def _board(inner: Callbacks, spec: RunSpec, root: Path, fresh: bool) -> Iterator[Callbacks]:
+    """``inner``, with the run's scalars written as TensorBoard events under ``root``."""
+    from bench.tensorboard import TensorBoardWriter, run_logdir
+
+    folder = run_logdir(
+        root, study=spec.study, arm=spec.arm, seed=spec.seed, run_key=spec.key,
+        variant=spec.variant,
+    )  # fmt: skip
+    writer = TensorBoardWriter(inner, folder, fresh=fresh)
+    try:
+        yield writer
+    finally:
+        writer.close()
+
+
 def _held(callbacks: Callbacks, spec: RunSpec) -> Callbacks:
     return _HeldAtEpochs(callbacks, spec) if os.environ.get("BENCH_TEST_HOLD") else callbacks
 
@@ -269,18 +288,20 @@ def run_claimed(
     start = time.perf_counter()
     notes: list[str] = []
     try:
-        with _run_warnings(notes, ctx.reporter, spec), _heartbeat(store, spec.key, owner):
+        with (
+            _run_warnings(notes, ctx.reporter, spec),
+            _heartbeat(store, spec.key, owner),
+            contextlib.ExitStack() as closing,
+        ):
             _test_hold(spec)
             fresh = not (ctx.resume and (artifacts / "checkpoint.pt").is_file())
+            hooks = recording(callbacks or ctx.reporter.run_callbacks(spec), store, spec.key, fresh)
+            if ctx.tensorboard is not None and store is not None:  # rank 0 only, as the store
+                hooks = closing.enter_context(_board(hooks, spec, ctx.tensorboard, fresh))
             options = RunOptions(
                 device=ctx.device,
                 num_workers=ctx.num_workers,
-                callbacks=_held(
-                    recording(
-                        callbacks or ctx.reporter.run_callbacks(spec), store, spec.key, fresh
-                    ),
-                    spec,
-                ),  # fmt: skip
+                callbacks=_held(hooks, spec),
                 resume=ctx.resume,
                 validate_every_epoch=validate,
                 feature_cache=feature_cache_dir(store) if ctx.feature_cache and store else None,

@@ -166,6 +166,7 @@ def run_with_workers(
             "--device",
             ctx.device,
             *([] if ctx.feature_cache else ["--no-cache"]),
+            *([] if ctx.tensorboard is None else ["--tensorboard", str(ctx.tensorboard)]),
         ]
         procs.append(subprocess.Popen(cmd, env=env))
     bad = []

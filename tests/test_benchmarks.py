@@ -98,3 +98,10 @@ def test_gpu_check_dry_run_starts_every_step_on_the_cpu():
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.count("\n== ") == 6 and done.stdout.count("\n-- ") == 6
     assert "no CUDA device (dry run on the CPU)" in done.stdout
+
+
+def test_cli_startup_prints_every_help_beside_the_torch_import():
+    out = run_script("cli_startup.py", "--repeat", "1")
+    rows = dict(re.findall(r"^(\S.*?)\s+([\d.]+)\s+[\d.]+$", out, re.M))
+    assert "import torch, torchvision" in rows and "bench --help" in rows
+    assert len(rows) == 13 and all(float(v) > 0 for v in rows.values())

@@ -7,11 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.cli.common import console, errors_as_messages
-from bench.tables.audit import STATUSES, f1_summary
-from bench.tables.audit import audit as run_audit
 from bench.tables.reported import table_names
-
-_COLOURS = dict(zip(STATUSES, ("green", "yellow", "red", "magenta"), strict=True))
 
 
 def audit(
@@ -27,6 +23,10 @@ def audit(
     other. Findings name the table, version, row and numbers; rounding of one printed decimal is
     allowed, no more. The exit code is 0 whatever is found.
     """
+    from bench.tables.audit import STATUSES, f1_summary
+    from bench.tables.audit import audit as run_audit
+
+    colours = dict(zip(STATUSES, ("green", "yellow", "red", "magenta"), strict=True))
     with errors_as_messages():
         findings = run_audit(name)
         summary = f1_summary(findings)
@@ -35,7 +35,7 @@ def audit(
     for col in ("table", "version", "row", "check", "status", "finding"):
         t.add_column(col, overflow="fold")
     for f in shown:
-        colour = _COLOURS[f.status]
+        colour = colours[f.status]
         t.add_row(
             f.table + (f" / {f.other}" if f.other else ""),
             f.version,
@@ -47,7 +47,7 @@ def audit(
     console.print(t)
     for line in summary:
         console.print(escape(line), highlight=False)
-    counts = {s: sum(f.status == s for f in findings) for s in _COLOURS}
+    counts = {s: sum(f.status == s for f in findings) for s in colours}
     console.print(
         f"{len(findings)} checks: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     )

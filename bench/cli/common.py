@@ -1,4 +1,9 @@
-"""What every command shares: the store option, error handling, the console."""
+"""What every command shares: the store option, error handling, the console.
+
+The command line starts in a fraction of a second because no ``bench/cli`` module imports the
+library at its top: torch, the data stack and the store load inside the commands that use them
+(``tests/bench/test_cli_startup.py`` holds that; ``benchmarks/cli_startup.py`` times it).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,10 @@ import contextlib
 import signal
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import typer
 from rich.console import Console
-
-from bench.store import StoreError
-from scac.config import ConfigError, parse_override
-from scac.data.images import DatasetError
 
 # a log file or CI gets wide lines rather than rich's 80-column default
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -39,15 +41,33 @@ VARIANT_OPTION = typer.Option(
     "\\[default: the overrides written out, e.g. model.fusion=max].",
     show_default=False,
 )
+TENSORBOARD_OPTION = typer.Option(
+    None,
+    "--tensorboard",
+    envvar="BENCH_TENSORBOARD",
+    help="Also write every run's TensorBoard event files under this folder as it trains, one "
+    "subfolder per study/arm/seed-run (needs the tensorboard extra) "
+    "\\[default: $BENCH_TENSORBOARD, else none].",
+    show_default=False,
+)
 SEEDS_OPTION = typer.Option(
     None, "--seeds", help="Comma-separated seeds replacing the study's, e.g. 0,1."
 )
 
-EXPECTED = (ConfigError, DatasetError, StoreError, KeyError, FileNotFoundError, ValueError)
+
+def expected_errors() -> tuple[type[Exception], ...]:
+    """The library's errors that are the user's to fix: a message, not a traceback."""
+    from bench.store import StoreError
+    from scac.config import ConfigError
+    from scac.data.images import DatasetError
+
+    return (ConfigError, DatasetError, StoreError, KeyError, FileNotFoundError, ValueError)
 
 
 def parse_seeds(text: str | None) -> tuple[int, ...] | None:
     """``"0,1,2"`` -> (0, 1, 2); an error names the option."""
+    from scac.config import ConfigError
+
     if not text:
         return None
     try:
@@ -60,7 +80,20 @@ def parse_seeds(text: str | None) -> tuple[int, ...] | None:
 
 def parse_overrides(texts: list[str]) -> dict:
     """``--set key=value`` options as a dict (a malformed one names itself)."""
+    from scac.config import parse_override
+
     return dict(parse_override(t) for t in texts)
+
+
+def tensorboard_root(folder: Path | None) -> Path | None:
+    """``--tensorboard``'s folder, once the tensorboard package is known to be there (else a
+    ``ValueError`` saying how to install it, before any run starts)."""
+    if folder is None:
+        return None
+    from bench.tensorboard import require_tensorboard
+
+    require_tensorboard()
+    return folder
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -74,7 +107,9 @@ def errors_as_messages() -> Iterator[None]:
     """Turn the library's expected errors into one clear line and a non-zero exit code."""
     try:
         yield
-    except EXPECTED as err:
+    except Exception as err:
+        if not isinstance(err, expected_errors()):
+            raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         fail(str(message))
 

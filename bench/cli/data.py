@@ -9,9 +9,6 @@ from rich.progress import Progress
 from rich.table import Table
 
 from bench.cli.common import console, errors_as_messages, fail
-from scac.data import synth
-from scac.data.check import check_dataset
-from scac.data.overlap import overlap
 
 app = typer.Typer(help="Generate and check datasets.", no_args_is_help=True)
 
@@ -26,6 +23,8 @@ def synth_(
     val: int = typer.Option(500, "--val", help="Number of validation images."),
 ) -> None:
     """Write the synthetic context benchmark: look-alike objects only context tells apart."""
+    from scac.data import synth
+
     with errors_as_messages():
         root = synth.generate(out, seed=seed, train=train, val=val)
     console.print(
@@ -48,6 +47,8 @@ def check(
     ),
 ) -> None:
     """Validate a dataset tree and summarise it; exit code 1 when errors are found."""
+    from scac.data.check import check_dataset
+
     with errors_as_messages(), Progress(console=console, transient=True) as bar:
         task = bar.add_task("checking images", total=None)
         report = check_dataset(
@@ -89,6 +90,8 @@ def overlap_(
     show: int = typer.Option(5, "--show", help="Examples to print of each kind."),
 ) -> None:
     """Images shared by two splits, by image id, by file name and by the number in the file name."""
+    from scac.data.overlap import overlap
+
     with errors_as_messages():
         o = overlap(a, b)
     console.print(f"{o.a}: {o.a_images} images; {o.b}: {o.b_images} images")

@@ -5,12 +5,16 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from bench.cli.common import console, err_console, errors_as_messages
-from scac.metrics import PROTOCOLS, Evaluation, evaluate_file
+from scac.metrics.protocols import PROTOCOLS
+
+if TYPE_CHECKING:
+    from scac.metrics import Evaluation
 
 PROTOCOL_OPTION = typer.Option(
     "default",
@@ -52,6 +56,8 @@ def metric_tables(ev: Evaluation) -> list[Table]:
 
 def evaluate_quietly(path: Path, protocol: str) -> tuple[Evaluation, list[str]]:
     """Evaluate ``path`` under ``protocol``, collecting the library's warnings as lines."""
+    from scac.metrics import evaluate_file
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ev = evaluate_file(path, protocol)

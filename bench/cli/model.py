@@ -6,7 +6,6 @@ import typer
 from rich.table import Table
 
 from bench.cli.common import console, errors_as_messages
-from bench.models import summarize_recipe
 
 app = typer.Typer(help="Inspect the models recipes build.", no_args_is_help=True)
 
@@ -21,6 +20,8 @@ def summary(
     ),
 ) -> None:
     """Parameters per part (and trainable in the first phase); SRN's extra layers one by one."""
+    from bench.models import summarize_recipe
+
     with errors_as_messages():
         s = summarize_recipe(recipe, classes)
     t = Table(

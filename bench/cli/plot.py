@@ -1,4 +1,7 @@
-"""``bench plot``: figures for a paper, written as PNG, PDF or SVG."""
+"""``bench plot``: figures for a paper, written as PNG, PDF or SVG.
+
+Every command imports what it draws with (matplotlib, seaborn, torch) when it runs.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +17,6 @@ from bench.cli.common import (
     errors_as_messages,
     parse_seeds,
 )
-from bench.selection import study_runs
-from bench.store import Store
-from bench.studies import load_study
 
 app = typer.Typer(
     help="Figures: per-class AP gains, study curves, PR curves, patches.", no_args_is_help=True
@@ -39,7 +39,8 @@ def voc_gains(
     store: str = STORE_OPTION,
 ) -> None:
     """Per-class AP gain of TARGET over --baseline, bars sorted by gain (SRN Fig. 7, top)."""
-    from bench.plots import ap_gains  # matplotlib and seaborn load only when a plot is drawn
+    from bench.plots import ap_gains
+    from bench.store import Store
 
     with errors_as_messages():
         plot = ap_gains(
@@ -65,6 +66,9 @@ def study(
 ) -> None:
     """A study's metric against its parameter: mean over seeds with a ±1 std band."""
     from bench.plots import study_curve
+    from bench.selection import study_runs
+    from bench.store import Store
+    from bench.studies import load_study
 
     with errors_as_messages():
         selected = study_runs(
@@ -90,6 +94,7 @@ def pr(
 ) -> None:
     """Precision-recall curves of a run's stored predictions, one per class, AP in the legend."""
     from bench.plots import pr_curves
+    from bench.store import Store
 
     with errors_as_messages():
         plot = pr_curves(run, Store(store, create=False), classes=_names(classes) or None)
@@ -124,6 +129,7 @@ def patches(
     two runs disagree most on the ambiguous classes, side by side. For an SRN run: its attention
     maps of the true and best-scored labels."""
     from bench import patch_plots as pp
+    from bench.store import Store
     from scac.cache import default_cache_dir
     from scac.engine.inspect import attention_view, patch_view
 
@@ -153,7 +159,7 @@ def patches(
     console.print(f"wrote {path}: {drawn} boxes or maps drawn")
 
 
-def _predictions(store: Store, record):
+def _predictions(store, record):
     from scac.predictions import Predictions
 
     return Predictions.load(store.artifacts_dir(record.run_key) / "predictions.npz")
@@ -171,6 +177,7 @@ def context(
     """One image, the run's top object patches expanded at several ratios side by side: what
     each arm of the context_ratio study hands the context branch."""
     from bench import patch_plots as pp
+    from bench.store import Store
     from scac.cache import default_cache_dir
     from scac.engine.inspect import patch_view
 
@@ -197,6 +204,9 @@ def curves(
     """Training curves from the store: total and per-term losses, learning rate, gradient norm,
     validation metrics; one panel each, a line per run (or per arm with --study)."""
     from bench.curve_plots import curves as draw
+    from bench.selection import study_runs
+    from bench.store import Store
+    from bench.studies import load_study
 
     with errors_as_messages():
         db = Store(store, create=False)

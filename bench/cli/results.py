@@ -8,11 +8,10 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from bench.cli.common import STORE_OPTION, console, errors_as_messages
+from bench.cli.common import STORE_OPTION, VARIANT_OPTION, console, errors_as_messages
 from bench.cli.eval import evaluate_quietly, print_evaluation
-from bench.diff import diff_runs, flat, shown
-from bench.store import STATES, Store
-from scac.metrics import PROTOCOLS
+from bench.store.states import STATES
+from scac.metrics.protocols import PROTOCOLS
 
 app = typer.Typer(help="List and inspect the runs in the results store.", no_args_is_help=True)
 
@@ -36,6 +35,8 @@ def list_(
     State ``stale``: recorded as running, but its process is gone (killed, or its host stopped
     beating); the next command that wants the run takes it over.
     """
+    from bench.store import Store
+
     with errors_as_messages():
         rows = Store(store, create=False).list_runs(study=study, status=status, variant=variant)
     t = Table(title=f"{len(rows)} run record(s)", title_justify="left")
@@ -60,7 +61,10 @@ def list_(
 
 
 def _grid(title: str, values: dict, per_row: int = 5, number: str = "{:.2f}") -> Table:
-    """Name/value pairs, several per row, so a long list fits a terminal."""
+    """Name/value pairs, several per row (as many as the terminal holds), so a long list fits."""
+    from bench.diff import shown
+
+    per_row = max(1, min(per_row, (console.width or 80) // 28))
     t = Table(title=title, title_justify="left", show_header=False)
     items = list(values.items())
     for _ in range(2 * min(per_row, len(items))):
@@ -69,6 +73,38 @@ def _grid(title: str, values: dict, per_row: int = 5, number: str = "{:.2f}") ->
         chunk = items[i : i + per_row]
         cells = [(k, number.format(v) if isinstance(v, float) else shown(v)) for k, v in chunk]
         t.add_row(*[c for k, v in cells for c in (f"[bold]{k}[/]", v)])
+    return t
+
+
+def _vertical(title: str, values: dict) -> Table:
+    """One metric per line: name, value (%)."""
+    t = Table(title=title, title_justify="left")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for k, v in values.items():
+        t.add_row(k, "-" if v is None or v != v else f"{v:.2f}")
+    return t
+
+
+def _curves(rows: list[dict]) -> Table | None:
+    """The run's training curve, one line per quantity: first, best and last value (step)."""
+    from bench.curves import summarize_curves
+
+    summaries = summarize_curves(rows)
+    if not summaries:
+        return None
+    t = Table(
+        title="training curves (value @ step; best: lowest loss, highest validation metric)",
+        title_justify="left",
+    )
+    for col in ("quantity", "points", "first", "best", "last"):
+        t.add_column(col, justify="left" if col == "quantity" else "right")
+    for c in summaries:
+        best = "-" if c.best is None else f"{c.best[1]:.4g} @ {c.best[0]}"
+        t.add_row(
+            c.name, str(c.points), f"{c.first[1]:.4g} @ {c.first[0]}", best,
+            f"{c.last[1]:.4g} @ {c.last[0]}",
+        )  # fmt: skip
     return t
 
 
@@ -85,9 +121,16 @@ def show(
     ),
     store: str = STORE_OPTION,
 ) -> None:
-    """A run's provenance, metrics, per-class AP, config, and the error of a failed run."""
+    """A run's provenance, metrics (one per line), its training curves summarised (first, best,
+    last value of each loss term, learning rate, validation metric), per-class AP, config, and
+    the error of a failed run."""
+    from bench.diff import flat
+    from bench.store import Store
+
     with errors_as_messages():
-        r = Store(store, create=False).get(run)
+        db = Store(store, create=False)
+        r = db.get(run)
+        history = db.history([r.run_key])
         if protocol is not None:
             if not r.artifacts:
                 raise ValueError(f"run {r.run_key} has no artifacts folder, so no predictions")
@@ -110,7 +153,9 @@ def show(
     if protocol is not None:
         print_evaluation(pred_file, ev, notes)
     if r.metrics and protocol is None:
-        console.print(_grid("metrics (%)", r.metrics))
+        console.print(_vertical("metrics (%)", r.metrics))
+    if (curves := _curves(history)) is not None:
+        console.print(curves)
     if r.per_class_ap and protocol is None:
         console.print(_grid("AP per class (%)", r.per_class_ap))
     t = Table(title="config", title_justify="left")
@@ -138,6 +183,9 @@ def diff(
 ) -> None:
     """Every difference between two runs: config, code, provenance (machine, threads, weights
     and data digests), then metrics. Explains why two runs give other numbers."""
+    from bench.diff import diff_runs, shown
+    from bench.store import Store
+
     with errors_as_messages():
         a = Store(store, create=False).get(run_a)
         b = Store(store_b or store, create=False).get(run_b)
@@ -154,6 +202,42 @@ def diff(
     console.print(t)
     if not [d for d in differences if d.section != "metrics"]:
         console.print("config, code and provenance are the same")
+
+
+@app.command("export-tb")
+def export_tb(
+    out: Path = typer.Argument(
+        ..., help="Folder to write into (point `tensorboard --logdir` at it)."
+    ),
+    runs: list[str] = typer.Option(
+        [], "--run", help="A run id (unique key prefix); repeatable \\[default: every run]."
+    ),
+    study: str = typer.Option(None, "--study", help="Only this study's runs."),
+    smoke: bool = typer.Option(False, "--smoke", help="With --study: its smoke-size runs."),
+    variant: str = VARIANT_OPTION,
+    store: str = STORE_OPTION,
+) -> None:
+    """Write TensorBoard event files of runs already in the store: each run's training curve
+    and final metrics, one subfolder per study/arm/seed-run. Exporting again replaces them."""
+    import warnings
+
+    from bench.selection import study_runs
+    from bench.store import Store
+    from bench.studies import load_study
+    from bench.tensorboard import export_runs
+
+    with errors_as_messages(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        db = Store(store, create=False)
+        if study:
+            selected = study_runs(db, load_study(study), variant=variant or "", smoke=smoke)
+            chosen = [r for r in selected.rows if r["state"] != "pending"]
+        else:
+            chosen = list(runs) or [r for r in db.list_runs() if r["state"] != "pending"]
+        folders = export_runs(db, chosen, out)
+    for w in caught:
+        console.print(f"[yellow]warning[/] {w.message}", highlight=False)
+    console.print(f"wrote {len(folders)} run folder(s) under {out}: tensorboard --logdir {out}")
 
 
 def register(root: typer.Typer) -> None:

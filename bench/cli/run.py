@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from bench.cli import study_table as render
@@ -9,23 +11,15 @@ from bench.cli.common import (
     NO_CACHE_OPTION,
     SEEDS_OPTION,
     STORE_OPTION,
+    TENSORBOARD_OPTION,
     VARIANT_OPTION,
     console,
     errors_as_messages,
     interruptible,
     parse_overrides,
     parse_seeds,
+    tensorboard_root,
 )
-from bench.plan import plan_study
-from bench.plan_runner import run_plan
-from bench.progress import Reporter
-from bench.queue import default_storage
-from bench.runs import RunContext
-from bench.selection import study_runs
-from bench.store import Store
-from bench.studies import load_study
-from bench.tables.study import study_table
-from bench.worker import enqueue_plan, run_with_workers
 
 app = typer.Typer(
     help="Run studies (every arm x seed) into the results store.", no_args_is_help=True
@@ -60,6 +54,7 @@ def study(
         "--enqueue-only",
         help="Only put the unfinished runs in the queue of --storage, for `bench worker`s.",
     ),
+    tensorboard: Path = TENSORBOARD_OPTION,
     store: str = STORE_OPTION,
 ) -> None:
     """Run every arm x seed of a study, skipping runs the store holds as finished; print the table.
@@ -68,6 +63,17 @@ def study(
     --set (last). Exit code: 0 when every run of this invocation finished, 1 when any did not,
     130 when interrupted.
     """
+    from bench.plan import plan_study
+    from bench.plan_runner import run_plan
+    from bench.progress import Reporter
+    from bench.queue import default_storage
+    from bench.runs import RunContext
+    from bench.selection import study_runs
+    from bench.store import Store
+    from bench.studies import load_study
+    from bench.tables.study import study_table
+    from bench.worker import enqueue_plan, run_with_workers
+
     with errors_as_messages():
         s = load_study(name)
         plan = plan_study(
@@ -81,7 +87,7 @@ def study(
         many = workers > 0 or storage is not None
         ctx = RunContext(
             device=device, reporter=Reporter(console, live=False if many else None),
-            feature_cache=not no_cache,
+            feature_cache=not no_cache, tensorboard=tensorboard_root(tensorboard),
         )  # fmt: skip
         queue_storage = storage or default_storage(st.url)
         if enqueue_only:

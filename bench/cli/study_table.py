@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.table import Table
 
-from bench.tables.study import StudyTable
+if TYPE_CHECKING:
+    from bench.tables.study import StudyTable
 
 
 def fmt(mean: float, std: float) -> str:

@@ -15,13 +15,6 @@ from bench.cli.common import (
     errors_as_messages,
     interruptible,
 )
-from bench.progress import Reporter
-from bench.queue import default_storage
-from bench.runs import RunContext
-from bench.store import Store, to_url
-from bench.sweep_files import load_sweep
-from bench.sweep_findings import sweep_findings
-from bench.sweeps import done_trials, final_test, run_sweep
 
 
 class _RunByDefault(TyperGroup):
@@ -48,6 +41,9 @@ STORAGE = typer.Option(
 
 
 def _storage(storage: str | None, store: str | None) -> str:
+    from bench.queue import default_storage
+    from bench.store import to_url
+
     return storage or default_storage(to_url(store) if store else None)
 
 
@@ -55,6 +51,11 @@ def _on_sweep(
     action, name: str, store: str | None, storage: str | None, device: str, cache: bool, **options
 ):
     """(sweep, ``action(sweep, store, storage, ctx, **options)``), interruptible."""
+    from bench.progress import Reporter
+    from bench.runs import RunContext
+    from bench.store import Store
+    from bench.sweep_files import load_sweep
+
     sweep = load_sweep(name)
     ctx = RunContext(device=device, reporter=Reporter(console, live=False), feature_cache=cache)
     with interruptible():
@@ -77,6 +78,8 @@ def run(
     store: str = STORE_OPTION,
 ) -> None:
     """Run (or continue) a sweep until it holds N complete or pruned trials; many hosts may join."""
+    from bench.sweeps import done_trials, run_sweep
+
     with errors_as_messages():
         sweep, study = _on_sweep(
             run_sweep, name, store, storage, device, not no_cache, trials=trials, smoke=smoke
@@ -99,6 +102,9 @@ def report(
     store: str = STORE_OPTION,
 ) -> None:
     """Best trials, parameter importances, and Optuna's history, importance and parallel plots."""
+    from bench.sweep_files import load_sweep
+    from bench.sweep_findings import sweep_findings
+
     with errors_as_messages():
         sweep = load_sweep(name)
         folder = out or Path("results") / "plots" / f"sweep-{sweep.name}"
@@ -137,6 +143,8 @@ def test(
     store: str = STORE_OPTION,
 ) -> None:
     """Train the best trial's config on the whole training split; evaluate it once on test."""
+    from bench.sweeps import final_test
+
     with errors_as_messages():
         _, outcome = _on_sweep(final_test, name, store, storage, device, not no_cache, smoke=smoke)
     console.print(outcome.describe())

@@ -13,11 +13,7 @@ from bench.cli.common import (
     fail,
     parse_seeds,
 )
-from bench.selection import study_runs
-from bench.store import Store
-from bench.studies import load_study
-from bench.tables.build import build_table
-from bench.tables.formats import FORMATS, render
+from bench.tables.formats import FORMATS
 from bench.tables.reported import table_names
 
 
@@ -52,6 +48,12 @@ def table(
     paper's Tables 1-5. Measured rows carry a paired bootstrap interval of their mAP difference
     to the reference (the study's reference arm, the --delta-to row, or the first measured row).
     """
+    from bench.selection import study_runs
+    from bench.store import Store
+    from bench.studies import load_study
+    from bench.tables.build import build_table
+    from bench.tables.formats import render
+
     if fmt not in FORMATS:
         fail(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
     with errors_as_messages():

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import typer
 
 from bench.cli.common import (
     NO_CACHE_OPTION,
     STORE_OPTION,
+    TENSORBOARD_OPTION,
     console,
     errors_as_messages,
     interruptible,
     parse_overrides,
+    tensorboard_root,
 )
-from bench.plan import plan_recipe
-from bench.plan_runner import run_single
-from bench.progress import Reporter
-from bench.runs import RunContext
-from bench.store import Store
 
 
 def train(
@@ -46,6 +44,7 @@ def train(
     ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1..."),
     no_cache: bool = NO_CACHE_OPTION,
+    tensorboard: Path = TENSORBOARD_OPTION,
     store: str = STORE_OPTION,
 ) -> None:
     """Train and evaluate one recipe into the results store, checkpointing every epoch.
@@ -53,6 +52,12 @@ def train(
     Several GPUs: torchrun --nproc-per-node N $(which bench) train RECIPE --data PATH
     (one process per GPU; only rank 0 writes the store). Exit code 1 when the run fails.
     """
+    from bench.plan import plan_recipe
+    from bench.plan_runner import run_single
+    from bench.progress import Reporter
+    from bench.runs import RunContext
+    from bench.store import Store
+
     main = int(os.environ.get("RANK", "0")) == 0
     with errors_as_messages():
         overrides = parse_overrides(set_)
@@ -70,6 +75,7 @@ def train(
             feature_cache=not no_cache,
             num_workers=loader_workers,
             resume=resume,
+            tensorboard=tensorboard_root(tensorboard),
         )
         with interruptible():
             outcome = run_single(plan, st, ctx)

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from bench.cli.common import (
     NO_CACHE_OPTION,
     STORE_OPTION,
+    TENSORBOARD_OPTION,
     VARIANT_OPTION,
     console,
     errors_as_messages,
     interruptible,
+    tensorboard_root,
 )
-from bench.progress import Reporter
-from bench.queue import queue_name
-from bench.runs import RunContext
-from bench.store import Store
-from bench.worker import work
 
 
 def worker(
@@ -41,6 +40,7 @@ def worker(
         0, "--loader-workers", help="DataLoader worker processes (image decoding)."
     ),
     no_cache: bool = NO_CACHE_OPTION,
+    tensorboard: Path = TENSORBOARD_OPTION,
     store: str = STORE_OPTION,
 ) -> None:
     """Claim queued runs one at a time and write them to the results store, until none is left.
@@ -48,14 +48,21 @@ def worker(
     One per GPU: CUDA_VISIBLE_DEVICES=0 bench worker --storage URL, CUDA_VISIBLE_DEVICES=1 ...
     Exit code 1 when a run failed.
     """
+    from bench.progress import Reporter
+    from bench.queue import queue_name
+    from bench.runs import RunContext
+    from bench.store import Store
+    from bench.worker import work
+
     name = queue or (queue_name(study, smoke, variant or "") if study else None)
-    ctx = RunContext(
-        device=device,
-        reporter=Reporter(console, live=False),
-        feature_cache=not no_cache,
-        num_workers=loader_workers,
-    )
     with errors_as_messages(), interruptible():
+        ctx = RunContext(
+            device=device,
+            reporter=Reporter(console, live=False),
+            feature_cache=not no_cache,
+            num_workers=loader_workers,
+            tensorboard=tensorboard_root(tensorboard),
+        )
         report = work(storage, Store(store), ctx, queue=name, wait=wait)
     console.print(f"worker done: {len(report.finished)} finished, {len(report.failed)} failed")
     if report.failed:

@@ -6,9 +6,6 @@ recorded, ``database`` the :class:`Store` that opens a database and reads and wr
 
 from bench.store.database import Store
 from bench.store.records import (
-    CLAIMABLE,
-    STATES,
-    STATUSES,
     Claim,
     LostClaim,
     RunRecord,
@@ -18,6 +15,7 @@ from bench.store.records import (
     masked_url,
     to_url,
 )
+from bench.store.states import CLAIMABLE, STATES, STATUSES
 
 __all__ = [
     "CLAIMABLE",

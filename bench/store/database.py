@@ -34,7 +34,6 @@ from bench.store.claims import RunClaims
 from bench.store.history import RunHistory
 from bench.store.records import (
     RUN_KEY,
-    STATES,
     RunRecord,
     StoreError,
     check_run_key,
@@ -49,6 +48,7 @@ from bench.store.records import (
     to_url,
     variants,
 )
+from bench.store.states import STATES
 
 
 class Store(RunClaims, RunHistory):

@@ -21,9 +21,6 @@ from sqlalchemy.engine import Engine, make_url
 
 from bench.owner import owner_alive
 
-STATUSES = ("pending", "running", "finished", "failed", "interrupted", "pruned")
-STATES = (*STATUSES, "stale")  # stale: running, but its owner is dead
-CLAIMABLE = ("pending", "failed", "interrupted", "pruned")
 # what a run key may hold: config_hash gives 16 hex digits; nothing that can leave a folder
 RUN_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 

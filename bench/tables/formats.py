@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.table import Table
 
-from bench.tables.build import Row, TableView
+if TYPE_CHECKING:  # the views are built elsewhere; rendering needs only their attributes
+    from bench.tables.build import Row, TableView
 
 FORMATS = ("rich", "markdown", "latex", "csv")
 

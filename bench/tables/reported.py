@@ -15,8 +15,10 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads when a table is read, not when its names are listed
+    import pandas as pd
 
 CSV_COLUMNS = (
     "paper",
@@ -193,6 +195,8 @@ class ReportedTable:
 def _read(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"reported table not found: {path}")
+    import pandas as pd
+
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     if tuple(frame.columns) != CSV_COLUMNS:
         raise ValueError(f"{path}: columns must be {', '.join(CSV_COLUMNS)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -94,3 +95,46 @@ def test_study_curves_average_seeds_per_arm(study_store):  # noqa: F811
     good = plot.data[(plot.data["group"] == "good") & (plot.data["step"] == 2)].iloc[0]
     assert good["mean"] == pytest.approx(2.0 + 1 + 2) and good["std"] == pytest.approx(1.0)
     assert good["count"] == 3
+
+
+def test_results_show_summarises_each_curve_first_best_last(trained):
+    store, key = trained
+    result = runner.invoke(app, ["results", "show", key[:8], "--store", store],
+                           env={"COLUMNS": "100"})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = [r for r in Store(store).history([key]) if r["name"] == "loss/Lp"]
+    first, last = rows[0], rows[-1]
+    best = min(rows, key=lambda r: (r["value"], r["step"]))
+    line = next(x for x in result.output.splitlines() if "loss/Lp" in x)
+    cells = [c.strip() for c in line.split("│") if c.strip()]
+    assert cells == [
+        "loss/Lp",
+        str(len(rows)),
+        f"{first['value']:.4g} @ {first['step']}",
+        f"{best['value']:.4g} @ {best['step']}",
+        f"{last['value']:.4g} @ {last['step']}",
+    ]
+    lr = next(x for x in result.output.splitlines() if x.startswith("│ lr "))
+    assert [c.strip() for c in lr.split("│")][4] == "-"  # a learning rate has no "best"
+    # metrics one per line: every metric readable in 100 columns
+    record = Store(store).get(key)
+    for name, value in record.metrics.items():
+        assert re.search(rf"│ {re.escape(name)} +│ +{value:.2f} │", result.output), name
+
+
+def test_export_tb_writes_what_the_store_holds(trained, tmp_path):
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    store, key = trained
+    out = tmp_path / "tb"
+    for _ in range(2):  # a second export replaces the first
+        result = runner.invoke(app, ["results", "export-tb", str(out), "--store", store])
+        assert result.exit_code == 0, result.output
+    (folder,) = [p for p in out.rglob("*") if p.is_dir() and any(p.glob("events.*"))]
+    assert folder.name.endswith(key[:10]) and len(list(folder.glob("events.*"))) == 1
+    events = accumulator.EventAccumulator(str(folder))
+    events.Reload()
+    rows = [r for r in Store(store).history([key]) if r["name"] == "loss"]
+    assert [(e.step, e.value) for e in events.Scalars("loss")] == [
+        (r["step"], pytest.approx(r["value"], rel=1e-6)) for r in rows
+    ]
+    assert "final/mAP" in events.Tags()["scalars"]

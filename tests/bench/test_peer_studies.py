@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from typer.testing import CliRunner
 
 from bench.cli.main import app
@@ -105,6 +106,16 @@ FAMILY_RECIPES = {
 }
 
 
+# the terms each family's objective reports (its weighted sum is "loss")
+FAMILY_TERMS = {
+    "scac": {f"loss/{t}" for t in ("rpn_objectness", "rpn_box", "Lr", "Lp", "Ll_obj", "Ll_ctx")},
+    "resnet_baseline": {"loss/cls"},
+    "resnet_semantic": {"loss/cls", "loss/semantic"},
+    "srn": {f"loss/{t}" for t in ("cls", "att", "sr", "final")},
+    "latent_context": {"loss/cls", "loss/infer"},
+}
+
+
 @pytest.mark.parametrize("family", sorted(FAMILY_RECIPES))
 def test_one_arm_of_every_family_trains_end_to_end(tmp_path, family):
     recipe, arm = FAMILY_RECIPES[family]
@@ -113,11 +124,24 @@ def test_one_arm_of_every_family_trains_end_to_end(tmp_path, family):
         f'question = "Does {family} train?"\nrecipe = "{recipe}"\nseeds = [0]\n'
         f'[[arms]]\nname = "{family}"\nreason = "one arm of the family"\nset = {{ {sets} }}\n'
     )
-    store = str(tmp_path / "s.sqlite")
+    store, board = str(tmp_path / "s.sqlite"), tmp_path / "tb"
     result = runner.invoke(
-        app, ["run", "study", str(tmp_path / "one.toml"), "--smoke", "--store", store]
-    )
+        app,
+        ["run", "study", str(tmp_path / "one.toml"), "--smoke", "--store", store,
+         "--tensorboard", str(board)],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     (run,) = Store(store).list_runs(study="one")
     assert run["state"] == "finished" and run["config"]["model"]["name"] == family
     assert 0 <= run["metrics"]["mAP"] <= 100 and len(run["per_class_ap"]) == 9
+    # its training curve: the family's own loss terms, steps rising, and the same in TensorBoard
+    rows = Store(store).history([run["run_key"]])
+    names = {r["name"] for r in rows}
+    assert {"loss", "lr", "grad_norm", "images_per_s", "epoch_loss"} | FAMILY_TERMS[family] <= names
+    assert {n for n in names if n.startswith("loss/")} == FAMILY_TERMS[family]
+    steps = [r["step"] for r in rows if r["name"] == "loss"]
+    assert len(steps) >= 2 and steps == sorted(set(steps))
+    events = EventAccumulator(str(next(board.glob("one/*/seed0-*"))))
+    events.Reload()
+    assert set(events.Tags()["scalars"]) == names
+    assert [e.step for e in events.Scalars("loss")] == steps

@@ -1,0 +1,64 @@
+"""The command line starts without the heavy stack: ``bench --help`` and every command's
+``--help`` load no torch, data or plotting library (what makes them take seconds).
+
+Checked by module, in a fresh interpreter, not by the clock: ``benchmarks/cli_startup.py``
+measures the time.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+# what takes seconds to import, or pulls in what does
+HEAVY = (
+    "torch",
+    "torchvision",
+    "numpy",
+    "pandas",
+    "matplotlib",
+    "seaborn",
+    "optuna",
+    "PIL",
+    "pycocotools",
+    "scac.config",
+    "scac.families",
+    "scac.engine",
+)
+
+PROBE = """
+import json, sys
+import typer
+from bench.cli.main import app
+
+def commands(group, path=()):
+    for name, cmd in group.commands.items():
+        if hasattr(cmd, "commands"):
+            yield (*path, name)
+            yield from commands(cmd, (*path, name))
+        else:
+            yield (*path, name)
+
+paths = [()] + list(commands(typer.main.get_command(app)))
+codes = {}
+for path in paths:
+    try:
+        app([*path, "--help"], prog_name="bench", standalone_mode=False)
+        codes[" ".join(path)] = 0
+    except SystemExit as exit:
+        codes[" ".join(path)] = exit.code
+loaded = sorted({m.split(".")[0] if not m.startswith("scac.") else ".".join(m.split(".")[:2])
+                 for m in sys.modules})
+print(json.dumps({"codes": codes, "loaded": loaded}))
+"""
+
+
+def test_every_help_loads_no_heavy_module():
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert len(result["codes"]) >= 25  # every group and command was asked for its help
+    assert set(result["codes"].values()) == {0}, result["codes"]
+    assert not [m for m in HEAVY if m in result["loaded"]], result["loaded"]
