@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -53,6 +53,26 @@ class _EpochLines(Callbacks):
         )
 
 
+class _Tenths:
+    """Plain mode: a line each time work crosses another tenth of its steps, with the mean of
+    the figure (a loss) told since the line before."""
+
+    def __init__(self, reporter: Reporter, what: str) -> None:
+        self.reporter, self.what = reporter, what
+        self.tenth, self.values = 0, []
+
+    def __call__(self, done: int, total: int, value: float | None = None) -> None:
+        if value is not None:
+            self.values.append(value)
+        tenth = done * 10 // max(total, 1)
+        if tenth <= self.tenth:
+            return
+        self.tenth = tenth
+        figure = f", loss {sum(self.values) / len(self.values):.4f}" if self.values else ""
+        self.values = []
+        self.reporter.line(f"  {self.what}: {tenth * 10}% ({done}/{total}){figure}")
+
+
 class Reporter:
     """Shows a study's progress.
 
@@ -72,6 +92,7 @@ class Reporter:
         self._overall = None
         self._cache_task = None
         self._cache_start: float | None = None
+        self._cache_tenths: _Tenths | None = None
 
     @classmethod
     def silent(cls) -> Reporter:
@@ -119,26 +140,36 @@ class Reporter:
             yield
 
     @contextlib.contextmanager
-    def stage(self, what: str) -> Iterator[None]:
-        """Around one piece of one-time work (generating the dataset, a pretraining): a spinner
-        on a terminal; in plain mode a line when it starts and one with its duration."""
+    def stage(self, what: str) -> Iterator[Callable[[int, int, float], None]]:
+        """Around one piece of one-time work (generating the dataset, a pretraining): a bar on
+        a terminal; in plain mode a line when it starts, one per tenth of its steps (with the
+        mean loss since the line before) and one with its duration. Yields the function the
+        work tells its progress to: ``(steps done, steps in all, loss)``."""
         start = time.perf_counter()
         if self.progress is not None:
             task = self.progress.add_task(what, total=None, info="")
+            bar = self.progress
+
+            def shown(done: int, total: int, loss: float) -> None:
+                bar.update(task, completed=done, total=total, info=f"loss {loss:.4f}")
+
             try:
-                yield
+                yield shown
             finally:
                 self.progress.remove_task(task)
         else:
             self.line(f"{what} ...")
-            yield
+            yield _Tenths(self, what)
         self.line(f"{what}: done in {time.perf_counter() - start:.1f} s")
 
     def cache_progress(self, done: int, total: int) -> None:
-        """The frozen-feature cache filling (once per frozen weights and images): a bar, or a
-        line at the start and at the end in plain mode."""
+        """The frozen-feature cache filling (once per frozen weights and images): a bar, or in
+        plain mode a line per tenth of the images and one at the end."""
         if self._cache_start is None:
             self._cache_start = time.perf_counter()
+            self._cache_tenths = _Tenths(self, "filling the frozen-feature cache")
+        if self.progress is None and done < total:
+            self._cache_tenths(done, total)
         if self.progress is not None:
             if self._cache_task is None:
                 self._cache_task = self.progress.add_task(

@@ -42,6 +42,9 @@ from scac.data.scenes import (
 from scac.engine.numerics import cpu_threads
 from scac.models.backbones import BACKBONES
 
+# told after every pretraining step: (steps done, steps in all, the step's loss)
+Progress = Callable[[int, int, float], None]
+
 
 @dataclass(frozen=True)
 class PretrainSettings:
@@ -106,7 +109,7 @@ def sgd_epochs(
             sched.step()
             done += 1
             if progress:
-                progress(done, epochs * per_epoch, float(loss))
+                progress(done, epochs * per_epoch, loss.item())
 
 
 def pretrain(
@@ -159,19 +162,20 @@ def cached_weights(
     cache_dir: Path,
     prefix: str,
     key: dict,
-    train: Callable[[], tuple[dict, dict]],
+    train: Callable[[Progress | None], tuple[dict, dict]],
     announce: Callable[[str], AbstractContextManager] = nullcontext,
 ) -> Path:
-    """The cached state dict for ``key``; ``train() -> (state, report)`` makes it on first use,
-    inside ``announce(what is trained)``."""
+    """The cached state dict for ``key``; ``train(progress) -> (state, report)`` makes it on
+    first use, inside ``announce(what is trained)``, with the progress function that context
+    yields (None from ``nullcontext``)."""
     text = json.dumps({"generator": GENERATOR_VERSION, **key}, sort_keys=True)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     path = Path(cache_dir) / "weights" / f"{prefix}-{digest}.pt"
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    with announce(f"pretraining {prefix} (first use only)"):
-        state, report = train()
+    with announce(f"pretraining {prefix} (first use only)") as shown:
+        state, report = train(shown)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(fd)
     torch.save(state, tmp)
@@ -190,9 +194,9 @@ def synthetic_backbone_weights(
     """Path of the cached shape-pretrained backbone, training it on first use."""
     settings = settings or PretrainSettings()
 
-    def train() -> tuple[dict, dict]:
+    def train(shown: Progress | None) -> tuple[dict, dict]:
         with cpu_threads(settings.threads):
-            state, accuracy = pretrain(backbone_name, settings, progress)
+            state, accuracy = pretrain(backbone_name, settings, progress or shown)
         return state, {"shape_accuracy": accuracy}
 
     return cached_weights(

@@ -23,7 +23,7 @@ from torchvision.ops import box_iou
 from scac.data.batch import normalize
 from scac.data.scenes import SynthParams, render_scene, scene_rng
 from scac.engine.numerics import cpu_threads
-from scac.engine.pretrain import cached_weights, sgd_epochs
+from scac.engine.pretrain import Progress, cached_weights, sgd_epochs
 from scac.engine.train import set_frozen
 from scac.families.base import DETECTOR_PARTS
 from scac.losses import rpn_loss
@@ -164,15 +164,16 @@ def synthetic_detector_weights(
         backbone_identity: what identifies that backbone file (part of the cache key).
         settings: how to pretrain.
         progress: ``(step, steps, loss)``.
-        announce: ``announce(what)`` wraps the pretraining when there is one.
+        announce: ``announce(what)`` wraps the pretraining when there is one; the progress
+            function it yields, if any, is told every step (when ``progress`` is None).
     """
     settings = settings or DetectorPretrainSettings()
     key = {"detector": shape, "backbone_weights": backbone_identity, **asdict(settings)}
 
-    def train() -> tuple[dict, dict]:
+    def train(shown: Progress | None) -> tuple[dict, dict]:
         with cpu_threads(settings.threads):
             return pretrain_detector(
-                make_model, shape["image_size"], backbone_path, settings, progress
+                make_model, shape["image_size"], backbone_path, settings, progress or shown
             )
 
     return cached_weights(
