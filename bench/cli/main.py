@@ -8,7 +8,20 @@ from __future__ import annotations
 
 import typer
 
-from bench.cli import audit, data, eval, model, plot, results, run, sweep, table, train, worker
+from bench.cli import (
+    audit,
+    data,
+    eval,
+    model,
+    plot,
+    report,
+    results,
+    run,
+    sweep,
+    table,
+    train,
+    worker,
+)
 
 app = typer.Typer(
     help="scac-bench: train, ablate and tabulate multi-label image classifiers "
@@ -17,7 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _group in (run, train, worker, sweep, results, table, plot, audit, eval, data, model):
+for _group in (run, train, worker, sweep, results, report, table, plot, audit, eval, data, model):
     _group.register(app)
 
 if __name__ == "__main__":  # pragma: no cover

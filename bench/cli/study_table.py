@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
@@ -12,13 +11,6 @@ if TYPE_CHECKING:
     from bench.tables.study import StudyTable
 
 
-def fmt(mean: float, std: float) -> str:
-    """``mean ± std`` with one decimal (std omitted for a single seed)."""
-    if math.isnan(mean):
-        return "-"
-    return f"{mean:.1f}" if math.isnan(std) else f"{mean:.1f} ± {std:.1f}"
-
-
 def study_table(table: StudyTable) -> Table:
     """Arm x metric, mean ± std over seeds, best mean per column in bold.
 
@@ -26,6 +18,8 @@ def study_table(table: StudyTable) -> Table:
     difference to it on the first metric (``*`` when the interval excludes 0); when arms name
     their own references, a ``vs`` column says which arm each is compared with.
     """
+    from bench.tables.study import mean_std
+
     summary = table.summary()
     study = table.study
     compared = bool(table.comparisons)
@@ -65,7 +59,7 @@ def study_table(table: StudyTable) -> Table:
     for _, row in summary.iterrows():
         cells = []
         for m in table.metrics:
-            text = fmt(row[f"{m} mean"], row[f"{m} std"])
+            text = mean_std(row[f"{m} mean"], row[f"{m} std"])
             cells.append(f"[bold]{text}[/]" if row[f"{m} mean"] == best[m] else text)
         if compared:
             arm = next(a for a in study.arms if a.name == row["arm"])

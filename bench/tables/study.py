@@ -18,6 +18,14 @@ from bench.selection import StudyRuns
 from bench.studies import Study
 
 
+def mean_std(mean: float, std: float) -> str:
+    """A study table's cell: ``mean ± std`` with one decimal (std left out for one seed; ``-``
+    for no value). The terminal and the HTML report print the same text."""
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.1f}" if math.isnan(std) else f"{mean:.1f} ± {std:.1f}"
+
+
 @dataclass
 class StudyTable:
     """A study's table as data (rendered by the CLI).
