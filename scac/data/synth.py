@@ -51,13 +51,12 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
 from PIL import Image
 
+from scac.announce import Announce, quiet
 from scac.data.scenes import (
     BY_NAME,
     CATEGORIES,
@@ -172,7 +171,7 @@ def ensure_synth(
     train: int,
     val: int,
     canvas: int = 128,
-    announce: Callable[[str], AbstractContextManager] = nullcontext,
+    announce: Announce = quiet,
 ) -> Path:
     """The synthetic dataset for these settings in ``cache_dir``, generated on first use.
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from scac.announce import Announce, quiet
 from scac.config import RunConfig
 from scac.data.scenes import GENERATOR_VERSION
 from scac.engine.datasets import data_fingerprint, dataset_root
@@ -94,7 +94,7 @@ def pretrained_files(
     cfg: RunConfig,
     cache_dir: Path,
     progress: Callable[[int, int, float], None] | None = None,
-    announce: Callable[[str], AbstractContextManager] = nullcontext,
+    announce: Announce = quiet,
 ) -> dict[str, Path]:
     """The pretrained state-dict files of ``cfg`` by part, training synthetic ones on first use
     (each inside ``announce(what)``).
@@ -138,7 +138,7 @@ def pretrained_files(
 def ensure_assets(
     cfg: RunConfig,
     cache_dir: Path,
-    announce: Callable[[str], AbstractContextManager] = nullcontext,
+    announce: Announce = quiet,
 ) -> Assets:
     """The dataset folder and pretrained files of ``cfg``, made on first use (cheap after);
     ``announce(what)`` wraps each thing made (a progress display)."""

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from scac.announce import Announce, quiet
 from scac.data.coco import read_coco
 from scac.data.images import DatasetError, ImageDataset
 from scac.data.index import DatasetIndex
@@ -104,7 +103,7 @@ def content_digest(cfg: DataConfig, bundle: DataBundle) -> str:
 def dataset_root(
     cfg: DataConfig,
     cache_dir: Path,
-    announce: Callable[[str], AbstractContextManager] = nullcontext,
+    announce: Announce = quiet,
 ) -> Path:
     """The dataset folder: the configured root, or the synthetic default in the cache
     (generated on first use, inside ``announce(what)``)."""

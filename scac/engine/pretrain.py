@@ -23,13 +23,13 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from scac.announce import Announce, Progress, quiet
 from scac.data.batch import normalize
 from scac.data.scenes import (
     GENERATOR_VERSION,
@@ -41,9 +41,6 @@ from scac.data.scenes import (
 )
 from scac.engine.numerics import cpu_threads
 from scac.models.backbones import BACKBONES
-
-# told after every pretraining step: (steps done, steps in all, the step's loss)
-Progress = Callable[[int, int, float], None]
 
 
 @dataclass(frozen=True)
@@ -163,11 +160,11 @@ def cached_weights(
     prefix: str,
     key: dict,
     train: Callable[[Progress | None], tuple[dict, dict]],
-    announce: Callable[[str], AbstractContextManager] = nullcontext,
+    announce: Announce = quiet,
 ) -> Path:
     """The cached state dict for ``key``; ``train(progress) -> (state, report)`` makes it on
     first use, inside ``announce(what is trained)``, with the progress function that context
-    yields (None from ``nullcontext``)."""
+    yields (None from :func:`scac.announce.quiet`)."""
     text = json.dumps({"generator": GENERATOR_VERSION, **key}, sort_keys=True)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     path = Path(cache_dir) / "weights" / f"{prefix}-{digest}.pt"
@@ -189,7 +186,7 @@ def synthetic_backbone_weights(
     cache_dir: Path,
     settings: PretrainSettings | None = None,
     progress: Callable[[int, int, float], None] | None = None,
-    announce: Callable[[str], AbstractContextManager] = nullcontext,
+    announce: Announce = quiet,
 ) -> Path:
     """Path of the cached shape-pretrained backbone, training it on first use."""
     settings = settings or PretrainSettings()

@@ -12,7 +12,6 @@ starts from the same object patches. The model comes from its family
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,10 +19,11 @@ import torch
 from torch import nn
 from torchvision.ops import box_iou
 
+from scac.announce import Announce, Progress, quiet
 from scac.data.batch import normalize
 from scac.data.scenes import SynthParams, render_scene, scene_rng
 from scac.engine.numerics import cpu_threads
-from scac.engine.pretrain import Progress, cached_weights, sgd_epochs
+from scac.engine.pretrain import cached_weights, sgd_epochs
 from scac.engine.train import set_frozen
 from scac.families.base import DETECTOR_PARTS
 from scac.losses import rpn_loss
@@ -152,7 +152,7 @@ def synthetic_detector_weights(
     backbone_identity: str,
     settings: DetectorPretrainSettings | None = None,
     progress: Callable[[int, int, float], None] | None = None,
-    announce: Callable[[str], AbstractContextManager] = nullcontext,
+    announce: Announce = quiet,
 ) -> Path:
     """Path of the cached synthetic-pretrained FPN + RPN, training them on first use.
 
