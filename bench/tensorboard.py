@@ -19,10 +19,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from bench.history import LoggedValues
 from bench.selection import as_record
 from bench.store import RunRecord, Store
 from scac import RunWarning
-from scac.engine.train import Callbacks, ForwardingCallbacks
+from scac.engine.train import Callbacks
 
 EVENT_FILES = "events.out.tfevents.*"  # what SummaryWriter writes; nothing else is deleted
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=@+,-]")
@@ -111,7 +112,7 @@ def run_logdir(
     return Path(root).joinpath(*parts)
 
 
-class TensorBoardWriter(ForwardingCallbacks):
+class TensorBoardWriter(LoggedValues):
     """The run's ``inner`` callbacks, plus what it logs written live to ``logdir``.
 
     It writes what :class:`bench.history.HistoryRecorder` records, with the same steps, and
@@ -135,28 +136,13 @@ class TensorBoardWriter(ForwardingCallbacks):
         self._summary_writer = require_tensorboard()
         self.logdir, self.fresh = Path(logdir), fresh
         self.writer = None  # opened at the first value: a resumed run's first step is known
-        self.step, self.steps_seen, self.failed = 0, 0, False
+        self.steps_seen, self.failed = 0, False
 
     def on_step(self, phase, epoch, step, loss) -> None:
         self.inner.on_step(phase, epoch, step, loss)
         self.steps_seen += 1  # ``step`` counts within the epoch; on_log's counts the run's
 
-    def on_log(self, phase, epoch, step, values) -> None:
-        self.inner.on_log(phase, epoch, step, values)
-        self.step = step
-        self._write(values)
-
-    def on_epoch_end(self, phase, epoch, mean_loss) -> None:
-        self.inner.on_epoch_end(phase, epoch, mean_loss)
-        self._write({"epoch_loss": mean_loss})
-        self.flush()
-
-    def on_validation(self, step, metrics) -> None:
-        self._write({f"val/{k}": v for k, v in metrics.items() if v == v})  # NaN: not logged
-        self.flush()
-        self.inner.on_validation(step, metrics)  # may raise (a pruner): the events are written
-
-    def _write(self, values: dict[str, float]) -> None:
+    def record(self, values: dict[str, float]) -> None:
         def add() -> None:
             if self.writer is None:
                 self._open()

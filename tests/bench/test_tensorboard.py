@@ -23,7 +23,7 @@ from bench.tensorboard import (  # noqa: E402
 )
 from scac import RunWarning  # noqa: E402
 from scac.cache import default_cache_dir  # noqa: E402
-from scac.config import load_recipe, with_overrides  # noqa: E402
+from scac.config import PhaseConfig, load_recipe, with_overrides  # noqa: E402
 from scac.engine.run import RunOptions, run_experiment  # noqa: E402
 from scac.engine.train import Callbacks  # noqa: E402
 from tests.bench.test_history import SETS, eval_value  # noqa: E402
@@ -142,11 +142,12 @@ def test_live_writer_on_a_tiny_run_writes_what_the_history_records(tmp_path):
 
 
 def _log(writer: TensorBoardWriter, steps, scale: float) -> None:
+    phase = PhaseConfig(name="joint")
     for s in steps:
-        writer.on_step(None, 0, s, 1.0)
+        writer.on_step(phase, 0, s, 1.0)
         if s % 2 == 0:
-            writer.on_log(None, 1, s, {"loss": scale * s})
-    writer.on_epoch_end(None, 0, scale)
+            writer.on_log(phase, 1, s, {"loss": scale * s})
+    writer.on_epoch_end(phase, 0, scale)
 
 
 def test_a_resumed_run_replaces_the_steps_it_repeats_and_a_fresh_one_starts_over(tmp_path):
