@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import signal
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +91,22 @@ def synth_root(tmp_path_factory) -> Path:
     from scac.data.synth import generate
 
     return generate(tmp_path_factory.mktemp("synth"), seed=3, train=40, val=20)
+
+
+@pytest.fixture
+def spawn():
+    """``spawn(args, **popen_options)``: start a command the test owns, in a process group of
+    its own. Whatever of the group still runs when the test ends (a held run of a failed test,
+    the workers it started) is killed, so no process outlives its test."""
+    started: list[subprocess.Popen] = []
+
+    def start(args, **options) -> subprocess.Popen:
+        proc = subprocess.Popen(args, start_new_session=True, **options)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the group outlives its leader: orphans too
+        proc.wait()

@@ -35,8 +35,8 @@ set = { "model.context_ratio" = 3.0 }
 """
 
 
-def _start(tmp_path, store, env=None):
-    return subprocess.Popen(
+def _start(spawn, tmp_path, store, env=None):
+    return spawn(
         [sys.executable, "-m", "bench.cli.main", "run", "study", str(tmp_path / "k.toml"),
          "--smoke", "--store", store],
         env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1", **(env or {})},
@@ -65,11 +65,11 @@ def _ended(proc: subprocess.Popen, timeout: float = 120) -> int:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
-def test_killed_study_resumes_with_only_the_missing_runs(tmp_path, sig):
+def test_killed_study_resumes_with_only_the_missing_runs(tmp_path, sig, spawn):
     (tmp_path / "k.toml").write_text(STUDY)
     path = str(tmp_path / "s.sqlite")
     hold = Hold(tmp_path / "hold", free=1)  # run a goes on, run b waits, claimed
-    proc = _start(tmp_path, path, hold.env)
+    proc = _start(spawn, tmp_path, path, hold.env)
     pid, key_b = hold.wait_for(1, proc)
     assert pid == proc.pid
     proc.send_signal(sig)
@@ -84,7 +84,7 @@ def test_killed_study_resumes_with_only_the_missing_runs(tmp_path, sig):
         assert code == -signal.SIGKILL and status["b"]["state"] == "stale"
     finished_a = status["a"]["updated_at"]
 
-    rerun = _start(tmp_path, path)
+    rerun = _start(spawn, tmp_path, path)
     out, _ = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, out
     assert "3 runs, 1 already finished, 2 to run" in out

@@ -75,7 +75,7 @@ def store_url(request, tmp_path) -> str:
     return PG_URL
 
 
-def test_two_invocations_on_one_store_train_each_run_once(tmp_path, study_file, store_url):
+def test_two_invocations_on_one_store_train_each_run_once(tmp_path, study_file, store_url, spawn):
     """Issue 15: two `bench run study` started together each trained every run (attempts 2)."""
     hold = Hold(tmp_path / "hold")  # both hold their first claimed run, so they overlap
     env = {
@@ -87,7 +87,7 @@ def test_two_invocations_on_one_store_train_each_run_once(tmp_path, study_file, 
     }
     args = _cli("run", "study", study_file, "--smoke", "--store", store_url)
     procs = [
-        subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        spawn(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for _ in range(2)
     ]
     first, second = hold.wait_for(0, *procs), hold.wait_for(1, *procs)

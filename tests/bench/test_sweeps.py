@@ -124,7 +124,7 @@ def _trials(storage: str, name: str) -> list:
     ).get_trials(deepcopy=False)
 
 
-def test_killed_sweep_resumes_to_its_trial_count(tmp_path):
+def test_killed_sweep_resumes_to_its_trial_count(tmp_path, spawn):
     path, storage, store = (
         _sweep_file(tmp_path, "resume"),
         str(tmp_path / "j.log"),
@@ -132,7 +132,7 @@ def test_killed_sweep_resumes_to_its_trial_count(tmp_path):
     )
     args = ["sweep", path, "--storage", storage, "--store", store, "--device", "cpu"]
     hold = Hold(tmp_path / "hold", free=1)  # the first trial's run goes on, the second waits
-    proc = subprocess.Popen(
+    proc = spawn(
         [sys.executable, "-m", "bench.cli.main", *args],
         env={**os.environ, "PYTHONUNBUFFERED": "1", **hold.env},
         stdout=subprocess.PIPE,

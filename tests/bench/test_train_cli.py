@@ -77,13 +77,13 @@ def test_train_records_a_run_and_skips_it_when_finished(tmp_path):
     assert again.exit_code == 0 and "already finished" in again.output
 
 
-def test_resume_after_a_kill_gives_the_uninterrupted_numbers(tmp_path):
+def test_resume_after_a_kill_gives_the_uninterrupted_numbers(tmp_path, spawn):
     whole = str(tmp_path / "whole.sqlite")
     assert runner.invoke(app, ["train", "synth", *TINY, "--store", whole]).exit_code == 0
     store = str(tmp_path / "killed.sqlite")
     hold = Hold(tmp_path / "hold", at="epoch")  # the run waits after its first checkpoint
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **hold.env}
-    proc = subprocess.Popen(
+    proc = spawn(
         [sys.executable, "-m", "bench.cli.main", "train", "synth", *TINY, "--store", store],
         env=env,
         stdout=subprocess.PIPE,

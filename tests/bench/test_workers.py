@@ -112,13 +112,13 @@ def test_three_workers_run_a_six_run_study_once_each(tmp_path, backend):
     assert q.counts() == {"COMPLETE": 6}
 
 
-def test_killing_a_worker_other_than_the_first_never_hangs_the_command(tmp_path, backend):
+def test_killing_a_worker_other_than_the_first_never_hangs_the_command(tmp_path, backend, spawn):
     """Issue 15: the coordinator waited on the first worker while a killed one stayed a zombie
     that a liveness check by signal 0 counted as alive: the command waited forever."""
     store, storage = backend
     path = _study_file(tmp_path)
     hold = Hold(tmp_path / "hold")  # every run waits once claimed, until released
-    proc = subprocess.Popen(
+    proc = spawn(
         _cli(*f"run study {path} --smoke --seeds 0 --workers 2 --device cpu".split(),
              "--storage", storage, "--store", store),
         env=_env(**hold.env),
@@ -141,13 +141,13 @@ def test_killing_a_worker_other_than_the_first_never_hangs_the_command(tmp_path,
     assert sorted(r["attempts"] for r in runs.values()) == [1, 1, 2]
 
 
-def test_a_killed_workers_run_is_finished_by_another(tmp_path, backend):
+def test_a_killed_workers_run_is_finished_by_another(tmp_path, backend, spawn):
     store, storage = backend
     plan = plan_study(load_study(_study_file(tmp_path)), smoke=True, seeds=(0,))
     name, total, added = enqueue_plan(plan, Store(store), storage)
     assert (total, added) == (3, 3)
     hold = Hold(tmp_path / "hold")
-    victim = subprocess.Popen(
+    victim = spawn(
         _cli("worker", "--storage", storage, "--queue", name, "--store", store, "--device", "cpu"),
         env=_env(**hold.env),
         stdout=subprocess.PIPE,
