@@ -30,7 +30,7 @@ from tests.bench.test_tables import study_store  # noqa: F401 - fixture
 from tests.conftest import ROOT
 
 runner = CliRunner()
-app = typer.Typer()  # `bench report` alone, whether or not bench.cli.main lists it yet
+app = typer.Typer()  # `bench report` alone
 report.register(app)
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -245,3 +245,24 @@ def test_in_a_browser_the_table_reads_and_the_page_is_drawn(chromium, smoke, smo
         pixels = np.asarray(image.convert("L"))
     assert pixels.shape == (2000, 1280)
     assert (pixels < 240).mean() > 0.01 and pixels.std() > 20  # text, rules and figures drawn
+
+
+def test_a_smoke_study_leaves_a_curve_per_run_and_plots_them_per_arm(smoke, tmp_path):
+    """Issue 18: every run of `bench run study context_ratio --smoke` has its curve in the
+    store (SCAC's terms, steps rising) and `bench plot curves --study ... --smoke` draws it."""
+    store = Store(smoke, create=False)
+    runs = store.list_runs(study="context_ratio")
+    assert len(runs) == 5
+    terms = {f"loss/{t}" for t in ("rpn_objectness", "rpn_box", "Lr", "Lp", "Ll_obj", "Ll_ctx")}
+    for run in runs:
+        rows = store.history([run["run_key"]])
+        assert terms | {"loss", "lr", "grad_norm", "images_per_s", "epoch_loss"} <= {
+            r["name"] for r in rows
+        }
+        steps = [r["step"] for r in rows if r["name"] == "loss"]
+        assert len(steps) >= 2 and steps == sorted(set(steps))
+    out = tmp_path / "curves.png"
+    result = runner.invoke(bench, ["plot", "curves", "--study", "context_ratio", "--smoke",
+                                   "--store", smoke, "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(PNG) and out.stat().st_size > 20_000
