@@ -18,6 +18,11 @@ _PALETTE = sns.color_palette("colorblind")
 DEFAULT = ("loss", "loss/*", "lr", "grad_norm", "val/mAP")  # panels, in order; * = every term
 
 
+def _spans_decades(values: pd.Series) -> bool:
+    """Positive values over more than a factor of 30: drawn on a log axis."""
+    return bool((values > 0).all() and values.max() / values.min() > 30)
+
+
 def _panels(logged: list[str], names: list[str] | None) -> list[str]:
     """The names to draw: ``names`` (``x/*`` = every logged ``x/...``) or the default ones that
     were logged; an unknown name is an error listing what was logged."""
@@ -70,24 +75,26 @@ def curves(
     drawn = []
     for ax, name in zip(axes, panels, strict=False):
         sub = rows[rows["name"] == name]
+        log = (name.startswith("loss") or name == "grad_norm") and _spans_decades(sub["value"])
         for g, group in enumerate(groups):
             part = sub[sub["group"] == group]
             if part.empty:
                 continue
-            stats = part.groupby("step")["value"].agg(["mean", "std", "count"]).reset_index()
+            stats = part.groupby("step")["value"].agg(["mean", "std", "count", "min"]).reset_index()
             color = _PALETTE[g % len(_PALETTE)]
             ax.plot(stats["step"], stats["mean"], color=color, linewidth=1.3, label=group)
             if study is not None and (stats["count"] > 1).any():
                 std = stats["std"].fillna(0.0)
-                ax.fill_between(stats["step"], stats["mean"] - std, stats["mean"] + std,
+                low = stats["mean"] - std
+                if log:  # below zero a log axis has no place: the band stops at the lowest run
+                    low = low.clip(lower=stats["min"])
+                ax.fill_between(stats["step"], low, stats["mean"] + std,
                                 color=color, alpha=0.18, linewidth=0)  # fmt: skip
             drawn.append(stats.assign(name=name, group=group))
         ax.set_title(name, loc="left", fontsize=9)
         ax.set_xlabel("optimiser step", fontsize=8)
-        if name.startswith("loss") or name == "grad_norm":
-            positive = sub["value"] > 0
-            if positive.all() and sub["value"].max() / sub["value"].min() > 30:
-                ax.set_yscale("log")
+        if log:
+            ax.set_yscale("log")
         sns.despine(ax=ax)
         ax.grid(axis="y", color="0.9", linewidth=0.8)
     for ax in axes[len(panels) :]:
