@@ -11,9 +11,11 @@ from typer.core import TyperGroup
 from bench.cli.common import (
     NO_CACHE_OPTION,
     STORE_OPTION,
+    TENSORBOARD_OPTION,
     console,
     errors_as_messages,
     interruptible,
+    tensorboard_root,
 )
 
 
@@ -48,16 +50,29 @@ def _storage(storage: str | None, store: str | None) -> str:
 
 
 def _on_sweep(
-    action, name: str, store: str | None, storage: str | None, device: str, cache: bool, **options
+    action,
+    name: str,
+    store: str | None,
+    storage: str | None,
+    device: str,
+    cache: bool,
+    board: Path | None,
+    **options,
 ):
-    """(sweep, ``action(sweep, store, storage, ctx, **options)``), interruptible."""
+    """(sweep, ``action(sweep, store, storage, ctx, **options)``), interruptible; ``board``:
+    the --tensorboard folder."""
     from bench.progress import Reporter
     from bench.runs import RunContext
     from bench.store import Store
     from bench.sweep_files import load_sweep
 
     sweep = load_sweep(name)
-    ctx = RunContext(device=device, reporter=Reporter(console, live=False), feature_cache=cache)
+    ctx = RunContext(
+        device=device,
+        reporter=Reporter(console, live=False),
+        feature_cache=cache,
+        tensorboard=tensorboard_root(board),
+    )
     with interruptible():
         result = action(sweep, Store(store), _storage(storage, store), ctx, **options)
     return sweep, result
@@ -74,6 +89,7 @@ def run(
     ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda..."),
     no_cache: bool = NO_CACHE_OPTION,
+    tensorboard: Path = TENSORBOARD_OPTION,
     storage: str = STORAGE,
     store: str = STORE_OPTION,
 ) -> None:
@@ -82,7 +98,15 @@ def run(
 
     with errors_as_messages():
         sweep, study = _on_sweep(
-            run_sweep, name, store, storage, device, not no_cache, trials=trials, smoke=smoke
+            run_sweep,
+            name,
+            store,
+            storage,
+            device,
+            not no_cache,
+            tensorboard,
+            trials=trials,
+            smoke=smoke,
         )
     console.print(
         f"sweep {sweep.name}: {done_trials(study)} complete or pruned trials; "
@@ -139,6 +163,7 @@ def test(
     smoke: bool = typer.Option(False, "--smoke", help="The smoke-size sweep."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda..."),
     no_cache: bool = NO_CACHE_OPTION,
+    tensorboard: Path = TENSORBOARD_OPTION,
     storage: str = STORAGE,
     store: str = STORE_OPTION,
 ) -> None:
@@ -146,7 +171,9 @@ def test(
     from bench.sweeps import final_test
 
     with errors_as_messages():
-        _, outcome = _on_sweep(final_test, name, store, storage, device, not no_cache, smoke=smoke)
+        _, outcome = _on_sweep(
+            final_test, name, store, storage, device, not no_cache, tensorboard, smoke=smoke
+        )
     console.print(outcome.describe())
     if not outcome.ok:
         raise typer.Exit(1)

@@ -176,7 +176,9 @@ def test_report_and_test_of_the_best_trial(tmp_path):
         str(tmp_path / "s.sqlite"),
     )
     common = ["--storage", storage, "--store", store]
-    assert runner.invoke(app, ["sweep", path, *common, "--device", "cpu"]).exit_code == 0
+    board = ["--tensorboard", str(tmp_path / "tb")]
+    assert runner.invoke(app, ["sweep", path, *common, *board, "--device", "cpu"]).exit_code == 0
+    assert len(list((tmp_path / "tb").glob("sweep_rep/trial_*/seed*/events.*"))) == 2
     rep = runner.invoke(app, ["sweep", "report", path, *common, "--out", str(tmp_path / "plots")])
     assert rep.exit_code == 0, rep.output
     assert (
