@@ -1,5 +1,6 @@
-"""The command line starts without the heavy stack: ``bench --help`` and every command's
-``--help`` load no torch, data or plotting library (what makes them take seconds).
+"""The command line starts without the heavy stack: ``bench --help``, every command's
+``--help`` and the error of a command that needs no model load no torch, data or plotting
+library (what makes them take seconds).
 
 Checked by module, in a fresh interpreter, not by the clock: ``benchmarks/cli_startup.py``
 measures the time.
@@ -48,6 +49,10 @@ for path in paths:
         codes[" ".join(path)] = 0
     except SystemExit as exit:
         codes[" ".join(path)] = exit.code
+# an error of a command that needs no model: one line, still without the heavy stack
+# (outside standalone mode click returns the exit code of typer.Exit)
+codes["results list, no store"] = app(["results", "list", "--store", "/nonexistent/s.sqlite"],
+                                      prog_name="bench", standalone_mode=False)
 loaded = sorted({m.split(".")[0] if not m.startswith("scac.") else ".".join(m.split(".")[:2])
                  for m in sys.modules})
 print(json.dumps({"codes": codes, "loaded": loaded}))
@@ -60,5 +65,6 @@ def test_every_help_loads_no_heavy_module():
     ).stdout
     result = json.loads(out.strip().splitlines()[-1])
     assert len(result["codes"]) >= 25  # every group and command was asked for its help
+    assert result["codes"].pop("results list, no store") == 2
     assert set(result["codes"].values()) == {0}, result["codes"]
     assert not [m for m in HEAVY if m in result["loaded"]], result["loaded"]
