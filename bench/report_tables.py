@@ -106,14 +106,14 @@ def provenance_html(selected: StudyRuns) -> str:
     rows = selected.finished
     records = [as_record(r) for r in rows]
     metric = selected.study.metrics[0] if selected.study.metrics else None
-    same, differ = _split([facts(r) for r in records])
+    per_run = [facts(r) for r in records]
+    same, differ = _split(per_run)
     header = [h.Cell("run key"), h.Cell("arm"), h.Cell("seed", num=True)]
     if metric:
         header.append(h.Cell(metric, num=True))
     header += [h.Cell("wall (s)", num=True), h.Cell("finished"), *map(h.Cell, differ)]
     table_rows = []
-    for row, run in zip(rows, records, strict=True):
-        known = facts(run)
+    for row, run, known in zip(rows, records, per_run, strict=True):
         cells = [h.Cell(run.run_key), h.Cell(row["arm"]), h.Cell(str(row["seed"]), num=True)]
         if metric:
             value = (run.metrics or {}).get(metric)
