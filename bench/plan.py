@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.studies import Study, apply_layer, find_recipe, resolve, studies_dir, study_seeds
+from scac import numerics as paths
 from scac.config import ConfigError, RunConfig, load_recipe
 from scac.engine.run import run_identity
 
@@ -36,6 +37,7 @@ class RunSpec:
         smoke: a smoke-size run.
         config: the resolved config.
         key: its run key.
+        numerics: the numerics path the key names (:func:`scac.numerics.identity`).
     """
 
     study: str
@@ -45,6 +47,7 @@ class RunSpec:
     smoke: bool
     config: RunConfig
     key: str
+    numerics: str
 
     def label(self) -> str:
         """``study [variant] | arm | seed S``, for progress lines."""
@@ -63,6 +66,7 @@ class Plan:
         smoke: smoke size.
         seeds: the seeds asked for.
         runs: every run, in the study's order (two arms may share a run key).
+        numerics: the numerics path every run computes on (:func:`scac.numerics.identity`).
     """
 
     study: str
@@ -71,6 +75,7 @@ class Plan:
     smoke: bool
     seeds: tuple[int, ...]
     runs: tuple[RunSpec, ...]
+    numerics: str
 
     @property
     def distinct(self) -> list[RunSpec]:
@@ -104,6 +109,20 @@ def _literal(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def numerics_layer(device: str) -> tuple[str, dict[str, str]]:
+    """(the numerics path of this process's mode on ``device``, the variant layer it makes).
+
+    A mode whose path differs from the default mode's (``native`` on a CPU that has the pinned
+    path, ``deterministic`` on a GPU) makes its runs a variant, ``numerics=MODE``: their keys
+    differ, and a study's plain runs stay the default path's, side by side with them.
+    """
+    chosen = paths.mode()
+    here = paths.identity(device, chosen)
+    if here == paths.identity(device, paths.DEFAULT_MODE):
+        return here, {}
+    return here, {"numerics": chosen}
+
+
 def plan_study(
     study: Study,
     *,
@@ -111,6 +130,7 @@ def plan_study(
     seeds: tuple[int, ...] | None = None,
     overrides: dict[str, Any] | None = None,
     variant: str | None = None,
+    device: str = "auto",
 ) -> Plan:
     """Every arm x seed of ``study`` as a run spec (configs layered as :mod:`bench.studies` says).
 
@@ -120,26 +140,34 @@ def plan_study(
         seeds: replace the study's seeds.
         overrides: ``--set`` overrides (they make a variant).
         variant: the variant's name (default: derived from ``overrides``).
+        device: the runs' device, which (with the numerics mode) decides their numerics path.
 
     Raises:
         ConfigError: an unknown key, a wrong type or an impossible value (named, with the
             layer it came from), or an override of a key the arms set.
     """
     overrides = dict(overrides or {})
-    name = variant_name(overrides, variant)
+    numerics, layer = numerics_layer(device)
+    name = variant_name({**overrides, **layer}, variant)
     runs = tuple(
-        RunSpec(study.name, name, arm.name, seed, smoke, cfg, run_identity(cfg))
+        RunSpec(study.name, name, arm.name, seed, smoke, cfg, run_identity(cfg, numerics), numerics)
         for arm, seed, cfg in resolve(study, smoke=smoke, seeds=seeds, overrides=overrides)
     )
-    return Plan(study.name, name, overrides, smoke, seeds or study_seeds(study, smoke), runs)
+    seeds = seeds or study_seeds(study, smoke)
+    return Plan(study.name, name, {**overrides, **layer}, smoke, seeds, runs, numerics)
 
 
 def plan_recipe(
-    recipe: str, *, data: str | None = None, overrides: dict[str, Any] | None = None
+    recipe: str,
+    *,
+    data: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    device: str = "auto",
 ) -> Plan:
     """One run of a recipe (``bench train``): recipe, then ``--data``, then ``--set``.
 
-    Its study is :data:`TRAIN_STUDY`, its arm the recipe's name; overrides make a variant.
+    Its study is :data:`TRAIN_STUDY`, its arm the recipe's name; overrides (and a numerics mode
+    other than the default, see :func:`numerics_layer`) make a variant.
     """
     path = find_recipe(recipe, studies_dir())
     layers = {
@@ -147,13 +175,23 @@ def plan_recipe(
         **(overrides or {}),
     }
     cfg = apply_layer(load_recipe(path), layers, str(path))
-    name = variant_name(layers)
-    spec = RunSpec(TRAIN_STUDY, name, path.stem, cfg.seed, False, cfg, run_identity(cfg))
-    return Plan(TRAIN_STUDY, name, layers, False, (cfg.seed,), (spec,))
+    numerics, layer = numerics_layer(device)
+    name = variant_name({**layers, **layer})
+    key = run_identity(cfg, numerics)
+    spec = RunSpec(TRAIN_STUDY, name, path.stem, cfg.seed, False, cfg, key, numerics)
+    return Plan(TRAIN_STUDY, name, {**layers, **layer}, False, (cfg.seed,), (spec,), numerics)
 
 
 def single_run(
-    study: str, arm: str, cfg: RunConfig, *, smoke: bool = False, variant: str = ""
+    study: str,
+    arm: str,
+    cfg: RunConfig,
+    *,
+    smoke: bool = False,
+    variant: str = "",
+    device: str = "auto",
 ) -> RunSpec:
-    """The spec of one run outside a study file (a sweep's trial or its final test)."""
-    return RunSpec(study, variant, arm, cfg.seed, smoke, cfg, run_identity(cfg))
+    """The spec of one run outside a study file (a sweep's trial or its final test), on the
+    numerics path of this process's mode on ``device``."""
+    numerics = paths.identity(device)
+    return RunSpec(study, variant, arm, cfg.seed, smoke, cfg, run_identity(cfg, numerics), numerics)

@@ -306,6 +306,7 @@ def run_claimed(
                 validate_every_epoch=validate,
                 feature_cache=feature_cache_dir(store) if ctx.feature_cache and store else None,
                 feature_cache_progress=ctx.reporter.cache_progress,
+                numerics=spec.numerics,
             )
             result = run_experiment(
                 spec.config, artifacts_dir=artifacts, cache_dir=ctx.cache_dir, options=options

@@ -131,6 +131,7 @@ def _objective(sweep: Sweep, store: Store, base: RunConfig, *, smoke: bool, ctx:
             f"trial {trial.number}",
             with_overrides(base, params),
             smoke=smoke,
+            device=ctx.device,
         )
         trial.set_user_attr("run_key", spec.key)
         record_spec(spec, store)
@@ -211,6 +212,8 @@ def final_test(
     """Train the chosen configuration on the whole training split and evaluate it, once, on test."""
     study = open_sweep(sweep, storage_url, smoke=smoke, create=False)
     number, cfg = best_config(sweep, study, smoke=smoke)
-    spec = single_run(f"sweep:{sweep.name}", f"test (trial {number})", cfg, smoke=smoke)
+    spec = single_run(
+        f"sweep:{sweep.name}", f"test (trial {number})", cfg, smoke=smoke, device=ctx.device
+    )
     record_spec(spec, store)
     return execute(spec, store, ctx, wait=True)

@@ -24,7 +24,9 @@ from bench.plan_runner import record
 from bench.queue import RunQueue, open_storage, queue_name, study_queues
 from bench.runs import RunContext, execute
 from bench.store import Store
+from scac import numerics as paths
 from scac.config import from_dict, to_dict
+from scac.engine.assets import ensure_assets
 
 
 @dataclass
@@ -51,6 +53,7 @@ def enqueue_plan(plan: Plan, store: Store, storage_url: str) -> tuple[str, int, 
             "seed": spec.seed,
             "smoke": spec.smoke,
             "config": to_dict(spec.config),
+            "numerics": spec.numerics,
         }
         for spec in plan.distinct
         if store.status(spec.key) != "finished"
@@ -70,6 +73,7 @@ def _spec(attrs: dict) -> RunSpec:
         bool(attrs["smoke"]),
         from_dict(attrs["config"]),
         attrs["run_key"],
+        attrs.get("numerics", ""),
     )
 
 
@@ -105,6 +109,14 @@ def work(
             return report
         q, job = claimed
         spec = _spec(job.attrs)
+        here = paths.identity(ctx.device)
+        if spec.numerics != here:  # a worker started with another mode or device
+            q.requeue(job)
+            raise paths.NumericsError(
+                f"run {spec.key[:10]} ({spec.label()}) was planned for the numerics path "
+                f"{spec.numerics!r}, but this worker computes on {here!r}: start workers with "
+                "the --numerics and --device of the study's command; the run is back in the queue"
+            )
         try:
             with q.heartbeat(job):
                 outcome = execute(spec, store, ctx, wait=True)
@@ -117,16 +129,42 @@ def work(
         ctx.reporter.line(f"worker {os.getpid()}: {outcome.describe()}")
 
 
-def gpu_assignments(count: int) -> list[str | None]:
-    """``CUDA_VISIBLE_DEVICES`` for each of ``count`` local workers, round-robin over the GPUs."""
+def auto_workers(plan: Plan, store: Store, device: str) -> int:
+    """How many worker processes run a study's unfinished runs side by side by default.
+
+    On a CPU, one per ``train.cpu_threads`` cores this process may use: every run computes with
+    its own fixed thread count, so its numbers are the same whatever runs beside it (two 1-thread
+    runs side by side did 1.41x the work of one 2-thread run on a 2-core CPU,
+    ``benchmarks/numerics_paths.py``). On GPUs, one per visible GPU. Never more than the runs
+    left, and one (this process) for a smoke study, whose runs take less than a worker's start.
+    """
+    left = [s for s in plan.distinct if store.status(s.key) != "finished"]
+    if plan.smoke or len(left) < 2:
+        return 1
+    if paths.device_kind(device) == "cpu":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        per_run = max(s.config.train.cpu_threads for s in left)
+        return max(1, min(len(left), (cores or 1) // per_run))
+    return max(1, min(len(left), len(visible_gpus())))
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use (``CUDA_VISIBLE_DEVICES``, else every one torch sees)."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible:
+        return [g for g in visible.split(",") if g]
     try:
         import torch
 
         n = torch.cuda.device_count()
     except Exception:  # noqa: BLE001 - no CUDA at all
         n = 0
-    gpus = [g for g in visible.split(",") if g] if visible else [str(i) for i in range(n)]
+    return [str(i) for i in range(n)]
+
+
+def gpu_assignments(count: int) -> list[str | None]:
+    """``CUDA_VISIBLE_DEVICES`` for each of ``count`` local workers, round-robin over the GPUs."""
+    gpus = visible_gpus()
     return [gpus[i % len(gpus)] if gpus else None for i in range(count)]
 
 
@@ -141,6 +179,9 @@ def run_with_workers(
     Returns:
         The exit codes of the workers that did not exit cleanly.
     """
+    left = [s for s in plan.distinct if store.status(s.key) != "finished"]
+    if left:  # data and pretrained weights made once, here, not by every worker at once
+        ensure_assets(left[0].config, ctx.cache_dir, announce=ctx.reporter.stage)
     name, total, added = enqueue_plan(plan, store, storage_url)
     ctx.reporter.line(
         f"study {plan.title()}: {total} runs, {added} enqueued in {name}; starting {count} workers"

@@ -29,8 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 STAGE = re.compile(r"^(.+): done in ([\d.]+) s$")
+WORKERS = re.compile(r"starting (\d+) workers")
 FILL = re.compile(r"frozen-feature cache filled: (\d+) images in ([\d.]+) s")
-RUN = re.compile(r"^\[\d+/\d+\] .+ \| (.+) \| seed (\d+) \| ([0-9a-f]{10}): finished in ([\d.]+) s")
+# a run's line, from this process ("[3/15] study | arm | seed S | KEY: ...") or from one of the
+# workers a study runs with ("worker PID: study | arm | seed S | KEY: ...")
+RUN = re.compile(
+    r"^(?:\[\d+/\d+\]|worker \d+:) .+ \| (.+) \| seed (\d+) \| ([0-9a-f]{10}): finished in ([\d.]+) s"
+)
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, list[tuple[float, str]]]:
@@ -95,6 +100,9 @@ def main() -> None:
     if fill:
         print(f"{f'  of which the frozen-feature cache fill ({fill[0]} images)':<52}{'':>24}"
               f"{fill[1]:>10.1f}")  # fmt: skip
+    workers = next((m[1] for _, t in lines if (m := WORKERS.search(t))), None)
+    if workers:
+        print(f"  (the runs ran {workers} side by side: their times overlap)")
     print(f"{'table (after the last run)':<52}{'':>24}{total - last_run_at:>10.1f}")
     print(f"{'total':<52}{'':>24}{total:>10.1f}")
     again, _ = timed(cmd, env)

@@ -91,7 +91,7 @@ class TrainConfig:
     # intra-op threads of a run on the CPU: the count changes the numbers (it splits the sums of
     # convolutions and matrix products differently), so it is fixed per run and part of its key,
     # whatever the machine's cores or the number of workers sharing them
-    cpu_threads: Positive = 2
+    cpu_threads: Positive = 1
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import scac  # noqa: F401 - first: it sets the default numerics path before torch loads
+
 import contextlib
 import os
 import random

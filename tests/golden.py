@@ -1,11 +1,16 @@
-"""Golden values: small fixed-seed runs of every model family, whose numbers are pinned.
+"""Golden values: the pinned numbers of small fixed-seed runs, of the pretraining and of the main
+job's smoke study.
 
 A code change that moves any of these numbers changes what a given config produces, so it must
 bump ``scac.RESULTS_VERSION`` (old run keys then no longer name the new numbers) and rewrite the
-pinned values. ``tests/test_golden.py`` runs this module in a fresh process on one instruction-set
-path (the environment below, read when torch starts), so the values hold on any x86-64 machine
-with AVX2, not only the one that wrote them (``scac/engine/numerics.py`` says why the path and
-the thread count matter).
+pinned values. ``tests/test_golden.py`` runs this module in a fresh process on the default
+numerics path (``scac.numerics``: pinned on every x86-64 CPU with AVX2 and FMA), so the values
+hold on every such CPU, not only the one that wrote them; the README names the CPUs they were
+checked on (``benchmarks/portability.py`` replays them under other CPU vendors and cache sizes).
+
+What is pinned: a tiny run of every model family (one thread); the synthetic backbone's
+pretraining (digest of its weights); and ``bench run study context_ratio --smoke`` (every arm,
+seed 0, the recipe's own thread count), through the command line's library call.
 
     python -m tests.golden            # print the values as JSON
     python -m tests.golden --write    # after a deliberate change: rewrite tests/golden.json
@@ -19,12 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-PINNED_ENV = {
-    "ATEN_CPU_CAPABILITY": "avx2",
-    "ONEDNN_MAX_CPU_ISA": "AVX2",
-    "MKL_CBWR": "AVX2",
-    "OMP_NUM_THREADS": "1",
-}
+import scac  # noqa: F401 - first: the default numerics path, set before torch loads
+
 GOLDEN = Path(__file__).with_name("golden.json")
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,7 +108,25 @@ def compute() -> dict:
         torch.set_num_threads(1)
         state, accuracy = pretrain("shallow", PretrainSettings(images=64, epochs=1, threads=1))
         out["pretrained_shallow"] = {"digest": _digest(state), "shape_accuracy": accuracy}
+        out["context_ratio_smoke"] = _smoke_study(Path(tmp))
     return out
+
+
+def _smoke_study(tmp: Path) -> dict:
+    """``bench run study context_ratio --smoke``'s runs: arm -> run key and metrics."""
+    from bench.plan import plan_study
+    from bench.plan_runner import run_plan
+    from bench.runs import RunContext
+    from bench.store import Store
+    from bench.studies import load_study
+
+    plan = plan_study(load_study(str(ROOT / "studies" / "context_ratio.toml")), smoke=True)
+    store = Store(str(tmp / "store.sqlite"))
+    outcome = run_plan(plan, store, RunContext(device="cpu", cache_dir=tmp / "cache"))
+    return {
+        o.spec.arm: {"run_key": o.run_key, **{m: o.metrics[m] for m in METRICS}}
+        for o in outcome.outcomes
+    }
 
 
 if __name__ == "__main__":

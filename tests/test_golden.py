@@ -2,35 +2,28 @@
 
 When this fails after a deliberate change of what a config computes, bump
 ``scac.RESULTS_VERSION`` (so that old run keys never name the new numbers) and rewrite the
-values with ``python -m tests.golden --write`` (in the pinned environment the test uses).
+values with ``python -m tests.golden --write`` (on the default numerics path, as the test runs).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 
 import pytest
 
-from tests.golden import GOLDEN, PINNED_ENV, ROOT
-
-
-def _has_avx2() -> bool:
-    try:
-        return " avx2 " in open("/proc/cpuinfo").read().replace("\n", " ")
-    except OSError:
-        return False
+from scac import numerics
+from tests.golden import GOLDEN, ROOT
 
 
 @pytest.mark.skipif(
-    platform.machine() not in ("x86_64", "AMD64") or not _has_avx2(),
-    reason="the values are pinned on the x86-64 AVX2 instruction-set path",
+    not numerics.pinnable(), reason="the values are pinned on the x86-64 AVX2 numerics path"
 )
 def test_golden_values_have_not_moved(tmp_path):
-    env = {**os.environ, **PINNED_ENV, "SCAC_CACHE": str(tmp_path / "cache")}
+    env = {k: v for k, v in os.environ.items() if k not in (numerics.ENV, *numerics.KERNEL_ENV)}
+    env["SCAC_CACHE"] = str(tmp_path / "cache")
     done = subprocess.run(
         [sys.executable, "-m", "tests.golden"], cwd=ROOT, env=env, capture_output=True, text=True
     )
@@ -45,5 +38,5 @@ def test_golden_values_have_not_moved(tmp_path):
     assert not moved, (
         f"the numbers of a fixed config moved (pinned, now): {moved}. If the change is meant, "
         "bump scac.RESULTS_VERSION and rewrite tests/golden.json with `python -m tests.golden "
-        "--write` under the environment in tests/golden.py"
+        "--write`"
     )

@@ -52,6 +52,15 @@ TENSORBOARD_OPTION = typer.Option(
     "\\[default: $BENCH_TENSORBOARD, else none].",
     show_default=False,
 )
+NUMERICS_OPTION = typer.Option(
+    None,
+    "--numerics",
+    help="Numerics path: pinned (the same numbers on every x86-64 CPU with AVX2), native (this "
+    "CPU's own kernels: faster on some, numbers for this CPU model only, other run keys) or "
+    "deterministic (pinned, and PyTorch's strict deterministic mode on a GPU) "
+    "\\[default: $SCAC_NUMERICS, else pinned].",
+    show_default=False,
+)
 SEEDS_OPTION = typer.Option(
     None, "--seeds", help="Comma-separated seeds replacing the study's, e.g. 0,1."
 )
@@ -74,6 +83,13 @@ def parse_seeds(text: str | None) -> tuple[int, ...] | None:
         raise ConfigError(
             f"--seeds must be comma-separated integers, e.g. 0,1,2; got {text!r}"
         ) from None
+
+
+def use_numerics(mode: str | None) -> None:
+    """Take the numerics path ``--numerics`` asks for; call it before anything loads torch."""
+    from scac import numerics
+
+    numerics.select(mode)
 
 
 def parse_overrides(texts: list[str]) -> dict:

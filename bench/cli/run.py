@@ -9,6 +9,7 @@ import typer
 from bench.cli import study_table as render
 from bench.cli.common import (
     NO_CACHE_OPTION,
+    NUMERICS_OPTION,
     SEEDS_OPTION,
     STORE_OPTION,
     TENSORBOARD_OPTION,
@@ -19,6 +20,7 @@ from bench.cli.common import (
     parse_overrides,
     parse_seeds,
     tensorboard_root,
+    use_numerics,
 )
 
 app = typer.Typer(
@@ -39,9 +41,15 @@ def study(
     ),
     variant: str = VARIANT_OPTION,
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1..."),
+    numerics: str = NUMERICS_OPTION,
     no_cache: bool = NO_CACHE_OPTION,
     workers: int = typer.Option(
-        0, "--workers", help="Run with K worker processes (one GPU each, if any)."
+        None,
+        "--workers",
+        help="Run with K worker processes side by side (one GPU each, if any); 0: all in this "
+        "process \\[default: on a CPU one per train.cpu_threads cores, on GPUs one per GPU; "
+        "with --smoke, 0].",
+        show_default=False,
     ),
     storage: str = typer.Option(
         None,
@@ -63,6 +71,8 @@ def study(
     --set (last). Exit code: 0 when every run of this invocation finished, 1 when any did not,
     130 when interrupted.
     """
+    with errors_as_messages():
+        use_numerics(numerics)
     from bench.plan import plan_study
     from bench.plan_runner import run_plan
     from bench.progress import Reporter
@@ -72,7 +82,7 @@ def study(
     from bench.store import Store
     from bench.studies import load_study
     from bench.tables.study import study_table
-    from bench.worker import enqueue_plan, run_with_workers
+    from bench.worker import auto_workers, enqueue_plan, run_with_workers
 
     with errors_as_messages():
         s = load_study(name)
@@ -82,8 +92,12 @@ def study(
             seeds=parse_seeds(seeds),
             overrides=parse_overrides(set_),
             variant=variant,
+            device=device,
         )
         st = Store(store)
+        if workers is None:
+            workers = auto_workers(plan, st, device)
+            workers = 0 if workers == 1 and storage is None else workers
         many = workers > 0 or storage is not None
         ctx = RunContext(
             device=device, reporter=Reporter(console, live=False if many else None),

@@ -10,12 +10,14 @@ from typer.core import TyperGroup
 
 from bench.cli.common import (
     NO_CACHE_OPTION,
+    NUMERICS_OPTION,
     STORE_OPTION,
     TENSORBOARD_OPTION,
     console,
     errors_as_messages,
     interruptible,
     tensorboard_root,
+    use_numerics,
 )
 
 
@@ -57,10 +59,12 @@ def _on_sweep(
     device: str,
     cache: bool,
     board: Path | None,
+    numerics: str | None = None,
     **options,
 ):
     """(sweep, ``action(sweep, store, storage, ctx, **options)``), interruptible; ``board``:
-    the --tensorboard folder."""
+    the --tensorboard folder, ``numerics`` the --numerics mode."""
+    use_numerics(numerics)
     from bench.progress import Reporter
     from bench.runs import RunContext
     from bench.store import Store
@@ -88,6 +92,7 @@ def run(
         False, "--smoke", help="Tiny data (the recipe's and the sweep's \\[smoke])."
     ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda..."),
+    numerics: str = NUMERICS_OPTION,
     no_cache: bool = NO_CACHE_OPTION,
     tensorboard: Path = TENSORBOARD_OPTION,
     storage: str = STORAGE,
@@ -105,6 +110,7 @@ def run(
             device,
             not no_cache,
             tensorboard,
+            numerics,
             trials=trials,
             smoke=smoke,
         )
@@ -162,6 +168,7 @@ def test(
     name: str = typer.Argument(..., help="Sweep name or path."),
     smoke: bool = typer.Option(False, "--smoke", help="The smoke-size sweep."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda..."),
+    numerics: str = NUMERICS_OPTION,
     no_cache: bool = NO_CACHE_OPTION,
     tensorboard: Path = TENSORBOARD_OPTION,
     storage: str = STORAGE,
@@ -172,7 +179,15 @@ def test(
 
     with errors_as_messages():
         _, outcome = _on_sweep(
-            final_test, name, store, storage, device, not no_cache, tensorboard, smoke=smoke
+            final_test,
+            name,
+            store,
+            storage,
+            device,
+            not no_cache,
+            tensorboard,
+            numerics,
+            smoke=smoke,
         )
     console.print(outcome.describe())
     if not outcome.ok:

@@ -9,6 +9,7 @@ import typer
 
 from bench.cli.common import (
     NO_CACHE_OPTION,
+    NUMERICS_OPTION,
     STORE_OPTION,
     TENSORBOARD_OPTION,
     console,
@@ -16,6 +17,7 @@ from bench.cli.common import (
     interruptible,
     parse_overrides,
     tensorboard_root,
+    use_numerics,
 )
 
 
@@ -43,6 +45,7 @@ def train(
         0, "--loader-workers", help="DataLoader worker processes (image decoding)."
     ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1..."),
+    numerics: str = NUMERICS_OPTION,
     no_cache: bool = NO_CACHE_OPTION,
     tensorboard: Path = TENSORBOARD_OPTION,
     store: str = STORE_OPTION,
@@ -52,6 +55,8 @@ def train(
     Several GPUs: torchrun --nproc-per-node N $(which bench) train RECIPE --data PATH
     (one process per GPU; only rank 0 writes the store). Exit code 1 when the run fails.
     """
+    with errors_as_messages():
+        use_numerics(numerics)
     from bench.plan import plan_recipe
     from bench.plan_runner import run_single
     from bench.progress import Reporter
@@ -67,7 +72,7 @@ def train(
             overrides["train.channels_last"] = True
         if skip_bad:
             overrides["data.skip_bad"] = True
-        plan = plan_recipe(recipe, data=data, overrides=overrides)
+        plan = plan_recipe(recipe, data=data, overrides=overrides, device=device)
         st = Store(store) if main else None
         ctx = RunContext(
             device=device,

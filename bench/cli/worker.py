@@ -8,6 +8,7 @@ import typer
 
 from bench.cli.common import (
     NO_CACHE_OPTION,
+    NUMERICS_OPTION,
     STORE_OPTION,
     TENSORBOARD_OPTION,
     VARIANT_OPTION,
@@ -15,6 +16,7 @@ from bench.cli.common import (
     errors_as_messages,
     interruptible,
     tensorboard_root,
+    use_numerics,
 )
 
 
@@ -39,6 +41,7 @@ def worker(
     loader_workers: int = typer.Option(
         0, "--loader-workers", help="DataLoader worker processes (image decoding)."
     ),
+    numerics: str = NUMERICS_OPTION,
     no_cache: bool = NO_CACHE_OPTION,
     tensorboard: Path = TENSORBOARD_OPTION,
     store: str = STORE_OPTION,
@@ -46,8 +49,11 @@ def worker(
     """Claim queued runs one at a time and write them to the results store, until none is left.
 
     One per GPU: CUDA_VISIBLE_DEVICES=0 bench worker --storage URL, CUDA_VISIBLE_DEVICES=1 ...
-    Exit code 1 when a run failed.
+    Exit code 1 when a run failed; 2 when a queued run was planned for another numerics path
+    (it goes back to the queue).
     """
+    with errors_as_messages():
+        use_numerics(numerics)
     from bench.progress import Reporter
     from bench.queue import queue_name
     from bench.runs import RunContext

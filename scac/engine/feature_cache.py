@@ -12,7 +12,8 @@ a CRC-32 of every file), ``missing.npy`` (images that could not be read, skipped
 memory-mapped ``<level>.npy`` per feature map, shape (N, F, C, H, W) float32, F = 2 with flips
 (index 1 = flipped) else 1. The key hashes everything the features depend on: the frozen parts'
 weights, the stage, the input size, the flip setting, the normalisation, the images (ids, files,
-sizes), the CPU thread count of the fill (it changes the last bits) and :data:`CACHE_VERSION`;
+sizes), the CPU thread count and numerics path of the fill (they change the last bits) and
+:data:`CACHE_VERSION`;
 change any of them and another folder is used. A folder is written under a temporary name and
 renamed when complete, so a killed fill never leaves a half cache.
 
@@ -22,10 +23,14 @@ process while the file is unchanged); a truncated, unreadable or mismatching fil
 :class:`scac.RunWarning` and the cache rebuilt. The CRC detects damage, not tampering: who can
 write the cache can rewrite its index too (``docs/security.md``).
 
-Exactness: on the CPU the cached features equal the uncached ones bit for bit when the fill and
-the training batches hold at least 3 images (oneDNN picks another convolution algorithm for
-batches of 1-2 images, which differs in the last bits, ~1e-7); the fill uses batches of
-:data:`FILL_BATCH`. Under mixed precision the fill runs under the same autocast as training.
+Exactness: torch picks a convolution's kernels by the batch's size as well as its shapes (on
+the CPU a 1x1 convolution of fewer than 16 images on one thread runs torch's own im2col + GEMM,
+of more on oneDNN; a 3x3 one of a single small image too), and the kernels differ in the last
+bits. So the fill computes in batches of the training batch size (the last one padded with
+repeats of its last image, whose copies are discarded), and the cached features equal what a
+training batch computes bit for bit, whatever the thread count; a training split that does not
+divide into full batches ends with a smaller batch, whose images may differ in the last bits.
+Under mixed precision the fill runs under the same autocast as training.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ import torch
 from torch import nn
 
 from scac import RunWarning
+from scac import numerics as paths
 from scac.data.batch import IMAGENET_MEAN, IMAGENET_STD, Batch, collate
 from scac.engine.feature_files import (
     CacheKey,
@@ -58,7 +64,6 @@ from scac.engine.feature_files import (
 )
 from scac.sections import PhaseConfig
 
-FILL_BATCH = 16
 DEFAULT_LIMIT_GB = float(os.environ.get("SCAC_FEATURE_CACHE_GB", "50"))
 
 
@@ -112,7 +117,8 @@ def _fill(
     limit_bytes: int,
     progress: Callable[[int, int], None] | None,
 ) -> None:
-    """Compute the features of every (image, flip) into ``folder`` (a temporary name)."""
+    """Compute the features of every (image, flip) into ``folder`` (a temporary name), in
+    batches of ``key.fill_batch`` (the last one padded with repeats of its last pair)."""
     ds = image_dataset(dataset)
     n, flips = len(ds), (2 if ds.hflip else 1)
     pairs = [(i, f) for i in range(n) for f in range(flips)]
@@ -123,16 +129,20 @@ def _fill(
     model_was_training = model.training
     model.eval()  # frozen parts: FrozenBatchNorm, no dropout; eval only to be explicit
     try:
-        for start in range(0, len(pairs), FILL_BATCH):
-            chunk = pairs[start : start + FILL_BATCH]
+        size = key.fill_batch
+        for start in range(0, len(pairs), size):
+            chunk = pairs[start : start + size]
             samples = [ds.sample(i, bool(f)) for i, f in chunk]
             for (i, _), s in zip(chunk, samples, strict=True):
                 missing[i] |= s is None
-            batch: Batch | None = collate(samples)
-            if batch is None:
+            readable = [s for s in samples if s is not None]
+            if not readable:
                 continue
+            # (size, 3, H, W): the training batch's size, so torch picks the training's kernels
+            batch: Batch = collate(readable + readable[-1:] * (size - len(readable)))
             with torch.no_grad(), autocast():
                 feats = model.features(stage, batch.images.to(device))
+            feats = {name: t[: len(readable)] for name, t in feats.items()}
             if not levels:  # first batch: the shapes are known, check the size, allocate
                 per_pair = sum(int(np.prod(t.shape[1:])) * 4 for t in feats.values())
                 need = per_pair * n * flips
@@ -157,7 +167,7 @@ def _fill(
             for name, t in feats.items():
                 levels[name][idx, fl] = t.float().cpu().numpy()
             if progress is not None:
-                progress(min(start + FILL_BATCH, len(pairs)), len(pairs))
+                progress(min(start + size, len(pairs)), len(pairs))
         if not levels:
             raise FeatureCacheError("no training image could be read to fill the feature cache")
         for arr in levels.values():
@@ -188,8 +198,10 @@ def open_or_build(
     device: torch.device | None = None,
     limit_gb: float = DEFAULT_LIMIT_GB,
     progress: Callable[[int, int], None] | None = None,
+    batch_size: int = 8,
 ) -> FeatureCache:
-    """The cache of ``stage``'s output for ``dataset``, computed now if absent or damaged.
+    """The cache of ``stage``'s output for ``dataset``, computed now if absent or damaged, in
+    batches of ``batch_size`` (the training's: see the module's note on exactness).
 
     Raises:
         FeatureCacheError: it would not fit its limit or the disk (the message says how much it
@@ -207,6 +219,8 @@ def open_or_build(
         normalisation=json.dumps([IMAGENET_MEAN, IMAGENET_STD]),
         amp=amp,
         threads=torch.get_num_threads() if device.type == "cpu" else 0,
+        numerics=paths.identity(device.type),
+        fill_batch=batch_size,
     )
     root.mkdir(parents=True, exist_ok=True)
     folder = root / f"{stage}-{key.digest()}"
@@ -251,6 +265,7 @@ class FrozenFeatures:
         amp, autocast, device: as the training runtime.
         limit_gb: the largest cache to write.
         progress: ``(done, total)`` while a cache fills.
+        batch_size: the training batch size (the fill computes in batches of it).
     """
 
     def __init__(
@@ -264,6 +279,7 @@ class FrozenFeatures:
         device: torch.device | None = None,
         limit_gb: float = DEFAULT_LIMIT_GB,
         progress: Callable[[int, int], None] | None = None,
+        batch_size: int = 8,
     ) -> None:
         self.model, self.dataset, self.root = model, dataset, Path(root)
         # passed as they are to open_or_build for every phase
@@ -273,6 +289,7 @@ class FrozenFeatures:
             "device": device,
             "limit_gb": limit_gb,
             "progress": progress,
+            "batch_size": batch_size,
         }
         self.used: list[Path] = []
 

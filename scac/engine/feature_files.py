@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-CACHE_VERSION = 2  # 2: CRC-32 per file, thread count in the key
+CACHE_VERSION = 3  # 2: CRC-32 per file, thread count in the key; 3: numerics path in the key
 
 
 class FeatureCacheError(RuntimeError):
@@ -38,6 +38,8 @@ class CacheKey:
     normalisation: str
     amp: str
     threads: int  # CPU intra-op threads of the fill (0 on a GPU)
+    numerics: str  # the numerics path of the fill (scac.numerics.identity)
+    fill_batch: int  # images per batch of the fill: torch picks kernels by it
     version: int = CACHE_VERSION
 
     def digest(self) -> str:

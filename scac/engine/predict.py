@@ -46,6 +46,9 @@ def predict(
         shuffle=False,
         collate_fn=collate,
         num_workers=runtime.num_workers,
+        # its own generator: a loader draws its workers' base seed from the global one otherwise,
+        # and the losses' samplers draw from that (validating every epoch changed the numbers)
+        generator=torch.Generator(),
     )
     rows: list[tuple[np.ndarray, ...]] = []
     for batch in loader:

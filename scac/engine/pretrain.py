@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from scac import numerics as paths
 from scac.announce import Announce, Progress, quiet
 from scac.data.batch import normalize
 from scac.data.scenes import (
@@ -41,6 +42,7 @@ from scac.data.scenes import (
 )
 from scac.engine.numerics import cpu_threads
 from scac.models.backbones import BACKBONES
+from scac.models.dense import use_onednn
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ def pretrain(
     torch.manual_seed(settings.seed)
     images, targets = _render(settings)
     backbone = BACKBONES.get(backbone_name)(norm_layer=nn.BatchNorm2d)
-    head = nn.Linear(backbone.features[-1].channels, len(SHAPES))
+    head = use_onednn(nn.Linear(backbone.features[-1].channels, len(SHAPES)))
     per_epoch = (len(images) + settings.batch_size - 1) // settings.batch_size
     counts = {"correct": 0, "total": 0, "steps": 0}
 
@@ -164,8 +166,13 @@ def cached_weights(
 ) -> Path:
     """The cached state dict for ``key``; ``train(progress) -> (state, report)`` makes it on
     first use, inside ``announce(what is trained)``, with the progress function that context
-    yields (None from :func:`scac.announce.quiet`)."""
-    text = json.dumps({"generator": GENERATOR_VERSION, **key}, sort_keys=True)
+    yields (None from :func:`scac.announce.quiet`).
+
+    The key also holds the generator's version and the numerics path of this process (the
+    pretrainings run on the CPU): weights trained on another path are other weights.
+    """
+    key = {"generator": GENERATOR_VERSION, "numerics": paths.identity("cpu"), **key}
+    text = json.dumps(key, sort_keys=True)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     path = Path(cache_dir) / "weights" / f"{prefix}-{digest}.pt"
     if path.is_file():

@@ -26,6 +26,7 @@ from torch import nn
 
 import scac
 from scac import RunWarning
+from scac import numerics as paths
 from scac.config import RunConfig, config_hash, to_dict
 from scac.data.batch import Batch
 from scac.engine.assets import data_identity, ensure_assets, file_digest, weights_identity
@@ -38,6 +39,7 @@ from scac.engine.predict import predict
 from scac.engine.train import Callbacks, ForwardingCallbacks, Runtime, TrainLog, train
 from scac.families import FAMILIES
 from scac.metrics import summarize
+from scac.models.dense import use_onednn
 
 
 @dataclass
@@ -57,6 +59,8 @@ class RunOptions:
         feature_cache_progress: ``(done, total)`` while the cache fills.
         history_points: about how many times per run ``callbacks.on_log`` is called (the
             training curve's resolution; each epoch's end is always logged).
+        numerics: the numerics path the run's key names (:func:`scac.numerics.identity`): the
+            run refuses to start in a process that computes on another. None: not checked.
     """
 
     device: str = "auto"
@@ -67,6 +71,7 @@ class RunOptions:
     feature_cache: Path | None = None
     feature_cache_progress: Callable[[int, int], None] | None = None
     history_points: int = 200
+    numerics: str | None = None
 
 
 @dataclass
@@ -108,11 +113,16 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch, and ask torch for deterministic kernels."""
+    """Seed Python, NumPy and torch, and ask torch for deterministic kernels: where it has none,
+    a warning, or an error in the ``deterministic`` numerics mode (:mod:`scac.numerics`)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    strict = paths.mode() == "deterministic"
+    torch.use_deterministic_algorithms(True, warn_only=not strict)
+    if strict:
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
 
 
 @contextlib.contextmanager
@@ -135,14 +145,24 @@ def own_random_state() -> Iterator[None]:
             torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
 
 
-def run_identity(cfg: RunConfig) -> str:
-    """The run key: a hash of the resolved config, the data, the weights and the results version.
+def run_identity(cfg: RunConfig, numerics: str) -> str:
+    """The run key: a hash of the resolved config, the data, the weights, the numerics path and
+    the results version.
+
+    Args:
+        cfg: the resolved config.
+        numerics: the numerics path it computes on (:func:`scac.numerics.identity` of the run's
+            device): the same config on another path gives other numbers, so another key.
 
     ``scac.RESULTS_VERSION`` changes whenever a code change alters the numbers of a config, so
     runs of an older version are not mistaken for current ones.
     """
     return config_hash(
-        cfg, data_identity(cfg), weights_identity(cfg), f"results-v{scac.RESULTS_VERSION}"
+        cfg,
+        data_identity(cfg),
+        weights_identity(cfg),
+        f"numerics {numerics}",
+        f"results-v{scac.RESULTS_VERSION}",
     )
 
 
@@ -168,10 +188,14 @@ def model_and_objective(
     cfg: RunConfig, num_classes: int, pretrained: dict[str, Path], device: torch.device
 ) -> tuple[nn.Module, Callable[[Any, Batch], dict[str, torch.Tensor]]]:
     """The model of ``cfg`` (random parts drawn after seeding with ``cfg.seed``, pretrained
-    parts loaded from ``pretrained``) on ``device``, and its family's objective."""
+    parts loaded from ``pretrained``) on ``device``, and its family's objective.
+
+    Its linear layers compute through oneDNN on the CPU (:mod:`scac.models.dense`: MKL's
+    vendor-neutral branch, which the pinned numerics path needs, is slow).
+    """
     seed_everything(cfg.seed)
     family = FAMILIES.get(cfg.model.name)
-    model = family.build(cfg.model, num_classes, pretrained).to(device)
+    model = use_onednn(family.build(cfg.model, num_classes, pretrained)).to(device)
     return model, partial(family.objective, settings=cfg.loss)
 
 
@@ -269,7 +293,25 @@ def log_interval(cfg: RunConfig, images: int, points: int, ctx=None) -> int:
     return max(1, math.ceil(steps / max(points, 1)))
 
 
+def check_numerics(expected: str | None, device: torch.device) -> None:
+    """Raise unless this process computes on the numerics path ``expected`` (None: any).
+
+    Raises:
+        scac.numerics.NumericsError: the process's kernels, or its path, are not the ones the
+            run's key names (both are said).
+    """
+    paths.check()
+    here = paths.identity(device.type)
+    if expected is not None and here != expected:
+        raise paths.NumericsError(
+            f"the run's key names the numerics path {expected!r}, but this process computes "
+            f"on {here!r}: run it with the mode (--numerics, ${paths.ENV}) and device it was "
+            "planned for"
+        )
+
+
 def _run(cfg: RunConfig, artifacts_dir: Path, cache_dir: Path, options: RunOptions) -> RunResult:
+    check_numerics(options.numerics, resolve_device(options.device))
     ctx = init_distributed(resolve_device(options.device))
     runtime = Runtime(
         device=local_device(resolve_device(options.device), ctx),
@@ -309,6 +351,7 @@ def _run(cfg: RunConfig, artifacts_dir: Path, cache_dir: Path, options: RunOptio
             autocast=runtime.autocast,
             device=runtime.device,
             progress=options.feature_cache_progress,
+            batch_size=cfg.train.batch_size,
         )
     log = train(
         model,

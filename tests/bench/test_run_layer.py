@@ -24,6 +24,7 @@ from bench.runs import RunContext
 from bench.selection import study_runs
 from bench.store import Store
 from bench.studies import load_study
+from scac import numerics as scac_numerics
 from tests.bench.holds import Hold
 
 runner = CliRunner()
@@ -266,7 +267,7 @@ def test_results_diff_names_every_difference(tmp_path, study_file):
     st = Store(store)
     with st.engine.begin() as conn:  # the same run measured on another machine
         provenance = dict(st.get(b).provenance)
-        provenance["numerics"] = {**provenance["numerics"], "isa": "AVX2", "threads": 1}
+        provenance["numerics"] = {**provenance["numerics"], "isa": "AVX512", "threads": 2}
         conn.execute(
             sa.text("UPDATE runs SET provenance = :p WHERE run_key = :k"),
             {"p": json.dumps(provenance), "k": b},
@@ -277,7 +278,7 @@ def test_results_diff_names_every_difference(tmp_path, study_file):
     assert any(
         "config" in x and "model.context_ratio" in x and "1.0" in x and "2.0" in x for x in lines
     )
-    assert any("provenance" in x and "numerics.isa" in x and "AVX2" in x for x in lines)
+    assert any("provenance" in x and "numerics.isa" in x and "AVX512" in x for x in lines)
     assert any("numerics.threads" in x for x in lines) and any("metrics" in x for x in lines)
     same = runner.invoke(app, ["results", "diff", a[:8], a[:8], "--store", store])
     assert "0 difference(s)" in same.output and "the same" in same.output
@@ -290,7 +291,8 @@ def test_a_run_records_what_its_numbers_depend_on(tmp_path, study_file):
     )
     run = Store(store).get(Store(store).list_runs()[0]["run_key"])
     numerics = run.provenance["numerics"]
-    assert numerics["threads"] == run.config["train"]["cpu_threads"] == 2
-    assert {"cpu", "isa", "torch", "onednn", "mkl", "cores"} <= set(numerics)
+    assert numerics["threads"] == run.config["train"]["cpu_threads"] == 1
+    assert {"path", "cpu", "vendor", "isa", "torch", "onednn", "mkl", "cores"} <= set(numerics)
+    assert numerics["path"] == scac_numerics.identity("cpu")
     assert len(run.provenance["data"]) == 16 and run.provenance["host"]
     assert np.isfinite(run.metrics["mAP"])

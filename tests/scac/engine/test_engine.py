@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from scac import numerics
 from scac.config import with_overrides
 from scac.engine import NonFiniteLossError, RunOptions, run_experiment, run_identity
 from scac.engine.pretrain import PretrainSettings, synthetic_backbone_weights
@@ -42,14 +43,13 @@ def test_same_config_and_seed_give_the_same_numbers(tiny_config, tmp_path):
     assert a.log.steps == 2 * (12 // 4) and set(pa.classes) >= {"ball", "plate", "buoy"}
 
 
-def test_run_identity_changes_with_config_not_with_nothing(tiny_config):
-    assert run_identity(tiny_config) == run_identity(with_overrides(tiny_config, {}))
-    assert run_identity(tiny_config) != run_identity(
-        with_overrides(tiny_config, {"model.context_ratio": 2.5})
-    )
-    assert run_identity(tiny_config) != run_identity(
-        with_overrides(tiny_config, {"data.synth.seed": 1})
-    )
+def test_run_identity_changes_with_config_and_path_not_with_nothing(tiny_config):
+    path = numerics.identity("cpu")
+    key = run_identity(tiny_config, path)
+    assert key == run_identity(with_overrides(tiny_config, {}), path)
+    assert key != run_identity(with_overrides(tiny_config, {"model.context_ratio": 2.5}), path)
+    assert key != run_identity(with_overrides(tiny_config, {"data.synth.seed": 1}), path)
+    assert key != run_identity(tiny_config, numerics.identity("cpu", "native"))
 
 
 def test_non_finite_loss_fails_naming_the_step(tiny_config, tmp_path):
