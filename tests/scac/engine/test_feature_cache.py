@@ -50,7 +50,7 @@ def test_training_from_the_cache_gives_identical_numbers(tiny_config, tmp_path):
         cache_dir=cache,
         options=RunOptions(device="cpu", feature_cache=features),
     )
-    assert [d.name.split("-")[0] for d in features.iterdir()] == ["neck"]  # backbone + FPN
+    assert [d.name.split("-")[0] for d in features.iterdir()] == ["backbone"]  # the frozen CNN
     assert cached.metrics == plain.metrics and cached.per_class_ap == plain.per_class_ap
     assert cached.log.epoch_loss == plain.log.epoch_loss
     a, b = (Predictions.load(tmp_path / x / "predictions.npz").scores for x in "ab")
