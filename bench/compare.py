@@ -1,7 +1,9 @@
-"""Paired bootstrap comparisons of runs: is one set of runs better than another on the same images?
+"""Comparisons of runs: is one arm better than another, counting seeds as well as images?
 
-Seed-matched runs (arm seed s against reference seed s) are scored on the same images, so the
-interval says whether a gain depends on which images were drawn (:func:`compare_runs`).
+Seed-matched runs (arm seed s against reference seed s) are scored on the same images; the
+interval of the mean per-seed difference counts run-to-run chance (the spread of the seeds'
+differences) and the test set's (a bootstrap over images), :mod:`scac.metrics.variance`. The
+image-only interval of earlier versions stays available as ``method="images"``.
 """
 
 from __future__ import annotations
@@ -13,37 +15,62 @@ import numpy as np
 
 from bench.comparison_cache import comparison_key, read, write
 from bench.store import RunRecord
-from scac.metrics import BootstrapCI, paired_bootstrap
+from scac.metrics.variance import SeedImageCI, holm, seed_image_interval
 from scac.predictions import Predictions
+
+INTERVALS = {
+    "seeds+images": "95% interval over seeds and images (t, Welch-Satterthwaite)",
+    "images": "95% interval over images only (seeds averaged): it leaves out run-to-run chance",
+    "two-level": "95% two-level bootstrap (seeds, then images)",
+}
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """A paired bootstrap of one set of runs against a reference set.
+    """An arm's runs against its reference's, seed by seed.
 
     Attributes:
-        ci: the interval of metric(runs) - metric(reference), or None when it could not be
+        ci: the interval of the mean per-seed difference, or None when it could not be
             computed (``reason`` says why).
-        seeds: the seeds of the matched pairs that were pooled (None for runs outside studies).
-        pooling: ``classes`` when the pairs share the same images (their columns side by side:
-            mAP, CP and CR are then exactly the means over seeds; CF1 and the overall metrics
-            are those of the pooled decisions), ``images`` when they do not (their images
-            stacked), ``single`` for one pair.
+        seeds: the seeds of the matched pairs.
         reason: why there is no interval.
+        star: whether the difference counts as real: the interval excludes 0, the seeds'
+            variance is known (two seeds or more) and, in a family of comparisons, Holm's
+            correction keeps it (:func:`with_holm`).
     """
 
-    ci: BootstrapCI | None
+    ci: SeedImageCI | None
     seeds: tuple[int | None, ...] = ()
-    pooling: str = ""
     reason: str = ""
+    star: bool = False
 
     def text(self) -> str:
-        """``+3.5 [+1.2, +5.8]*`` (the star when the interval excludes 0), or ``n/a``."""
+        """``+3.5 [+1.2, +5.8]*`` (``*`` when :attr:`star`), or ``n/a``."""
         if self.ci is None:
             return "n/a"
         c = self.ci
-        star = "*" if c.excludes_zero else ""
-        return f"{c.delta:+.1f} [{c.low:+.1f}, {c.high:+.1f}]{star}"
+        return f"{c.delta:+.1f} [{c.low:+.1f}, {c.high:+.1f}]{'*' if self.star else ''}"
+
+    def per_seed_text(self) -> str:
+        """Each seed's difference: ``s0 +7.1, s1 +8.0, s2 -0.4``."""
+        if self.ci is None:
+            return "n/a"
+        return ", ".join(
+            f"s{s} {d:+.1f}" if s is not None else f"{d:+.1f}"
+            for s, d in zip(self.seeds, self.ci.per_seed, strict=True)
+        )
+
+
+def with_holm(comparisons: dict, alpha: float = 0.05) -> dict:
+    """The comparisons of one family (a study's arms against their references), each starred
+    only if Holm's step-down correction over the family keeps it at ``alpha``."""
+    names = [n for n, c in comparisons.items() if c.ci is not None and _testable(c.ci)]
+    keep = holm([comparisons[n].ci.p_value for n in names], alpha)
+    kept = {n for n, k in zip(names, keep, strict=True) if k}
+    return {
+        n: Comparison(c.ci, c.seeds, c.reason, n in kept and c.ci.excludes_zero)
+        for n, c in comparisons.items()
+    }
 
 
 def _seed(run: RunRecord) -> int | None:
@@ -65,28 +92,30 @@ def compare_runs(
     reference: list[RunRecord],
     *,
     metric: str = "mAP",
+    method: str = "seeds+images",
     n_boot: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
     cache: Path | None = None,
 ) -> Comparison:
-    """Paired bootstrap of ``runs`` against ``reference``, seed-matched and pooled.
+    """``runs`` against ``reference``, seed-matched (``scac.metrics.variance``).
 
     A single run against a single run is one pair, whatever their seeds. Otherwise run seed s
-    pairs with reference seed s; seeds present on one side only are left out. The pairs are
-    pooled into one paired sample: side by side as extra classes when every pair has the same
-    images in the same order (then the mAP of the pool is the mean of the per-seed mAPs, and
-    each bootstrap replicate resamples the images once for all seeds), else stacked as extra
-    images. The runs' own metric protocol is used.
+    pairs with reference seed s; seeds present on one side only are left out. A pair's runs
+    must be scored on the same images; pairs on other images are resampled apart. The runs' own
+    metric protocol is used. The comparison is
+    starred when its interval excludes 0 and the seeds' variance is known; a table of several
+    arms then applies :func:`with_holm`.
 
     Args:
         runs: the runs of the arm (one per seed).
         reference: the runs of the reference arm.
         metric: the metric compared (any name of the protocol's metric set).
-        n_boot: bootstrap replicates.
+        method: ``seeds+images`` (default), ``images`` or ``two-level``.
+        n_boot: image resamples.
         confidence: coverage of the interval.
-        seed: seed of the image resampling.
-        cache: a folder where intervals are kept under a hash of their inputs
+        seed: seed of the resampling.
+        cache: a folder where comparisons are kept under a hash of their inputs
             (:mod:`bench.comparison_cache`), or None to compute every time.
     """
     if len(runs) == 1 and len(reference) == 1:
@@ -96,8 +125,9 @@ def compare_runs(
         pairs = [(r, ref_by_seed[_seed(r)]) for r in runs if _seed(r) in ref_by_seed]
     if not pairs:
         return Comparison(None, reason="no seed-matched pair of runs")
-    settings = {"metric": metric, "n_boot": n_boot, "confidence": confidence, "seed": seed}
-    settings["protocol"] = pairs[0][0].protocol or "default"
+    protocol = pairs[0][0].protocol or "default"
+    settings = {"metric": metric, "method": method, "n_boot": n_boot, "confidence": confidence}
+    settings.update(seed=seed, protocol=protocol)
     key = None
     if cache is not None:
         both = [r for pair in pairs for r in pair]
@@ -105,7 +135,7 @@ def compare_runs(
         key = comparison_key(files, settings) if all(r.artifacts for r in both) else None
         stored = read(cache, key) if key else None
         if stored is not None:
-            return Comparison(*stored)
+            return _starred(*stored)
     loaded = []
     for a, b in pairs:
         pa, pb = _predictions(a), _predictions(b)
@@ -118,28 +148,36 @@ def compare_runs(
             return Comparison(None, reason="the runs were not scored on the same images")
         loaded.append((pa, pb))
     seeds = tuple(_seed(a) for a, _ in pairs)
-    protocol = pairs[0][0].protocol or "default"
-    same_images = all(np.array_equal(pa.image_ids, loaded[0][0].image_ids) for pa, _ in loaded)
-    axis, pooling = (1, "classes") if same_images else (0, "images")
-    if len(loaded) == 1:
-        pooling = "single"
     # logits when every file has them (exact order, as the run's own metrics), else probabilities
     kind = "best" if all(p.logits is not None for pair in loaded for p in pair) else "probability"
+    first = loaded[0][0]
+    shared = all(np.array_equal(pa.image_ids, first.image_ids) for pa, _ in loaded)
     try:
-        ci = paired_bootstrap(
-            np.concatenate([pa.values(kind)[0] for pa, _ in loaded], axis=axis),
-            np.concatenate([pb.values(kind)[0] for _, pb in loaded], axis=axis),
-            np.concatenate([pa.targets for pa, _ in loaded], axis=axis),
-            np.concatenate([pa.mask for pa, _ in loaded], axis=axis),
+        ci = seed_image_interval(
+            [(pa.values(kind)[0], pb.values(kind)[0]) for pa, pb in loaded],
+            first.targets if shared else [pa.targets for pa, _ in loaded],
+            first.mask if shared else [pa.mask for pa, _ in loaded],
             metric=metric,
             protocol=protocol,
+            method=method,
             n_boot=n_boot,
             confidence=confidence,
             seed=seed,
-            score_kind=loaded[0][0].values(kind)[1],
+            score_kind=first.values(kind)[1],
         )
     except ValueError as err:  # e.g. a metric the protocol does not compute
-        return Comparison(None, seeds, pooling, reason=str(err))
+        return Comparison(None, seeds, reason=str(err))
     if key is not None:
-        write(cache, key, ci, seeds, pooling)
-    return Comparison(ci, seeds, pooling)
+        write(cache, key, ci, seeds)
+    return _starred(ci, seeds)
+
+
+def _testable(ci: SeedImageCI) -> bool:
+    """Whether an interval can earn a star: it counts seeds (and there are two or more), or it
+    is the image-only interval, asked for by name."""
+    return ci.seed_variance_known or ci.method == "images"
+
+
+def _starred(ci: SeedImageCI, seeds: tuple) -> Comparison:
+    """A comparison, starred by its own interval (before any correction for many arms)."""
+    return Comparison(ci, seeds, star=ci.excludes_zero and _testable(ci))

@@ -1,8 +1,9 @@
-"""Paired bootstrap comparisons kept beside the runs, so a finished study's table prints at once.
+"""Comparisons kept beside the runs, so a finished study's table prints at once.
 
 A comparison is a pure function of its runs' predictions and the resampling settings, so it is
 stored under a hash of them (each run's key with its predictions file's size and modification
-time, the metric, protocol, replicates, coverage, seed, and the results and cache versions)
+time, the metric, interval method, protocol, replicates, coverage, seed, and the results and
+cache versions)
 in ``comparisons/`` of the artifacts folder. A file that is missing, unreadable or not what this
 module writes is ignored and the comparison recomputed: it is data from a shared folder, read as
 JSON and checked, never trusted to run anything; a folder that cannot be written only costs time.
@@ -20,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from scac import RESULTS_VERSION
-from scac.metrics import BootstrapCI
+from scac.metrics.variance import METHODS, SeedImageCI
 
-VERSION = 1  # bump when compare_runs computes an interval differently
+VERSION = 2  # bump when compare_runs computes an interval differently (2: seeds and images)
 FOLDER = "comparisons"
 
 
@@ -38,27 +39,33 @@ def comparison_key(files: list[tuple[str, Path]], settings: dict[str, Any]) -> s
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
 
-def read(folder: Path, key: str) -> tuple[BootstrapCI, tuple, str] | None:
-    """(interval, seeds, pooling) stored under ``key``, or None (absent, unreadable, malformed)."""
+def read(folder: Path, key: str) -> tuple[SeedImageCI, tuple] | None:
+    """(interval, seeds) stored under ``key``, or None (absent, unreadable, malformed)."""
     try:
         data = json.loads((folder / f"{key}.json").read_text())
         ci = data["ci"]
-        values = [float(ci[k]) for k in ("delta", "low", "high", "confidence")]
-        if not all(math.isfinite(v) for v in values) or not isinstance(ci["metric"], str):
+        names = ("delta", "low", "high", "confidence", "p_value", "p_improve", "image_variance")
+        values = [float(ci[k]) for k in names]
+        per_seed = tuple(float(x) for x in ci["per_seed"])
+        if not all(math.isfinite(v) for v in (*values, *per_seed)):
+            return None
+        if not isinstance(ci["metric"], str) or ci["method"] not in METHODS:
             return None
         seeds = tuple(None if s is None else int(s) for s in data["seeds"])
-        pooling = data["pooling"]
-        if pooling not in ("classes", "images", "single"):
+        if len(seeds) != len(per_seed) or not isinstance(ci["seed_variance_known"], bool):
             return None
-        interval = BootstrapCI(ci["metric"], *values[:3], values[3], int(ci["n_boot"]))
-        return interval, seeds, pooling
+        interval = SeedImageCI(
+            ci["metric"], ci["method"], *values[:4], per_seed, values[4], values[5],
+            int(ci["n_boot"]), ci["seed_variance_known"], values[6],
+        )  # fmt: skip
+        return interval, seeds
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def write(folder: Path, key: str, ci: BootstrapCI, seeds: tuple, pooling: str) -> None:
+def write(folder: Path, key: str, ci: SeedImageCI, seeds: tuple) -> None:
     """Store a comparison (atomically: a reader sees the whole file or none)."""
-    record = {"ci": asdict(ci), "seeds": list(seeds), "pooling": pooling}
+    record = {"ci": asdict(ci), "seeds": list(seeds)}
     tmp = None
     try:
         folder.mkdir(parents=True, exist_ok=True)

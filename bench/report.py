@@ -19,11 +19,11 @@ from bench.curve_plots import DEFAULT as CURVE_NAMES
 from bench.curve_plots import curves
 from bench.diff import flat, shown
 from bench.plots import study_curve
-from bench.report_figures import class_heatmap, run_class_bars
+from bench.report_figures import class_heatmap, difference_figure, run_class_bars
 from bench.selection import StudyRuns, study_runs
 from bench.store import RunRecord, Store
 from bench.studies import load_study
-from bench.tables.study import study_table
+from bench.tables.study import StudyTable, study_table
 
 # -- figures, or a line saying why there is none --------------------------------------------------
 
@@ -47,6 +47,19 @@ def _study_figure(selected: StudyRuns) -> str:
         "the band ±1 standard deviation."
     )
     return h.figure(plot.figure, caption, alt=f"{study.name}: metrics against {study.parameter}")
+
+
+def _difference_figure(table: StudyTable) -> str:
+    if not any(c.ci is not None for c in table.comparisons.values()):
+        return h.note("No arm of this study is compared with a reference arm.")
+    plot = difference_figure(table)
+    caption = (
+        f"Each arm's Δ{table.metrics[0]} to its reference: the {table.caption_interval()} (bar), "
+        "its mean over seeds (diamond, filled when it counts as real after Holm's correction), "
+        "every seed's own difference (dots), and P>ref, the share of seeds and image resamples "
+        "in which the arm beats its reference."
+    )
+    return h.figure(plot.figure, caption, alt="differences to the reference arm, per seed")
 
 
 def _class_figure(selected: StudyRuns) -> str:
@@ -96,6 +109,7 @@ def study_report(
     smoke: bool = False,
     variant: str = "",
     seeds: tuple[int, ...] | None = None,
+    ci: str = "seeds+images",
 ) -> str:
     """One HTML document reporting a study's finished runs: question, arms, table, figures,
     provenance and configs.
@@ -106,6 +120,7 @@ def study_report(
         smoke: the study's smoke-size runs.
         variant: a ``--set`` variant of the study (``""``: the plain study).
         seeds: the seeds to show (default: the study's).
+        ci: the interval of each arm's difference to its reference (:mod:`bench.compare`).
 
     Raises:
         ConfigError: an unknown study (the known ones listed).
@@ -119,6 +134,7 @@ def study_report(
             f"(seeds {', '.join(map(str, selected.seeds))}): run `bench run study` first"
         )
     keys = [r["run_key"] for r in selected.finished]
+    table = study_table(selected, ci=ci)
     variant_line = [f"variant {variant}"] if variant else []
     header = "\n".join(
         [
@@ -130,7 +146,8 @@ def study_report(
     )  # fmt: skip
     sections = [
         h.section("Arms", t.arms_html(selected)),
-        h.section("Results", t.study_table_html(study_table(selected))),
+        h.section("Results", t.study_table_html(table)),
+        h.section("Differences to the reference", _difference_figure(table)),
         h.section("Against the studied parameter", _study_figure(selected)),
         h.section("AP per class", _class_figure(selected)),
         h.section("Training curves", _curve_figure(store, keys, selected)),

@@ -1,4 +1,5 @@
-"""The per-class figures of the reports: AP per class by arm (a heatmap), and one run's AP bars.
+"""The figures of the reports of their own: AP per class by arm (a heatmap), one run's AP bars,
+and each arm's difference to its reference with every seed's (intervals and dots).
 
 Each returns a :class:`bench.plots.Plot`, the figure with the numbers it shows, so a test can
 check what is drawn. Study curves and training curves come from :mod:`bench.plots` and
@@ -17,6 +18,7 @@ from matplotlib.figure import Figure
 from bench.plots import Plot
 from bench.selection import StudyRuns
 from bench.store import RunRecord
+from bench.tables.study import StudyTable
 
 _ANNOTATE = 400  # cells: above this, numbers in the cells would not be readable
 _WIDE = 11.5  # inches: the widest figure a report page shows at its natural size
@@ -120,4 +122,49 @@ def run_class_bars(run: RunRecord) -> Plot:
     sns.despine(ax=ax)
     ax.grid(axis="y", color="0.9", linewidth=0.8)
     ax.set_axisbelow(True)
+    return Plot(fig, data)
+
+
+def difference_figure(table: StudyTable) -> Plot:
+    """Each compared arm's difference to its reference: the interval (a bar), the mean (a
+    diamond, filled when starred) and every seed's own difference (dots), beside 0.
+
+    Seeds that disagree in sign show at once as dots on both sides of the line.
+    """
+    rows = [
+        (arm, c) for arm, c in table.comparisons.items() if c.ci is not None
+    ]  # the table's order: the study's arms
+    if not rows:
+        raise ValueError(f"study {table.runs.title()} has no arm compared with a reference")
+    data = pd.DataFrame(
+        [
+            {"arm": arm, "delta": c.ci.delta, "low": c.ci.low, "high": c.ci.high,
+             "star": c.star, "p_improve": c.ci.p_improve, "per_seed": list(c.ci.per_seed)}
+            for arm, c in rows
+        ]
+    )  # fmt: skip
+    height = 0.42 * len(rows) + 1.3
+    with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.0):
+        fig = Figure(figsize=(7.4, height), layout="constrained")
+        ax = fig.subplots()
+        y = list(range(len(rows)))[::-1]
+        for yi, (_, c) in zip(y, rows, strict=True):
+            ax.plot([c.ci.low, c.ci.high], [yi, yi], color="#4c72b0", lw=2.2, solid_capstyle="butt")
+            ax.scatter(
+                c.ci.per_seed, [yi] * len(c.ci.per_seed), s=16, color="#555555", zorder=3,
+                alpha=0.8, label=None,
+            )  # fmt: skip
+            ax.scatter(
+                [c.ci.delta], [yi], marker="D", s=42, zorder=4, edgecolor="#4c72b0",
+                facecolor="#4c72b0" if c.star else "white",
+            )  # fmt: skip
+        ax.axvline(0, color="#999999", lw=1)
+        ax.set_yticks(y, [f"{arm}  (P>ref {c.ci.p_improve:.2f})" for arm, c in rows])
+        ax.set_xlabel(f"Δ{table.metrics[0]} to the reference (points)")
+        ax.set_title(
+            f"{table.runs.title()}: bar = {table.caption_interval().split(' (')[0]}; "
+            "diamond = mean (filled: counts as real); dots = seeds",
+            fontsize=8, loc="left",
+        )  # fmt: skip
+        ax.grid(axis="y", visible=False)
     return Plot(fig, data)

@@ -20,22 +20,7 @@ from bench.tables.study import StudyTable, mean_std
 
 
 def _caption(table: StudyTable) -> str:
-    study, runs = table.study, table.runs
-    lines = []
-    if runs.variant:
-        shown_overrides = ", ".join(f"{k}={v}" for k, v in runs.overrides.items())
-        lines.append(f"variant {runs.variant!r}: every run with {shown_overrides}")
-    lines.append(f"seeds {', '.join(map(str, runs.seeds))}")
-    if table.comparisons:
-        versus = "the arm in 'vs'" if study.paired else repr(study.reference)
-        lines.append(
-            f"Δ: paired bootstrap 95% interval of the difference to {versus} "
-            "(images resampled; seed-matched runs pooled); * = excludes 0"
-        )
-    if table.missing:
-        missing = ", ".join(f"{arm} seed {seed}" for arm, seed in table.missing)
-        lines.append(f"not finished yet: {missing}")
-    return "\n".join(lines)
+    return "\n".join(table.caption())
 
 
 def study_table_html(table: StudyTable) -> str:
@@ -48,7 +33,8 @@ def study_table_html(table: StudyTable) -> str:
     if compared and study.paired:
         header.append(h.Cell("vs"))
     if compared:
-        header.append(h.Cell(f"Δ{table.metrics[0]} vs ref [95% CI]", num=True))
+        header.append(h.Cell(table.delta_header(), num=True))
+        header += [h.Cell(f"Δ{table.metrics[0]} per seed", num=True), h.Cell("P(> ref)", num=True)]
     best = {m: summary[f"{m} mean"].max() for m in table.metrics}
     rows = []
     for _, row in summary.iterrows():
@@ -67,6 +53,9 @@ def study_table_html(table: StudyTable) -> str:
             else:
                 text = "reference" if ref is None and arm.name in references else "-"
             cells.append(h.Cell(text, num=True))
+            ci = comparison.ci if comparison else None
+            cells.append(h.Cell(comparison.per_seed_text() if ci else "", num=True))
+            cells.append(h.Cell(f"{ci.p_improve:.2f}" if ci else "", num=True))
         rows.append(cells)
     return h.table(header, rows, caption=_caption(table))
 

@@ -34,7 +34,8 @@ FILL = re.compile(r"frozen-feature cache filled: (\d+) images in ([\d.]+) s")
 # a run's line, from this process ("[3/15] study | arm | seed S | KEY: ...") or from one of the
 # workers a study runs with ("worker PID: study | arm | seed S | KEY: ...")
 RUN = re.compile(
-    r"^(?:\[\d+/\d+\]|worker \d+:) .+ \| (.+) \| seed (\d+) \| ([0-9a-f]{10}): finished in ([\d.]+) s"
+    r"^(?:\[\d+/\d+\]|worker \d+:) .+ \| (.+) \| seed (\d+) \| ([0-9a-f]{10}): "
+    r"finished in ([\d.]+) s"
 )
 
 

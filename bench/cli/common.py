@@ -61,6 +61,13 @@ NUMERICS_OPTION = typer.Option(
     "\\[default: $SCAC_NUMERICS, else pinned].",
     show_default=False,
 )
+CI_OPTION = typer.Option(
+    "seeds+images",
+    "--ci",
+    help="The interval of each arm's difference to its reference: seeds+images (run-to-run "
+    "chance and the test images'), images (the test images' only, seeds averaged) or two-level "
+    "(a bootstrap of seeds, then images).",
+)
 SEEDS_OPTION = typer.Option(
     None, "--seeds", help="Comma-separated seeds replacing the study's, e.g. 0,1."
 )

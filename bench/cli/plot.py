@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from bench.cli.common import (
+    CI_OPTION,
     SEEDS_OPTION,
     STORE_OPTION,
     VARIANT_OPTION,
@@ -61,10 +62,18 @@ def study(
     smoke: bool = typer.Option(False, "--smoke", help="The study's smoke-size runs."),
     variant: str = VARIANT_OPTION,
     seeds: str = SEEDS_OPTION,
+    differences: bool = typer.Option(
+        False,
+        "--differences",
+        help="Instead: each arm's difference to its reference, with its interval and every "
+        "seed's own difference (any study with a reference arm).",
+    ),
+    ci: str = CI_OPTION,
     out: Path = typer.Option(None, "--out", help=OUT_HELP + " \\[default: study-NAME.png]"),
     store: str = STORE_OPTION,
 ) -> None:
-    """A study's metric against its parameter: mean over seeds with a ±1 std band."""
+    """A study's metric against its parameter: mean over seeds with a ±1 std band; or, with
+    --differences, each arm against its reference (interval, mean, every seed)."""
     from bench.plots import study_curve
     from bench.selection import study_runs
     from bench.store import Store
@@ -78,7 +87,13 @@ def study(
             seeds=parse_seeds(seeds),
             smoke=smoke,
         )
-        plot = study_curve(selected, metrics=_names(metric) or None, per_class=per_class)
+        if differences:
+            from bench.report_figures import difference_figure
+            from bench.tables.study import study_table
+
+            plot = difference_figure(study_table(selected, ci=ci))
+        else:
+            plot = study_curve(selected, metrics=_names(metric) or None, per_class=per_class)
         path = plot.save(out or Path(f"study-{Path(name).stem}.png"))
     console.print(f"wrote {path}: {plot.data['arm'].nunique()} arms")
 

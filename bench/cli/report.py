@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from bench.cli.common import (
+    CI_OPTION,
     SEEDS_OPTION,
     STORE_OPTION,
     VARIANT_OPTION,
@@ -51,12 +52,14 @@ def study(
     smoke: bool = typer.Option(False, "--smoke", help="The study's smoke-size runs."),
     variant: str = VARIANT_OPTION,
     seeds: str = SEEDS_OPTION,
+    ci: str = CI_OPTION,
     store: str = STORE_OPTION,
 ) -> None:
     """A study as one self-contained HTML file: question, arms, table, figures, provenance.
 
-    The table is the one `bench run study` prints (mean ± std over seeds, each arm's paired
-    bootstrap interval to its reference); the figures are the metrics against the studied
+    The table is the one `bench run study --detail` prints (mean ± std over seeds, each arm's
+    difference to its reference with its interval, every seed's difference, P(arm > reference));
+    the figures are each arm's differences (interval and seeds), the metrics against the studied
     parameter, AP per class by arm and the training curves; the provenance gives every run's
     key, commit, versions, machine and config. Figures are embedded: the file needs no network.
     """
@@ -65,7 +68,7 @@ def study(
 
     with errors_as_messages():
         page = study_report(Store(store, create=False), name, smoke=smoke,
-                            variant=variant or "", seeds=parse_seeds(seeds))  # fmt: skip
+                            variant=variant or "", seeds=parse_seeds(seeds), ci=ci)  # fmt: skip
         path = _write(out, page)
     console.print(f"wrote {path}", highlight=False)
 

@@ -8,6 +8,7 @@ import typer
 
 from bench.cli import study_table as render
 from bench.cli.common import (
+    CI_OPTION,
     NO_CACHE_OPTION,
     NUMERICS_OPTION,
     SEEDS_OPTION,
@@ -63,6 +64,10 @@ def study(
         help="Only put the unfinished runs in the queue of --storage, for `bench worker`s.",
     ),
     tensorboard: Path = TENSORBOARD_OPTION,
+    ci: str = CI_OPTION,
+    detail: bool = typer.Option(
+        False, "--detail", help="Also show each seed's difference and P(arm > reference)."
+    ),
     store: str = STORE_OPTION,
 ) -> None:
     """Run every arm x seed of a study, skipping runs the store holds as finished; print the table.
@@ -114,7 +119,7 @@ def study(
             else:
                 run_plan(plan, st, ctx)
         selected = study_runs(st, s, variant=plan.variant, seeds=plan.seeds, smoke=smoke)
-        console.print(render.study_table(study_table(selected)))
+        console.print(render.study_table(study_table(selected, ci=ci), detail=detail))
     # this invocation's runs, and only those, decide the exit code
     left = [spec for spec in plan.distinct if st.status(spec.key) != "finished"]
     if left:

@@ -11,40 +11,24 @@ if TYPE_CHECKING:
     from bench.tables.study import StudyTable
 
 
-def study_table(table: StudyTable) -> Table:
+def study_table(table: StudyTable, *, detail: bool = False) -> Table:
     """Arm x metric, mean ± std over seeds, best mean per column in bold.
 
-    With a reference arm, a last column gives each arm's paired bootstrap 95% interval of the
-    difference to it on the first metric (``*`` when the interval excludes 0); when arms name
-    their own references, a ``vs`` column says which arm each is compared with.
+    With a reference arm, a last column gives each arm's difference to it on the first metric
+    with its 95% interval (the caption says which); when arms name their own references, a
+    ``vs`` column says which arm each is compared with. ``detail`` adds each seed's difference
+    and the probability that the arm beats its reference (over seeds and images).
     """
     from bench.tables.study import mean_std
 
     summary = table.summary()
     study = table.study
     compared = bool(table.comparisons)
-    reference = study.reference if compared else None
     references = {study.reference_of(a) for a in study.arms} - {None}
-    lines = []
-    if table.runs.variant:
-        shown = ", ".join(f"{k}={v}" for k, v in table.runs.overrides.items())
-        lines.append(f"variant {table.runs.variant!r}: every run with {shown}")
-    lines.append(f"seeds {', '.join(map(str, table.runs.seeds))}")
-    if compared and study.paired:
-        lines.append(
-            "Δ: paired bootstrap 95% interval of the difference to the arm in 'vs' "
-            "(images resampled; seed-matched runs pooled); * = excludes 0"
-        )
-    elif reference:
-        lines.append(
-            f"Δ: paired bootstrap 95% interval of the difference to {reference!r} "
-            f"(images resampled; seed-matched runs pooled); * = excludes 0"
-        )
-    caption = escape("\n".join(lines))
     t = Table(
         title=escape(f"{table.runs.title()}: {table.study.question}"),
         title_justify="left",
-        caption=caption,
+        caption=escape("\n".join(table.caption())),
         caption_justify="left",
     )
     t.add_column("arm")
@@ -54,7 +38,10 @@ def study_table(table: StudyTable) -> Table:
     if compared and study.paired:
         t.add_column("vs")
     if compared:
-        t.add_column(f"Δ{table.metrics[0]} vs ref [95% CI]", justify="right")
+        t.add_column(table.delta_header(), justify="right")
+        if detail:
+            t.add_column(f"Δ{table.metrics[0]} per seed", justify="right")
+            t.add_column("P(> ref)", justify="right")
     best = {m: summary[f"{m} mean"].max() for m in table.metrics}
     for _, row in summary.iterrows():
         cells = []
@@ -71,5 +58,9 @@ def study_table(table: StudyTable) -> Table:
                 cells.append(comparison.text())
             else:
                 cells.append("reference" if ref is None and arm.name in references else "-")
+            if detail:
+                ci = comparison.ci if comparison else None
+                cells.append(comparison.per_seed_text() if ci else "")
+                cells.append(f"{ci.p_improve:.2f}" if ci else "")
         t.add_row(escape(str(row["arm"])), str(row["n"]), *cells)
     return t

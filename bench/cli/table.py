@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from bench.cli.common import (
+    CI_OPTION,
     SEEDS_OPTION,
     STORE_OPTION,
     VARIANT_OPTION,
@@ -39,14 +40,16 @@ def table(
     delta_to: str = typer.Option(
         None, "--delta-to", help="Show every row as its difference to this row (label or method)."
     ),
+    ci: str = CI_OPTION,
     store: str = STORE_OPTION,
 ) -> None:
     """Print a paper's table: reported rows, your measured rows, best per column in bold.
 
     Tables: coco and voc are SCAC's Tables 1 and 2; srn-nus, srn-coco, srn-wider SRN's
     Tables 1-3; lc-coco, lc-nus, lc-ablation, lc-backbones, lc-partial the latent-context
-    paper's Tables 1-5. Measured rows carry a paired bootstrap interval of their mAP difference
-    to the reference (the study's reference arm, the --delta-to row, or the first measured row).
+    paper's Tables 1-5. Measured rows carry the interval of their mAP difference to the
+    reference (the study's reference arm, the --delta-to row, or the first measured row), over
+    seeds and images unless --ci says otherwise.
     """
     from bench.selection import study_runs
     from bench.store import Store
@@ -64,8 +67,9 @@ def table(
                 st, load_study(study), variant=variant or "", seeds=parse_seeds(seeds), smoke=smoke
             )
         view = build_table(
-            name, version=version, store=st, runs=_ids(runs), study=selected, delta_to=delta_to
-        )
+            name, version=version, store=st, runs=_ids(runs), study=selected, delta_to=delta_to,
+            ci=ci,
+        )  # fmt: skip
     out = render(view, fmt)
     if fmt == "rich":
         console.print(out)

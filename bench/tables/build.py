@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from bench.compare import Comparison, compare_runs
+from bench.compare import INTERVALS, Comparison, compare_runs, with_holm
 from bench.selection import StudyRuns
 from bench.store import Store
 from bench.tables.audit import MARKS, row_marks
@@ -148,19 +148,21 @@ def _apply_delta(view: TableView, ref: int) -> None:
 
 
 def _significance(
-    view: TableView, measured: list[MeasuredRow], reference: str | None, metric: str
+    view: TableView, measured: list[MeasuredRow], reference: str | None, metric: str, ci: str
 ) -> None:
     first = next(i for i, r in enumerate(view.rows) if r.measured)
     ref = first + [m.label for m in measured].index(reference) if reference else first
-    for k, m in enumerate(measured):
-        if first + k != ref:
-            view.rows[first + k].comparison = compare_runs(
-                m.runs, measured[ref - first].runs, metric=metric
-            )
+    compared = {
+        first + k: compare_runs(m.runs, measured[ref - first].runs, metric=metric, method=ci)
+        for k, m in enumerate(measured)
+        if first + k != ref
+    }
+    for i, comparison in with_holm(compared).items():
+        view.rows[i].comparison = comparison
     view.significance = (metric, view.rows[ref].label)
 
 
-def _footnotes(view: TableView) -> list[str]:
+def _footnotes(view: TableView, ci: str) -> list[str]:
     notes = []
     used = "".join(r.marks for r in view.rows)
     notes += [f"{mark} {text}" for mark, text in MARKS.items() if mark in used]
@@ -175,12 +177,14 @@ def _footnotes(view: TableView) -> list[str]:
         notes.append(f"cells are differences to {view.delta_to!r} (points)")
     if view.significance:
         metric, ref = view.significance
-        pooled = any(r.comparison and r.comparison.pooling != "single" for r in view.rows)
+        tested = [r.comparison for r in view.rows if r.comparison and r.comparison.ci]
+        holm = f" after Holm's correction over {len(tested)} rows" if len(tested) > 1 else ""
         notes.append(
-            f"Δ{metric}: paired bootstrap 95% interval of the difference to {ref!r} "
-            f"(images resampled{'; seed-matched runs pooled' if pooled else ''}); "
-            "* = the interval excludes 0"
+            f"Δ{metric}: mean of the seed-matched differences to {ref!r}, {INTERVALS[ci]}; "
+            f"* = the interval excludes 0{holm}"
         )
+        if any(not c.ci.seed_variance_known for c in tested):
+            notes.append("a row of one seed: run-to-run chance is not measured, so no star")
     return notes
 
 
@@ -201,6 +205,7 @@ def build_table(
     study: StudyRuns | None = None,
     delta_to: str | None = None,
     significance_metric: str = "mAP",
+    ci: str = "seeds+images",
 ) -> TableView:
     """Table ``name``'s reported rows, then measured rows from ``runs`` or ``study``.
 
@@ -212,7 +217,8 @@ def build_table(
         study: a study's selected runs (:func:`bench.selection.study_runs`): one row per arm,
             mean ± std over its seeds.
         delta_to: a row (reported or measured) the other rows show their difference to.
-        significance_metric: the metric of the paired bootstrap column for measured rows.
+        significance_metric: the metric of the interval column for measured rows.
+        ci: its interval (``seeds+images``, ``images``, ``two-level``; :mod:`bench.compare`).
 
     Raises:
         KeyError: unknown table, version, run id, or ``delta_to`` row (the known ones listed).
@@ -245,7 +251,9 @@ def build_table(
         suffix = f" [{study.variant}]" if study.variant else ""
         if f"{study.study.reference}{suffix}" in [m.label for m in measured]:
             reference = f"{study.study.reference}{suffix}"
+    if ci not in INTERVALS:
+        raise ValueError(f"--ci must be one of {', '.join(INTERVALS)}; got {ci!r}")
     if len(measured) > 1:
-        _significance(view, measured, reference, significance_metric)
-    view.footnotes = _footnotes(view)
+        _significance(view, measured, reference, significance_metric, ci)
+    view.footnotes = _footnotes(view, ci)
     return view

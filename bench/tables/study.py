@@ -1,8 +1,9 @@
 """Study tables: arm x metric, mean +- std over seeds, from a study's selected runs.
 
-Each arm is also compared with its reference arm (the study's, or one the arm names) by a
-paired bootstrap over images
-(:func:`bench.compare.compare_runs`).
+Each arm is also compared with its reference arm (the study's, or one the arm names), seed by
+seed, with an interval that counts run-to-run chance as well as the test images'
+(:func:`bench.compare.compare_runs`); the stars of a study's arms are corrected for their number
+(Holm). The caption, one text for the terminal and the HTML report, says which interval it is.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from bench.compare import Comparison, compare_runs
+from bench.compare import INTERVALS, Comparison, compare_runs, with_holm
 from bench.comparison_cache import FOLDER as COMPARISONS
 from bench.selection import StudyRuns
 from bench.studies import Study
@@ -36,8 +37,10 @@ class StudyTable:
         frame: one row per finished run: arm, seed, run_key and one column per metric.
         metrics: the metric columns, in order.
         missing: arms x seeds that have no finished run yet.
-        comparisons: arm -> paired bootstrap of the arm against its reference arm
-            (``Study.reference_of``) on the first metric (empty when no arm has one).
+        comparisons: arm -> the arm against its reference arm (``Study.reference_of``) on
+            the first metric, stars Holm-corrected over the study's arms (empty when no arm
+            has a reference).
+        ci: the interval the comparisons use (``seeds+images``, ``images``, ``two-level``).
     """
 
     study: Study
@@ -46,6 +49,43 @@ class StudyTable:
     metrics: list[str]
     missing: list[tuple[str, int]]
     comparisons: dict[str, Comparison] = field(default_factory=dict)
+    ci: str = "seeds+images"
+
+    def caption_interval(self) -> str:
+        """The interval, in words (``95% interval over seeds and images ...``)."""
+        return INTERVALS[self.ci]
+
+    def delta_header(self) -> str:
+        """The Δ column's title."""
+        return f"Δ{self.metrics[0]} vs ref [95% CI]"
+
+    def caption(self) -> list[str]:
+        """What the table shows beyond its cells: variant, seeds, the interval, what is missing."""
+        runs, study = self.runs, self.study
+        lines = []
+        if runs.variant:
+            shown = ", ".join(f"{k}={v}" for k, v in runs.overrides.items())
+            lines.append(f"variant {runs.variant!r}: every run with {shown}")
+        lines.append(f"seeds {', '.join(map(str, runs.seeds))}")
+        if self.comparisons:
+            versus = "the arm in 'vs'" if study.paired else repr(study.reference)
+            tested = [c for c in self.comparisons.values() if c.ci is not None]
+            lines.append(
+                f"Δ: mean of the seed-matched differences to {versus}, {INTERVALS[self.ci]}; "
+                f"* = excludes 0"
+                + (
+                    f" after Holm's correction over {len(tested)} comparisons"
+                    if len(tested) > 1
+                    else ""
+                )  # fmt: skip
+            )
+            if any(c.ci is not None and not c.ci.seed_variance_known for c in tested):
+                lines.append("one seed: run-to-run chance is not measured, so no star")
+            lines += _seed_notes(self.comparisons)
+        if self.missing:
+            missing = ", ".join(f"{arm} seed {seed}" for arm, seed in self.missing)
+            lines.append(f"not finished yet: {missing}")
+        return lines
 
     def summary(self) -> pd.DataFrame:
         """Per arm (file order): n runs, then mean and std of each metric over seeds."""
@@ -62,8 +102,15 @@ class StudyTable:
         return pd.DataFrame(rows)
 
 
-def study_table(runs: StudyRuns) -> StudyTable:
-    """The table of a study's selected runs (:func:`bench.selection.study_runs`)."""
+def study_table(runs: StudyRuns, *, ci: str = "seeds+images") -> StudyTable:
+    """The table of a study's selected runs (:func:`bench.selection.study_runs`).
+
+    Args:
+        runs: the selection.
+        ci: the interval of the Δ column (``seeds+images``; ``images`` for the image-only one).
+    """
+    if ci not in INTERVALS:
+        raise ValueError(f"--ci must be one of {', '.join(INTERVALS)}; got {ci!r}")
     study = runs.study
     finished = runs.finished
     metrics = list(study.metrics)
@@ -81,10 +128,30 @@ def study_table(runs: StudyRuns) -> StudyTable:
     )
     for m in metrics:
         frame[m] = pd.to_numeric(frame[m], errors="coerce")
-    return StudyTable(study, runs, frame, metrics, runs.missing, _compare_arms(runs, metrics))
+    comparisons = _compare_arms(runs, metrics, ci)
+    return StudyTable(study, runs, frame, metrics, runs.missing, comparisons, ci)
 
 
-def _compare_arms(runs: StudyRuns, metrics: list[str]) -> dict[str, Comparison]:
+def _seed_notes(comparisons: dict[str, Comparison]) -> list[str]:
+    """Lines on arms whose seeds disagree in sign, and the seeds an unstarred gain would need."""
+    from scac.metrics.variance import seeds_needed
+
+    disagree = [n for n, c in comparisons.items() if c.ci is not None and c.ci.seeds_disagree]
+    lines = [f"seeds disagree in sign: {', '.join(disagree)}"] if disagree else []
+    needs = []
+    for name, c in comparisons.items():
+        if c.ci is None or c.star or len(c.ci.per_seed) < 2 or c.ci.delta == 0:
+            continue
+        k = seeds_needed(c.ci.per_seed, c.ci.image_variance, c.ci.delta)
+        needs.append(f"{name} {k if k else '> 100 (the test set is too small)'}")
+    if needs:
+        lines.append(
+            "seeds for Δ to exclude 0 at the measured variance (if Δ held): " + "; ".join(needs)
+        )
+    return lines
+
+
+def _compare_arms(runs: StudyRuns, metrics: list[str], ci: str) -> dict[str, Comparison]:
     if not metrics:
         return {}
     out = {}
@@ -95,5 +162,7 @@ def _compare_arms(runs: StudyRuns, metrics: list[str]) -> dict[str, Comparison]:
             continue
         records, reference = runs.records(arm.name), runs.records(ref)
         if records and reference:
-            out[arm.name] = compare_runs(records, reference, metric=metrics[0], cache=cache)
-    return out
+            out[arm.name] = compare_runs(
+                records, reference, metric=metrics[0], method=ci, cache=cache
+            )
+    return with_holm(out)

@@ -28,7 +28,7 @@ def _no_bootstrap(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the bootstrap ran: the stored interval was not used")
 
-    monkeypatch.setattr(compare, "paired_bootstrap", fail)
+    monkeypatch.setattr(compare, "seed_image_interval", fail)
 
 
 def test_a_stored_interval_is_reused_and_equal(pair, monkeypatch):

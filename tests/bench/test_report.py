@@ -85,9 +85,10 @@ def tables(page: str) -> list[list[list[tuple[str, bool]]]]:
 
 
 def terminal_rows(store: str, study: str, smoke: bool) -> list[list[tuple[str, bool]]]:
-    """The study table as ``bench run study`` prints it: (text, bold) per cell, header first."""
+    """The study table as ``bench run study --detail`` prints it: (text, bold) per cell, header
+    first."""
     selected = study_runs(Store(store, create=False), load_study(study), smoke=smoke)
-    printed = study_table.study_table(table_of(selected))
+    printed = study_table.study_table(table_of(selected), detail=True)
     head = [(str(c.header), False) for c in printed.columns]
     cells = [[Text.from_markup(str(v)) for v in c._cells] for c in printed.columns]  # rich's own
     body = [
@@ -138,13 +139,15 @@ def test_study_report_is_the_printed_table_and_its_figures(smoke, smoke_page):
     maps = [row[2][0] for row in printed[1:]]
     assert len(maps) == 5 and all(re.fullmatch(r"\d+\.\d", m) for m in maps)
     assert load_study("context_ratio").question in html.unescape(page)
-    for title in ("Arms", "Results", "Against the studied parameter", "AP per class",
-                  "Training curves", "Provenance", "Configs"):  # fmt: skip
+    titles = ("Arms", "Results", "Differences to the reference", "Against the studied parameter",
+              "AP per class", "Training curves", "Provenance", "Configs")  # fmt: skip
+    for title in titles:
         assert f"<h2>{title}</h2>" in page
     assert "No training curves" not in page
     runs = study_runs(Store(smoke), load_study("context_ratio"), smoke=True).finished
     assert all(r["run_key"] in page for r in runs)
-    assert_self_contained(page, images=3)  # study curve, AP per class, training curves
+    # differences (interval and seeds), study curve, AP per class, training curves
+    assert_self_contained(page, images=4)
     assert [p.name for p in smoke_page.parent.iterdir()] == ["study.html"]  # no temp file left
 
 
@@ -168,7 +171,7 @@ def test_a_study_without_curves_says_so(study_store, tmp_path):  # noqa: F811
     assert "No training curves were recorded for these runs" in page
     weak = [metrics["weak", s]["mAP"] for s in (0, 1, 2)]
     assert f"{np.mean(weak):.1f} ± {np.std(weak, ddof=1):.1f}" in page
-    assert_self_contained(page, images=2)
+    assert_self_contained(page, images=3)  # differences, AP per class, study curve
 
 
 def test_text_from_the_store_is_escaped_and_a_failed_run_reported(tmp_path):

@@ -187,7 +187,8 @@ def test_study_rows_mean_std_and_significance(study_store):
         metrics["good", s]["mAP"] - metrics["weak", s]["mAP"] for s in (0, 1, 2)
     )
     assert ci.delta == pytest.approx(gain, abs=1e-6)  # seeds side by side: the seed-mean gain
-    assert ci.excludes_zero and good.comparison.pooling == "classes" and weak.comparison is None
+    assert ci.excludes_zero and ci.method == "seeds+images" and weak.comparison is None
+    assert len(ci.per_seed) == 3 and good.comparison.seeds == (0, 1, 2)
     assert view.significance == ("mAP", "weak")
     out = render(view, "markdown")
     assert "| weak | default (synth) |" in out and "reference" in out and "]*" in out
@@ -200,10 +201,11 @@ def test_runs_rows_and_delta_to_a_measured_row(study_store):
     assert weak.cells[0].text == f"{metrics['weak', 0]['mAP']:.1f}"
     assert good.cells[0].text == f"{metrics['good', 0]['mAP'] - metrics['weak', 0]['mAP']:+.1f}"
     assert good.cells[3].value == pytest.approx(metrics["good", 0]["CF1_top3"])  # CF1 (Top-3)
-    assert good.comparison.pooling == "single" and view.significance[1] == "run weak0aaaaa"
+    assert len(good.comparison.ci.per_seed) == 1 and view.significance[1] == "run weak0aaaaa"
+    assert not good.comparison.ci.seed_variance_known and not good.comparison.star
 
 
-def test_seed_pairs_on_different_images_are_stacked(tmp_path):
+def test_seed_pairs_on_different_images_are_resampled_apart(tmp_path):
     store = Store(str(tmp_path / "s.sqlite"))
     a, b = [], []
     for seed in (0, 1):
@@ -213,7 +215,7 @@ def test_seed_pairs_on_different_images_are_stacked(tmp_path):
         a.append(store.get(f"a{seed}"))
         b.append(store.get(f"b{seed}"))
     result = compare_runs(a, b, n_boot=200)
-    assert result.pooling == "images" and result.seeds == (0, 1) and result.ci.delta > 0
+    assert result.seeds == (0, 1) and result.ci.delta > 0 and len(result.ci.per_seed) == 2
     assert compare_runs(a[:1], b[1:2]).reason == "the runs were not scored on the same images"
 
 
