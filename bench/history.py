@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.store import Store, StoreError
 from scac import RunWarning
-from scac.engine.train import Callbacks, ForwardingCallbacks
+from scac.engine.callbacks import Callbacks, ForwardingCallbacks
 
 
 def recording(inner: Callbacks, store: Store | None, run_key: str, fresh: bool) -> Callbacks:

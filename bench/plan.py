@@ -20,7 +20,7 @@ from typing import Any
 from bench.studies import Study, apply_layer, find_recipe, resolve, studies_dir, study_seeds
 from scac import numerics as paths
 from scac.config import ConfigError, RunConfig, load_recipe
-from scac.engine.run import run_identity
+from scac.engine.identity import run_identity
 
 TRAIN_STUDY = "bench train"  # the study that `bench train` records its runs under
 

@@ -18,9 +18,6 @@ from bench.progress import Reporter
 from bench.runs import RunContext, RunOutcome, claim, execute, finished_metrics, run_claimed
 from bench.store import Store
 from scac.config import to_dict
-from scac.engine.assets import ensure_assets
-from scac.engine.distributed import broadcast_object, init_distributed
-from scac.engine.run import resolve_device
 
 
 @dataclass
@@ -82,6 +79,8 @@ def run_plan(plan: Plan, store: Store, ctx: RunContext) -> PlanOutcome:
     done = len(outcomes)
     with reporter.study(plan.title(), runs=len(plan.runs), distinct=len(distinct), todo=len(todo)):
         if todo:  # before anything is recorded: a missing dataset leaves the store unchanged
+            from scac.engine.assets import ensure_assets  # the engine loads when runs are to train
+
             ensure_assets(todo[0].config, ctx.cache_dir, announce=reporter.stage)
         record(plan, store, reporter)
         held = []
@@ -130,6 +129,10 @@ def run_single(plan: Plan, store: Store | None, ctx: RunContext) -> RunOutcome:
     ranks); its decision (run, already finished, held elsewhere) is broadcast, so every rank
     trains together or none does.
     """
+    from scac.engine.assets import ensure_assets
+    from scac.engine.distributed import broadcast_object, init_distributed
+    from scac.engine.run import resolve_device
+
     (spec,) = plan.runs
     dist = init_distributed(resolve_device(ctx.device))
     if dist is None:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from scac.config import PhaseConfig
-from scac.engine.train import Callbacks
+from scac.engine.callbacks import Callbacks
 
 if TYPE_CHECKING:
     from bench.plan import RunSpec

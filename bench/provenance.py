@@ -7,10 +7,6 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
-import numpy as np
-import torch
-import torchvision
-
 import scac
 
 
@@ -40,7 +36,11 @@ def git_commit() -> str | None:
 
 
 def versions() -> dict[str, str]:
-    """Versions of what decides the numbers."""
+    """Versions of what decides the numbers (loads torch: a run that records them trains)."""
+    import numpy as np
+    import torch
+    import torchvision
+
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,

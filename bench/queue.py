@@ -33,6 +33,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from bench.owner import HEARTBEAT_GRACE, HEARTBEAT_INTERVAL, pid_alive, process_started
+from bench.parallel import default_storage  # noqa: F401 - this module's API too
 from bench.store import StoreError, masked_url
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -46,13 +47,6 @@ _STALE_ARG = "heartbeat_stale_trial_callback" if _Retry else "failed_trial_callb
 _Retry = _Retry or optuna.storages.RetryFailedTrialCallback
 
 PREFIX = "bench-study:"
-
-
-def default_storage(store_url: str) -> str:
-    """The journal file beside the results store (``optuna-journal.log``)."""
-    from bench.store import Store
-
-    return str(Store.artifacts_root_for(store_url).parent / "optuna-journal.log")
 
 
 def open_storage(url: str) -> BaseStorage:

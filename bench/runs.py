@@ -37,9 +37,7 @@ from bench.provenance import git_commit, versions
 from bench.store import LostClaim, Store, StoreError, check_run_key
 from scac import RunWarning
 from scac.cache import default_cache_dir
-from scac.engine.numerics import numerics
-from scac.engine.run import RunOptions, resolve_device, run_experiment
-from scac.engine.train import Callbacks, ForwardingCallbacks
+from scac.engine.callbacks import Callbacks, ForwardingCallbacks
 
 
 class Pruned(Exception):  # noqa: N818 - an outcome, as optuna.TrialPruned
@@ -156,6 +154,9 @@ def _heartbeat(store: Store | None, run_key: str, owner: Owner) -> Iterator[None
 
 def claim(spec: RunSpec, store: Store, owner: Owner, ctx: RunContext):
     """Claim ``spec``'s run for ``owner`` (see :meth:`bench.store.Store.claim`)."""
+    from scac.engine.numerics import numerics  # the engine loads when a run is to train
+    from scac.engine.run import resolve_device
+
     device = resolve_device(ctx.device)
     return store.claim(
         spec.key,
@@ -282,6 +283,8 @@ def run_claimed(
     validate: bool = False,
 ) -> RunOutcome:
     """Run a claimed run and record its outcome as ``owner`` (no store: a torchrun rank > 0)."""
+    from scac.engine.run import RunOptions, run_experiment
+
     artifacts = (
         store.artifacts_dir(spec.key) if store is not None else shared_artifacts_dir(spec.key)
     )

@@ -28,7 +28,7 @@ from bench.runs import Pruned, RunContext, RunOutcome, execute
 from bench.store import Store, masked_url
 from bench.sweep_files import Sweep, SweepError, base_config
 from scac.config import RunConfig, with_overrides
-from scac.engine.train import Callbacks
+from scac.engine.callbacks import Callbacks
 
 
 def _pruner(spec: dict[str, Any]) -> optuna.pruners.BasePruner:

@@ -23,7 +23,7 @@ from bench.history import LoggedValues
 from bench.selection import as_record
 from bench.store import RunRecord, Store
 from scac import RunWarning
-from scac.engine.train import Callbacks
+from scac.engine.callbacks import Callbacks
 
 EVENT_FILES = "events.out.tfevents.*"  # what SummaryWriter writes; nothing else is deleted
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=@+,-]")

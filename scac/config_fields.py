@@ -13,9 +13,12 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
+import sys
 import typing
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+
+from scac.models import names
 
 
 @dataclass(frozen=True)
@@ -58,15 +61,29 @@ class Range:
 class Registered:
     """A string that must name an entry of a registry (an ablation axis: backbones, fusions).
 
-    The registry is named as ``"module:attribute"`` and imported only when a value is checked,
-    so the config module stays free of torch while the registry stays the one list of names.
+    Attributes:
+        registry: the registry, as ``"module:attribute"``; it lives beside its torch code.
+        declared: its names as plain data (``scac.models.names``), so a config is checked
+            without loading torch. Once the registry's module is loaded (a run, a plugin that
+            registered more), its own names are the answer, and a declared name it lacks is an
+            error that names both lists.
     """
 
     registry: str
+    declared: tuple[str, ...] = ()
 
     def names(self) -> list[str]:
         module, attribute = self.registry.split(":")
-        return getattr(importlib.import_module(module), attribute).names()
+        if module not in sys.modules and self.declared:
+            return sorted(self.declared)
+        live = getattr(importlib.import_module(module), attribute).names()
+        missing = sorted(set(self.declared) - set(live))
+        if missing:
+            raise RuntimeError(
+                f"{self.registry} lacks {missing}, which scac.models.names declares: "
+                "keep the two lists equal"
+            )
+        return live
 
 
 def _num(x: float | None) -> str:
@@ -82,7 +99,7 @@ Probability = Annotated[float, Range(low=0.0, high=1.0)]  # thresholds, fraction
 Share = Annotated[float, Range(low=0.0, high=1.0, high_open=True)]  # a part that leaves some
 
 # names that live in registries, and small choice sets every family shares
-Backbone = Annotated[str, Registered("scac.models.backbones:BACKBONES")]
+Backbone = Annotated[str, Registered("scac.models.backbones:BACKBONES", names.BACKBONES)]
 Reduction = Literal["sum", "mean"]  # over classes: eq. 5 / SRN eq. 10 sum, "mean" divides by C
 
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -71,6 +74,8 @@ class Predictions:
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(scores, targets, mask) as torch tensors."""
+        import torch
+
         return (
             torch.from_numpy(self.scores),
             torch.from_numpy(self.targets.astype(np.float32)),

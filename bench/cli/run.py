@@ -78,16 +78,15 @@ def study(
     """
     with errors_as_messages():
         use_numerics(numerics)
+    from bench.parallel import auto_workers, default_storage
     from bench.plan import plan_study
     from bench.plan_runner import run_plan
     from bench.progress import Reporter
-    from bench.queue import default_storage
     from bench.runs import RunContext
     from bench.selection import study_runs
     from bench.store import Store
     from bench.studies import load_study
     from bench.tables.study import study_table
-    from bench.worker import auto_workers, enqueue_plan, run_with_workers
 
     with errors_as_messages():
         s = load_study(name)
@@ -110,11 +109,15 @@ def study(
         )  # fmt: skip
         queue_storage = storage or default_storage(st.url)
         if enqueue_only:
+            from bench.worker import enqueue_plan  # Optuna loads only where a queue is used
+
             queue, total, added = enqueue_plan(plan, st, queue_storage)
             console.print(f"study {plan.title()}: {total} runs, {added} enqueued in {queue}")
             return
         with interruptible():
             if many:
+                from bench.worker import run_with_workers
+
                 run_with_workers(plan, st, queue_storage, max(workers, 1), ctx)
             else:
                 run_plan(plan, st, ctx)

@@ -45,7 +45,7 @@ STORAGE = typer.Option(
 
 
 def _storage(storage: str | None, store: str | None) -> str:
-    from bench.queue import default_storage
+    from bench.parallel import default_storage
     from bench.store import to_url
 
     return storage or default_storage(to_url(store) if store else None)

@@ -119,8 +119,10 @@ class Store(RunClaims, RunHistory):
             @sa.event.listens_for(engine, "connect")
             def _pragmas(conn, _record) -> None:  # pragma: no cover - exercised via every test
                 cur = conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
+                # the wait first: turning on the write-ahead log takes a lock another process
+                # creating the same store may hold, and without it that fails at once
                 cur.execute("PRAGMA busy_timeout=60000")
+                cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
 
@@ -133,8 +135,10 @@ class Store(RunClaims, RunHistory):
                 return engine
             except sa.exc.SQLAlchemyError as err:
                 # two processes creating a new store at once: the loser finds the tables the
-                # winner made ("already exists") and looks again
-                if attempt < 4 and "already exists" in str(err).lower():
+                # winner made ("already exists"), or the file locked while the winner turns on
+                # its write-ahead log ("database is locked"), and looks again
+                text = str(err).lower()
+                if attempt < 4 and ("already exists" in text or "database is locked" in text):
                     time.sleep(0.1 * (attempt + 1))
                     continue
                 raise StoreError(

@@ -23,11 +23,8 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
 
+from scac.data.errors import DatasetError
 from scac.data.index import DatasetIndex
-
-
-class DatasetError(ValueError):
-    """A dataset that cannot be read: missing folder or file, bad annotation, corrupt image."""
 
 
 @dataclass

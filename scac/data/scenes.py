@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-GENERATOR_VERSION = 2
+from scac.data.version import GENERATOR_VERSION
+
+__all__ = ["GENERATOR_VERSION"]  # re-exported: its home is scac.data.version
 
 # (id, name, group, shape). Category ids start at 1, as in COCO.
 CATEGORIES: tuple[tuple[int, str, str, str], ...] = (

@@ -11,35 +11,23 @@ holds of them without making them.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from scac.announce import Announce, quiet
 from scac.config import RunConfig
-from scac.data.scenes import GENERATOR_VERSION
-from scac.engine.datasets import data_fingerprint, dataset_root
-from scac.engine.pretrain import PretrainSettings, synthetic_backbone_weights
-from scac.engine.pretrain_detector import DetectorPretrainSettings, synthetic_detector_weights
-from scac.families import FAMILIES, PretrainedPart
+from scac.engine.datasets import dataset_root
+from scac.engine.identity import (  # noqa: F401 - data_identity ... are this module's API too
+    data_identity,
+    file_digest,
+    pretrained_parts,
+    source_identity,
+    weights_identity,
+)
+from scac.engine.pretrain import synthetic_backbone_weights
+from scac.engine.pretrain_detector import synthetic_detector_weights
 from scac.models.weights import resolve_weights
-
-_DIGESTS: dict[tuple, str] = {}
-
-
-def file_digest(path: Path) -> str:
-    """The first 16 hex digits of a file's SHA-256, memoised while the file is unchanged."""
-    st = path.stat()
-    signature = (str(path), st.st_size, st.st_mtime_ns)
-    if signature not in _DIGESTS:
-        h = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        _DIGESTS[signature] = h.hexdigest()[:16]
-    return _DIGESTS[signature]
 
 
 @dataclass(frozen=True)
@@ -53,41 +41,6 @@ class Assets:
 
     data_root: Path
     pretrained: dict[str, Path]
-
-
-def _parts(cfg: RunConfig) -> tuple[PretrainedPart, ...]:
-    return FAMILIES.get(cfg.model.name).pretrained_parts(cfg.model, cfg.data)
-
-
-def _source_identity(source: str) -> str:
-    """The identity of a backbone's ``weights`` value without making the weights."""
-    if source in ("none", "imagenet", "imagenet-v2"):
-        return source
-    if source == "synthetic":
-        settings = json.dumps(asdict(PretrainSettings()), sort_keys=True)
-        return f"synthetic-g{GENERATOR_VERSION}-{settings}"
-    path = Path(source).expanduser()
-    return f"file-{file_digest(path)}" if path.is_file() else f"missing:{path}"
-
-
-def weights_identity(cfg: RunConfig) -> str:
-    """What identifies the pretrained weights of ``cfg`` (part of its run key)."""
-    texts = []
-    for part in _parts(cfg):
-        if part.part == "backbone":
-            texts.append(_source_identity(part.source))
-        elif part.source == "synthetic":
-            settings = json.dumps(asdict(DetectorPretrainSettings()), sort_keys=True)
-            shape = json.dumps(part.shape, sort_keys=True)
-            texts.append(f"detector-synthetic-{shape}-{settings}")
-        else:
-            texts.append(f"{part.part}-{_source_identity(part.source)}")
-    return "|".join(texts)
-
-
-def data_identity(cfg: RunConfig) -> str:
-    """What identifies the data: the synthetic generator's settings, or the annotations' hash."""
-    return data_fingerprint(cfg.data, Path("."))
 
 
 def pretrained_files(
@@ -104,7 +57,7 @@ def pretrained_files(
             expected, and where to fetch them).
     """
     out: dict[str, Path] = {}
-    for part in _parts(cfg):
+    for part in pretrained_parts(cfg):
         if part.source == "none":
             continue
         if part.part == "backbone":
@@ -116,7 +69,7 @@ def pretrained_files(
                 path = resolve_weights(part.source, part.backbone)
         elif part.source == "synthetic":
             backbone = out.get("backbone")
-            identity = _source_identity(cfg.model.weights)
+            identity = source_identity(cfg.model.weights)
             path = synthetic_detector_weights(
                 part.model,
                 part.shape,

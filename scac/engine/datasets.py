@@ -13,8 +13,9 @@ from scac.data.coco import read_coco
 from scac.data.images import DatasetError, ImageDataset
 from scac.data.index import DatasetIndex
 from scac.data.partial import PartialLabels
-from scac.data.synth import GENERATOR_VERSION, ensure_synth
+from scac.data.synth import ensure_synth
 from scac.data.voc import VOC_CLASSES, read_voc
+from scac.engine.identity import annotations_fingerprint
 from scac.sections import DataConfig
 
 FORMATS = ("synth", "coco", "voc")
@@ -42,38 +43,7 @@ class DataBundle:
         return self.val.classes
 
 
-_FINGERPRINTS: dict[tuple, str] = {}
 _CONTENT: dict[tuple, str] = {}
-
-
-def _fingerprint(*sources: Path) -> str:
-    """Hash of the annotation files (a VOC folder: its split lists and XML files), memoised."""
-    files = []
-    for src in dict.fromkeys(sources):
-        if src.is_dir():
-            files += sorted([*src.glob("ImageSets/Main/*.txt"), *src.glob("Annotations/*.xml")])
-        else:
-            files.append(src)
-    key = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
-    if key not in _FINGERPRINTS:
-        h = hashlib.sha256()
-        for f in files:
-            h.update(f.name.encode())
-            h.update(f.read_bytes())
-        _FINGERPRINTS[key] = h.hexdigest()[:16]
-    return _FINGERPRINTS[key]
-
-
-def data_fingerprint(cfg: DataConfig, cache_dir: Path) -> str:
-    """What identifies the data of a run: the synthetic generator, or the annotation files' hash."""
-    if cfg.format == "synth" and not cfg.root:
-        s = cfg.synth
-        return f"synth-v{GENERATOR_VERSION}-{s.seed}-{s.train}-{s.val}-{s.canvas}"
-    root = dataset_root(cfg, cache_dir)
-    if cfg.format == "voc":
-        return _fingerprint(root)
-    splits = (cfg.train_split, cfg.val_split)
-    return _fingerprint(*(root / "annotations" / f"instances_{s}.json" for s in splits))
 
 
 def content_digest(cfg: DataConfig, bundle: DataBundle) -> str:
@@ -207,7 +177,7 @@ def build_datasets(
         )
 
     train, val = images(train_index, True), images(val_index, False)
-    fp = _fingerprint(train_index.source, val_index.source)
+    fp = annotations_fingerprint(train_index.source, val_index.source)
     if cfg.drop_labels > 0:
         train = PartialLabels(train, cfg.drop_labels, cfg.drop_labels_seed)
     return DataBundle(train=train, val=val, root=root, fingerprint=fp)

@@ -23,7 +23,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -41,21 +41,9 @@ from scac.data.scenes import (
     shape_targets,
 )
 from scac.engine.numerics import cpu_threads
+from scac.engine.pretrain_settings import PretrainSettings
 from scac.models.backbones import BACKBONES
 from scac.models.dense import use_onednn
-
-
-@dataclass(frozen=True)
-class PretrainSettings:
-    """How the synthetic backbone is pretrained (part of the cache key)."""
-
-    images: int = 4000
-    epochs: int = 3
-    batch_size: int = 32
-    lr: float = 0.1
-    seed: int = 0
-    canvas: int = 128
-    threads: int = 2  # CPU threads: they change the weights' last bits (scac.engine.numerics)
 
 
 def _render(settings: PretrainSettings) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,7 +12,7 @@ starts from the same object patches. The model comes from its family
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -24,23 +24,10 @@ from scac.data.batch import normalize
 from scac.data.scenes import SynthParams, render_scene, scene_rng
 from scac.engine.numerics import cpu_threads
 from scac.engine.pretrain import cached_weights, sgd_epochs
+from scac.engine.pretrain_settings import DetectorPretrainSettings
 from scac.engine.train import set_frozen
 from scac.families.base import DETECTOR_PARTS
 from scac.losses import rpn_loss
-
-
-@dataclass(frozen=True)
-class DetectorPretrainSettings:
-    """How the synthetic detector is pretrained (part of the cache key)."""
-
-    images: int = 3000
-    epochs: int = 2
-    batch_size: int = 16
-    lr: float = 0.02
-    seed: int = 0
-    canvas: int = 128
-    held_out: int = 200  # scenes after the training ones, to measure proposal recall
-    threads: int = 2  # CPU threads: they change the weights' last bits (scac.engine.numerics)
 
 
 def _scenes(settings: DetectorPretrainSettings, start: int, count: int, size: int):

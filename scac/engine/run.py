@@ -24,19 +24,20 @@ import numpy as np
 import torch
 from torch import nn
 
-import scac
 from scac import RunWarning
 from scac import numerics as paths
-from scac.config import RunConfig, config_hash, to_dict
+from scac.config import RunConfig, to_dict
 from scac.data.batch import Batch
-from scac.engine.assets import data_identity, ensure_assets, file_digest, weights_identity
+from scac.engine.assets import ensure_assets
+from scac.engine.callbacks import Callbacks, ForwardingCallbacks
 from scac.engine.checkpoint import load_checkpoint
 from scac.engine.datasets import DataBundle, build_datasets, content_digest
 from scac.engine.distributed import barrier, init_distributed, local_device
 from scac.engine.feature_cache import FrozenFeatures
+from scac.engine.identity import file_digest, run_identity  # noqa: F401 - run_identity: API
 from scac.engine.numerics import cpu_threads, numerics
 from scac.engine.predict import predict
-from scac.engine.train import Callbacks, ForwardingCallbacks, Runtime, TrainLog, train
+from scac.engine.train import Runtime, TrainLog, train
 from scac.families import FAMILIES
 from scac.metrics import summarize
 from scac.models.dense import use_onednn
@@ -143,27 +144,6 @@ def own_random_state() -> Iterator[None]:
             random.setstate(python)
             np.random.set_state(numpy)
             torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
-
-
-def run_identity(cfg: RunConfig, numerics: str) -> str:
-    """The run key: a hash of the resolved config, the data, the weights, the numerics path and
-    the results version.
-
-    Args:
-        cfg: the resolved config.
-        numerics: the numerics path it computes on (:func:`scac.numerics.identity` of the run's
-            device): the same config on another path gives other numbers, so another key.
-
-    ``scac.RESULTS_VERSION`` changes whenever a code change alters the numbers of a config, so
-    runs of an older version are not mistaken for current ones.
-    """
-    return config_hash(
-        cfg,
-        data_identity(cfg),
-        weights_identity(cfg),
-        f"numerics {numerics}",
-        f"results-v{scac.RESULTS_VERSION}",
-    )
 
 
 @dataclass

@@ -21,6 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from scac.data.batch import Batch, collate
+from scac.engine.callbacks import Callbacks, ForwardingCallbacks  # noqa: F401 - API too
 from scac.engine.checkpoint import save_checkpoint, set_rng_state
 from scac.engine.distributed import DistContext, all_finite
 from scac.sections import PhaseConfig, TrainConfig
@@ -30,53 +31,6 @@ AMP_MODES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite; the message names the phase, epoch, step and terms."""
-
-
-class Callbacks:
-    """Hooks the training loop calls; the default does nothing (the CLI draws progress)."""
-
-    def on_phase_start(self, phase: PhaseConfig, index: int, steps_per_epoch: int) -> None:
-        """A phase starts: ``steps_per_epoch`` optimiser steps in each of its epochs."""
-
-    def on_step(self, phase: PhaseConfig, epoch: int, step: int, loss: float) -> None:
-        """One optimiser step finished with this total loss."""
-
-    def on_epoch_end(self, phase: PhaseConfig, epoch: int, mean_loss: float) -> None:
-        """An epoch of ``phase`` finished (``epoch`` counts from 0 within the phase)."""
-
-    def on_log(self, phase: PhaseConfig, epoch: int, step: int, values: dict[str, float]) -> None:
-        """Every ``Runtime.log_every`` optimiser steps and at each epoch's last step: the run's
-        ``step``-th step overall (from 1) in ``epoch`` (overall, from 1), with the total loss
-        (``loss``), each term (``loss/NAME``), the learning rate (``lr``), the gradient norm
-        before clipping (``grad_norm``) and training images per second since the last call
-        (``images_per_s``)."""
-
-    def on_validation(self, step: int, metrics: dict[str, float]) -> None:
-        """Validation metrics after the ``step``-th epoch overall (runs asked to validate every
-        epoch). Raising here (e.g. a pruner's exception) stops the run; the exception propagates.
-        """
-
-
-class ForwardingCallbacks(Callbacks):
-    """Callbacks that pass every hook on to ``inner``: wrappers override only what they add."""
-
-    def __init__(self, inner: Callbacks) -> None:
-        self.inner = inner
-
-    def on_phase_start(self, phase: PhaseConfig, index: int, steps_per_epoch: int) -> None:
-        self.inner.on_phase_start(phase, index, steps_per_epoch)
-
-    def on_step(self, phase: PhaseConfig, epoch: int, step: int, loss: float) -> None:
-        self.inner.on_step(phase, epoch, step, loss)
-
-    def on_epoch_end(self, phase: PhaseConfig, epoch: int, mean_loss: float) -> None:
-        self.inner.on_epoch_end(phase, epoch, mean_loss)
-
-    def on_log(self, phase: PhaseConfig, epoch: int, step: int, values: dict[str, float]) -> None:
-        self.inner.on_log(phase, epoch, step, values)
-
-    def on_validation(self, step: int, metrics: dict[str, float]) -> None:
-        self.inner.on_validation(step, metrics)
 
 
 @dataclass

@@ -13,23 +13,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from scac.config_fields import Backbone, NonNegative, NonNegativeInt, Positive, Reduction
-from scac.data.batch import Batch
 from scac.families.base import LossConfig, ModelConfig, ModelFamily, register
-from scac.losses.terms import label_loss, with_total
-from scac.models.baseline import (
-    ClassifierOutput,
-    ResNetBaseline,
-    ResNetSemantic,
-    SemanticLayers,
-    SemanticOutput,
-    extra_residual_blocks,
-)
-from scac.models.weights import build_backbone
+
+if TYPE_CHECKING:  # the model code loads when a model is built or trained, not with the configs
+    import torch
+
+    from scac.data.batch import Batch
+    from scac.models.baseline import (
+        ClassifierOutput,
+        ResNetBaseline,
+        ResNetSemantic,
+        SemanticOutput,
+    )
 
 
 @dataclass(frozen=True)
@@ -78,6 +76,11 @@ def build_resnet_baseline(
         num_classes: number of labels C.
         pretrained: state-dict files by part (``backbone``).
     """
+    from torch import nn
+
+    from scac.models.baseline import ResNetBaseline, extra_residual_blocks
+    from scac.models.weights import build_backbone
+
     backbone = build_backbone(cfg.backbone, (pretrained or {}).get("backbone"))
     channels = backbone.features[-1].channels
     return ResNetBaseline(
@@ -93,6 +96,11 @@ def build_resnet_semantic(
     cfg: ResNetSemanticConfig, num_classes: int, pretrained: dict[str, Path] | None = None
 ) -> ResNetSemantic:
     """SRN's ResNet-101-semantic (arguments as :func:`build_resnet_baseline`)."""
+    from torch import nn
+
+    from scac.models.baseline import ResNetSemantic, SemanticLayers
+    from scac.models.weights import build_backbone
+
     backbone = build_backbone(cfg.backbone, (pretrained or {}).get("backbone"))
     channels = backbone.features[-1].channels
     return ResNetSemantic(
@@ -117,6 +125,8 @@ class ResNetBaselineFamily(ModelFamily):
     def objective(
         self, output: ClassifierOutput, batch: Batch, settings: ResNetBaselineLossConfig
     ) -> dict[str, torch.Tensor]:
+        from scac.losses.terms import label_loss, with_total
+
         cls = label_loss(output.logits, batch.labels, batch.label_mask, settings.label_reduction)
         return with_total({"cls": cls})
 
@@ -136,6 +146,8 @@ class ResNetSemanticFamily(ModelFamily):
     def objective(
         self, output: SemanticOutput, batch: Batch, settings: ResNetSemanticLossConfig
     ) -> dict[str, torch.Tensor]:
+        from scac.losses.terms import label_loss, with_total
+
         y, mask, reduction = batch.labels, batch.label_mask, settings.label_reduction
         return with_total(
             {

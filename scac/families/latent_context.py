@@ -12,27 +12,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from scac.config_fields import Backbone, NonNegative, Positive, Reduction, Share
-from scac.data.batch import Batch
 from scac.families.base import LossConfig, ModelConfig, ModelFamily, check_input_size, register
-from scac.losses.terms import label_loss, with_total
-from scac.models.label_transformer import transformer_encoder
-from scac.models.latent_context import (
-    ClassAwareMaps,
-    ContextEmbedding,
-    FullCorrelation,
-    LatentContext,
-    LatentContextOutput,
-    MaskedInference,
-    MultiLevelFusion,
-    mlff_levels,
-)
-from scac.models.weights import build_backbone
 from scac.sections import DataConfig
+
+if TYPE_CHECKING:  # the model code loads when a model is built or trained, not with the configs
+    import torch
+    from torch import nn
+
+    from scac.data.batch import Batch
+    from scac.models.latent_context import LatentContext, LatentContextOutput
 
 
 @dataclass(frozen=True)
@@ -89,6 +80,20 @@ def build_latent_context(
         )
     if cfg.partial and not cfg.full:
         raise ValueError("model.partial is the masked form of model.full (§3.4): it needs it")
+    from torch import nn
+
+    from scac.models.label_transformer import transformer_encoder
+    from scac.models.latent_context import (
+        ClassAwareMaps,
+        ContextEmbedding,
+        FullCorrelation,
+        LatentContext,
+        MaskedInference,
+        MultiLevelFusion,
+        mlff_levels,
+    )
+    from scac.models.weights import build_backbone
+
     backbone = build_backbone(cfg.backbone, (pretrained or {}).get("backbone"))
     levels = mlff_levels(backbone.features, cfg.mlff, cfg.backbone)
     d = sum(f.channels for f in levels)  # 3584 for ResNet-101 with MLFF
@@ -143,6 +148,8 @@ class LatentContextFamily(ModelFamily):
     def objective(
         self, output: LatentContextOutput, batch: Batch, settings: LatentContextLossConfig
     ) -> dict[str, torch.Tensor]:
+        from scac.losses.terms import label_loss, with_total
+
         y, mask, reduction = batch.labels, batch.label_mask, settings.label_reduction
         terms = {"cls": settings.alpha * label_loss(output.logits, y, mask, reduction)}
         if output.infer_logits is not None:

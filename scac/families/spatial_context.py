@@ -8,17 +8,16 @@ pretrained parts it loads: a backbone, and an FPN + region proposal network ("de
 The paper does not say how the region proposal network is trained; we keep Faster R-CNN's own
 objectness and box terms, weighted by ``rpn_weight`` (1.0 by default, as Faster R-CNN). A
 removed branch contributes no term.
+
+The configs are read without torch (planning a study, computing run keys, printing a table load
+none of it): the builder and the objective import the model code when they run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Literal
-
-import torch
-from torchvision.models.detection.anchor_utils import AnchorGenerator
-from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from scac.config_fields import (
     Backbone,
@@ -30,7 +29,6 @@ from scac.config_fields import (
     Reduction,
     Registered,
 )
-from scac.data.batch import Batch
 from scac.families.base import (
     DETECTOR_PARTS,
     LossConfig,
@@ -39,20 +37,14 @@ from scac.families.base import (
     PretrainedPart,
     register,
 )
-from scac.losses.terms import label_loss, patch_losses, rpn_loss
-from scac.models.heads import (
-    ContextLabelPredictor,
-    ImageScoring,
-    LabelScale,
-    ObjectPatchProcessors,
-)
-from scac.models.neck import FPNNeck
-from scac.models.patches import CONTEXT_PATCHES, ObjectPatchGenerator, RefinePatches
-from scac.models.pooling import AGGREGATIONS, FUSIONS, PATCH_SCORES
-from scac.models.roi_align import PyramidRoIAlign
-from scac.models.scac import SCAC, SCACOutput
-from scac.models.weights import build_backbone, load_parts
+from scac.models import names
 from scac.sections import DataConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from scac.data.batch import Batch
+    from scac.models.scac import SCAC, SCACOutput
 
 
 @dataclass(frozen=True)
@@ -79,11 +71,15 @@ class SCACConfig(ModelConfig):
     sigma_reading: Literal["logit", "probability"] = "logit"
     learn_sigma: bool = False  # kept positive, not weight-decayed
     # element-wise fusion of the two branches' image scores
-    fusion: Annotated[str, Registered("scac.models.pooling:FUSIONS")] = "mean"
+    fusion: Annotated[str, Registered("scac.models.pooling:FUSIONS", names.FUSIONS)] = "mean"
     # patch scores -> image scores
-    aggregation: Annotated[str, Registered("scac.models.pooling:AGGREGATIONS")] = "max"
+    aggregation: Annotated[
+        str, Registered("scac.models.pooling:AGGREGATIONS", names.AGGREGATIONS)
+    ] = "max"
     # what a patch's label logits become before pooling: as they are, or gated by objectness
-    patch_scores: Annotated[str, Registered("scac.models.pooling:PATCH_SCORES")] = "labels"
+    patch_scores: Annotated[
+        str, Registered("scac.models.pooling:PATCH_SCORES", names.PATCH_SCORES)
+    ] = "labels"
     # the patches the label predictors see: the proposals, or the box regressor's refinement
     label_patches: Literal["proposals", "refined"] = "proposals"
     branches: tuple[Literal["object", "context"], ...] = ("object", "context")
@@ -121,6 +117,22 @@ def build_scac(
         pretrained: state-dict files by part: ``backbone`` (see ``scac.models.weights``) and
             ``detector`` (FPN + region proposal network).
     """
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
+
+    from scac.models.heads import (
+        ContextLabelPredictor,
+        ImageScoring,
+        LabelScale,
+        ObjectPatchProcessors,
+    )
+    from scac.models.neck import FPNNeck
+    from scac.models.patches import CONTEXT_PATCHES, ObjectPatchGenerator, RefinePatches
+    from scac.models.pooling import AGGREGATIONS, FUSIONS, PATCH_SCORES
+    from scac.models.roi_align import PyramidRoIAlign
+    from scac.models.scac import SCAC
+    from scac.models.weights import build_backbone, load_parts
+
     pretrained = pretrained or {}
     branches = set(cfg.branches)
     if not branches:
@@ -195,6 +207,8 @@ def scac_objective(
         batch: images, boxes and labels (``label_mask`` drops unknown labels from Ll).
         settings: weights and sampling of the terms.
     """
+    from scac.losses.terms import label_loss, patch_losses, rpn_loss
+
     p = output.proposals
     rpn_obj, rpn_box = rpn_loss(
         p.objectness,

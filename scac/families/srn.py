@@ -13,25 +13,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from scac.config_fields import Backbone, NonNegative, Positive, Probability, Reduction
-from scac.data.batch import Batch
 from scac.families.base import LossConfig, ModelConfig, ModelFamily, check_input_size, register
-from scac.losses.terms import label_loss, with_total
-from scac.models.srn import (
-    SRN,
-    AttentionEstimator,
-    SpatialRegulariser,
-    SRNOutput,
-    stride16_feature,
-    unweighted_attention,
-    weighted_attention,
-)
-from scac.models.weights import build_backbone
 from scac.sections import DataConfig
+
+if TYPE_CHECKING:  # the model code loads when a model is built or trained, not with the configs
+    import torch
+
+    from scac.data.batch import Batch
+    from scac.models.srn import SRN, SRNOutput
 
 
 @dataclass(frozen=True)
@@ -75,6 +67,18 @@ def build_srn(cfg: SRNConfig, num_classes: int, pretrained: dict[str, Path] | No
         num_classes: number of labels C.
         pretrained: state-dict files by part (``backbone``).
     """
+    from torch import nn
+
+    from scac.models.srn import (
+        SRN,
+        AttentionEstimator,
+        SpatialRegulariser,
+        stride16_feature,
+        unweighted_attention,
+        weighted_attention,
+    )
+    from scac.models.weights import build_backbone
+
     backbone = build_backbone(cfg.backbone, (pretrained or {}).get("backbone"))
     x = stride16_feature(backbone.features, cfg.backbone)
     # stride-2 convolutions with "same" padding round up: 224 -> 14, 128 -> 8
@@ -112,6 +116,8 @@ class SRNFamily(ModelFamily):
     def objective(
         self, output: SRNOutput, batch: Batch, settings: SRNLossConfig
     ) -> dict[str, torch.Tensor]:
+        from scac.losses.terms import label_loss, with_total
+
         y, mask, reduction = batch.labels, batch.label_mask, settings.label_reduction
         return with_total(
             {

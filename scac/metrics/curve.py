@@ -24,7 +24,7 @@ among the class's positives, so every reduction is one vectorised operation.
 from __future__ import annotations
 
 import numpy as np
-import torch
+from scipy import special
 
 from scac.metrics.choices import FORMULAS, check_choice
 
@@ -97,8 +97,7 @@ def ap_from_points(
             # k copies of a positive after T positives among M counted entries, in order:
             # sum_{j=1..k} (T+j)/(M+j) = k - (M-T)(H(M+k) - H(M)), H(n) = psi(n+1) + const
             copies, before = w[many], seen[many] - w[many]
-            psi = torch.digamma(torch.from_numpy(np.stack([before + copies + 1, before + 1])))
-            h = psi.numpy()
+            h = special.digamma(np.stack([before + copies + 1, before + 1]))
             gain[many] = copies - (before - (tp[many] - copies)) * (h[0] - h[1])
         mean = pad(gain, 0.0).sum(-1) / per_class
     else:

@@ -17,10 +17,8 @@ Ignored entries (mask False) count neither as positives nor as entries seen.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-import torch
+from scipy import sparse
 
 from scac.metrics.choices import TIES, check_choice
 from scac.metrics.curve import ap_from_points
@@ -173,7 +171,7 @@ class RankedPositives:
             }
         return self._full
 
-    def _span_matrix(self) -> torch.Tensor:
+    def _span_matrix(self) -> sparse.csr_matrix:
         """(U, N) sparse 0/1: the counted images ranked in (previous point, point] of a class."""
         r = self._ranked()
         if r["spans"] is None:
@@ -190,15 +188,14 @@ class RankedPositives:
                 keep = r["valid"].reshape(-1)[rank]
                 row, rank = row[keep], rank[keep]
             crow = np.r_[0, np.cumsum(np.bincount(row, minlength=points.size))]
-            with warnings.catch_warnings():  # "sparse CSR support is in beta"
-                warnings.simplefilter("ignore")
-                r["spans"] = torch.sparse_csr_tensor(
-                    torch.from_numpy(crow),
-                    torch.from_numpy(r["order"].reshape(-1)[rank]),
-                    torch.ones(rank.size, dtype=torch.float32),  # integer sums: exact < 2**24
-                    size=(points.size, n),
-                    check_invariants=False,
-                )
+            r["spans"] = sparse.csr_matrix(
+                (
+                    np.ones(rank.size, dtype=np.float32),  # integer sums: exact < 2**24
+                    r["order"].reshape(-1)[rank],
+                    crow,
+                ),
+                shape=(points.size, n),
+            )
         return r["spans"]
 
     def _weighted_points(self, weights: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -208,8 +205,8 @@ class RankedPositives:
         run = np.concatenate([np.zeros((len(w), 1)), np.cumsum(w, axis=1)], axis=1)
         tp = run[:, r["through"] + 1] - run[:, r["start"][r["row"]]]
         n_pos = run[:, r["start"] + r["count"]] - run[:, r["start"]]  # (B, C)
-        w_img = torch.from_numpy(np.ascontiguousarray(weights.T, dtype=np.float32))  # (N, B)
-        spans = torch.sparse.mm(self._span_matrix(), w_img).numpy().T.astype(np.float64)
+        w_img = np.ascontiguousarray(weights.T, dtype=np.float32)  # (N, B)
+        spans = (self._span_matrix() @ w_img).T.astype(np.float64)
         run = np.cumsum(spans, axis=1)  # (B, U) counted entries, restarted per class:
         base = np.where(r["first_point"] > 0, run[:, r["first_point"] - 1], 0)
         return w, tp, (run - base)[:, r["point_of"]], n_pos

@@ -14,11 +14,15 @@ are left out of every count. Counts can be weighted per image (bootstrap resampl
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from scac.metrics.choices import COMPARISONS
 from scac.metrics.inputs import check_inputs
+
+if TYPE_CHECKING:
+    import torch
 
 
 def decide(scores: np.ndarray, threshold: float, comparison: str = ">") -> np.ndarray:

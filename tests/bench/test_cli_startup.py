@@ -68,3 +68,39 @@ def test_every_help_loads_no_heavy_module():
     assert result["codes"].pop("results list, no store") == 2
     assert set(result["codes"].values()) == {0}, result["codes"]
     assert not [m for m in HEAVY if m in result["loaded"]], result["loaded"]
+
+
+RERUN = """
+import json, sys
+from bench.cli.main import app
+codes = [app(args, prog_name="bench", standalone_mode=False) for args in {commands!r}]
+print(json.dumps({{"codes": codes, "torch": "torch" in sys.modules,
+                  "loaded": sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r})}}))
+"""
+# a finished study re-printed: planning (configs, run keys), the store, the table's intervals
+NO_TORCH = ("torch", "torchvision", "matplotlib", "seaborn", "optuna", "PIL", "pycocotools")
+
+
+def test_a_finished_study_prints_again_without_torch(tmp_path):
+    """Issue 29: printing a finished study's table again took 4.6-5.9 s, 3 of them importing
+    torch for the configs; planning, run keys, the store and the table now load none of it."""
+    store = str(tmp_path / "s.sqlite")
+    first = subprocess.run(
+        [sys.executable, "-m", "bench.cli.main", "run", "study", "context_ratio", "--smoke",
+         "--store", store],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stdout + first.stderr
+    commands = [
+        ["run", "study", "context_ratio", "--smoke", "--store", store],
+        ["table", "coco", "--study", "context_ratio", "--smoke", "--store", store],
+        ["results", "list", "--study", "context_ratio", "--store", store],
+    ]
+    probe = RERUN.format(commands=commands, heavy=NO_TORCH)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["codes"] == [None, None, None], result  # every run finished: nothing to do
+    assert "ratio 5.0" in done.stdout and not result["loaded"], result["loaded"]

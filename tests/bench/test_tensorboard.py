@@ -24,8 +24,8 @@ from bench.tensorboard import (  # noqa: E402
 from scac import RunWarning  # noqa: E402
 from scac.cache import default_cache_dir  # noqa: E402
 from scac.config import PhaseConfig, load_recipe, with_overrides  # noqa: E402
+from scac.engine.callbacks import Callbacks  # noqa: E402
 from scac.engine.run import RunOptions, run_experiment  # noqa: E402
-from scac.engine.train import Callbacks  # noqa: E402
 from tests.bench.test_history import SETS, eval_value  # noqa: E402
 
 KEY = "666852f699abcdef"

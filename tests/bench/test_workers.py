@@ -17,12 +17,13 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from bench.parallel import gpu_assignments
 from bench.plan import plan_study
 from bench.queue import RunQueue, open_storage, queue_name
 from bench.runs import RunContext
 from bench.store import Store
 from bench.studies import load_study
-from bench.worker import enqueue_plan, gpu_assignments, work
+from bench.worker import enqueue_plan, work
 from scac.predictions import Predictions
 from tests.bench.holds import Hold
 

@@ -17,7 +17,7 @@ import torch
 
 from scac import numerics
 from scac.engine import RunOptions, run_experiment, run_identity
-from scac.engine.train import Callbacks
+from scac.engine.callbacks import Callbacks
 from scac.predictions import Predictions
 from scac.testing import tiny_config
 

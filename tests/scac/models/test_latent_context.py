@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-import scac.families.latent_context as build_module
+import scac.models.weights as build_module  # the builder imports build_backbone when it runs
 from scac.families import build_model
 from scac.families.latent_context import LatentContextConfig
 from scac.models.latent_context import MaskedInference, MultiLevelFusion

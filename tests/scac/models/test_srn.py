@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-import scac.families.srn as build_module
+import scac.models.weights as build_module  # the builder imports build_backbone when it runs
 from scac.config import load_recipe, with_overrides
 from scac.data.batch import Batch
 from scac.families import build_model
