@@ -8,6 +8,8 @@ image-only interval of earlier versions stays available as ``method="images"``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import numpy as np
 
 from bench.comparison_cache import comparison_key, read, write
 from bench.store import RunRecord
-from scac.metrics.variance import SeedImageCI, holm, seed_image_interval
+from scac.metrics.variance import METHODS, SeedImageCI, from_differences, holm, replicate_metric
 from scac.predictions import Predictions
 
 INTERVALS = {
@@ -87,13 +89,51 @@ def _predictions(run: RunRecord) -> Predictions | None:
         return None
 
 
+# image resamples by interval: the seeds+images interval needs the images' variance, which 300
+# resamples estimate to about 8%; the percentile intervals need their tails, for which 1,000
+DEFAULT_BOOT = {"seeds+images": 300, "images": 1000, "two-level": 1000}
+
+# (run key, predictions file, settings, draw) -> (value, resampled values, image ids digest);
+# a reference compared with several arms is resampled once per process
+_REPLICATES: dict[tuple, tuple[float, np.ndarray, str]] = {}
+
+
+def _replicates(
+    run: RunRecord, settings: dict, draw, loaded: dict
+) -> tuple[float, np.ndarray, str] | str:
+    """A run's metric on its images and on the resamples ``draw`` names, memoised; a string
+    says why there is none (no readable predictions)."""
+    path = Path(run.artifacts or "") / "predictions.npz"
+    try:
+        st = path.stat()
+    except OSError:
+        return f"run {run.run_key[:10]} has no readable predictions.npz"
+    key = (run.run_key, st.st_size, st.st_mtime_ns, json.dumps([settings, draw], default=str))
+    if key not in _REPLICATES:
+        pred = loaded.get(run.run_key) or _predictions(run)
+        if pred is None:
+            return f"run {run.run_key[:10]} has no readable predictions.npz"
+        loaded[run.run_key] = pred
+        values, score_kind = pred.values(settings["kind"])
+        value, reps = replicate_metric(
+            values, pred.targets, pred.mask, metric=settings["metric"],
+            protocol=settings["protocol"], n_boot=settings["n_boot"], seed=draw,
+            score_kind=score_kind,
+        )  # fmt: skip
+        ids = hashlib.sha256(pred.image_ids.tobytes() + "|".join(pred.classes).encode())
+        if len(_REPLICATES) > 20_000:
+            _REPLICATES.clear()
+        _REPLICATES[key] = (value, reps, ids.hexdigest())
+    return _REPLICATES[key]
+
+
 def compare_runs(
     runs: list[RunRecord],
     reference: list[RunRecord],
     *,
     metric: str = "mAP",
     method: str = "seeds+images",
-    n_boot: int = 1000,
+    n_boot: int | None = None,
     confidence: float = 0.95,
     seed: int = 0,
     cache: Path | None = None,
@@ -103,21 +143,23 @@ def compare_runs(
     A single run against a single run is one pair, whatever their seeds. Otherwise run seed s
     pairs with reference seed s; seeds present on one side only are left out. A pair's runs
     must be scored on the same images; pairs on other images are resampled apart. The runs' own
-    metric protocol is used. The comparison is
-    starred when its interval excludes 0 and the seeds' variance is known; a table of several
-    arms then applies :func:`with_holm`.
+    metric protocol is used. The comparison is starred when its interval excludes 0 and the
+    seeds' variance is known; a table of several arms then applies :func:`with_holm`.
 
     Args:
         runs: the runs of the arm (one per seed).
         reference: the runs of the reference arm.
         metric: the metric compared (any name of the protocol's metric set).
         method: ``seeds+images`` (default), ``images`` or ``two-level``.
-        n_boot: image resamples.
+        n_boot: image resamples (default :data:`DEFAULT_BOOT` of the method).
         confidence: coverage of the interval.
         seed: seed of the resampling.
         cache: a folder where comparisons are kept under a hash of their inputs
             (:mod:`bench.comparison_cache`), or None to compute every time.
     """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    n_boot = n_boot or DEFAULT_BOOT[method]
     if len(runs) == 1 and len(reference) == 1:
         pairs = [(runs[0], reference[0])]
     else:
@@ -136,37 +178,34 @@ def compare_runs(
         stored = read(cache, key) if key else None
         if stored is not None:
             return _starred(*stored)
-    loaded = []
-    for a, b in pairs:
-        pa, pb = _predictions(a), _predictions(b)
-        if pa is None or pb is None:
-            missing = a if pa is None else b
-            return Comparison(
-                None, reason=f"run {missing.run_key[:10]} has no readable predictions.npz"
-            )
-        if pa.classes != pb.classes or not np.array_equal(pa.image_ids, pb.image_ids):
-            return Comparison(None, reason="the runs were not scored on the same images")
-        loaded.append((pa, pb))
-    seeds = tuple(_seed(a) for a, _ in pairs)
+    loaded: dict[str, Predictions] = {}
     # logits when every file has them (exact order, as the run's own metrics), else probabilities
-    kind = "best" if all(p.logits is not None for pair in loaded for p in pair) else "probability"
-    first = loaded[0][0]
-    shared = all(np.array_equal(pa.image_ids, first.image_ids) for pa, _ in loaded)
+    kind = "best"
+    for r in (r for pair in pairs for r in pair):
+        pred = _predictions(r) if r.run_key not in loaded else loaded[r.run_key]
+        if pred is None:
+            return Comparison(None, reason=f"run {r.run_key[:10]} has no readable predictions.npz")
+        loaded[r.run_key] = pred
+        kind = kind if pred.logits is not None else "probability"
+    replicate_settings = {"metric": metric, "protocol": protocol, "n_boot": n_boot, "kind": kind}
+    images = {r.run_key: loaded[r.run_key].image_ids for pair in pairs for r in pair}
+    first = images[pairs[0][0].run_key]
+    shared = all(np.array_equal(images[a.run_key], first) for a, _ in pairs)
+    full, boot = [], []
     try:
-        ci = seed_image_interval(
-            [(pa.values(kind)[0], pb.values(kind)[0]) for pa, pb in loaded],
-            first.targets if shared else [pa.targets for pa, _ in loaded],
-            first.mask if shared else [pa.mask for pa, _ in loaded],
-            metric=metric,
-            protocol=protocol,
-            method=method,
-            n_boot=n_boot,
-            confidence=confidence,
-            seed=seed,
-            score_kind=first.values(kind)[1],
-        )
+        for i, (a, b) in enumerate(pairs):
+            ra = _replicates(a, replicate_settings, seed if shared else [seed, i], loaded)
+            rb = _replicates(b, replicate_settings, seed if shared else [seed, i], loaded)
+            if isinstance(ra, str) or isinstance(rb, str):
+                return Comparison(None, reason=ra if isinstance(ra, str) else rb)
+            if ra[2] != rb[2]:
+                return Comparison(None, reason="the runs were not scored on the same images")
+            full.append(ra[0] - rb[0])
+            boot.append(ra[1] - rb[1])
     except ValueError as err:  # e.g. a metric the protocol does not compute
-        return Comparison(None, seeds, reason=str(err))
+        return Comparison(None, tuple(_seed(a) for a, _ in pairs), reason=str(err))
+    seeds = tuple(_seed(a) for a, _ in pairs)
+    ci = from_differences(np.array(full), np.stack(boot), method, metric, confidence, seed)
     if key is not None:
         write(cache, key, ci, seeds)
     return _starred(ci, seeds)

@@ -95,6 +95,35 @@ def _resamples(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
     return np.bincount(flat, minlength=size * n).reshape(size, n).astype(np.int32)
 
 
+def replicate_metric(
+    scores: Any,
+    targets: Any,
+    mask: Any = None,
+    *,
+    metric: str = "mAP",
+    protocol: str | Protocol = "default",
+    n_boot: int = 1000,
+    seed: Any = 0,
+    score_kind: str = "probability",
+) -> tuple[float, np.ndarray]:
+    """One prediction set's metric on its sample and on ``n_boot`` resamples of its images,
+    in percent points: ``(value, (n_boot,) values)``.
+
+    The resamples depend only on ``seed`` and the number of images, so two sets scored on the
+    same images with the same seed are resampled alike (paired), and a set compared with many
+    others is resampled once.
+    """
+    ev = Evaluator(scores, targets, mask, protocol=get_protocol(protocol), score_kind=score_kind)
+    n, c = ev.scores.shape
+    rng = np.random.default_rng(seed)
+    chunk = max(1, _CHUNK_ELEMENTS // (n * c))
+    values = [
+        ev.compute(_resamples(n, min(chunk, n_boot - start), rng), metric)[metric]
+        for start in range(0, n_boot, chunk)
+    ]
+    return 100 * float(ev.compute(only=metric)[metric]), 100 * np.concatenate(values)
+
+
 def _differences(
     pairs: list[tuple[Any, Any]],
     targets: Any,
@@ -112,33 +141,18 @@ def _differences(
     masks = [mask] * len(pairs) if not isinstance(mask, list | tuple) else list(mask)
     if len(targets) != len(pairs) or len(masks) != len(pairs):
         raise ValueError("targets and mask need one entry per pair (or one for all)")
-    evaluators = [
-        (
-            Evaluator(a, t, m, protocol=protocol, score_kind=score_kind),
-            Evaluator(b, t, m, protocol=protocol, score_kind=score_kind),
-        )
-        for (a, b), t, m in zip(pairs, targets, masks, strict=True)
-    ]
-    full = np.array(
-        [ea.compute(only=metric)[metric] - eb.compute(only=metric)[metric] for ea, eb in evaluators]
-    )
-    rng = np.random.default_rng(seed)
-    rows = []
-    for ea, eb in evaluators:
-        n, c = ea.scores.shape
-        if ea.scores.shape != eb.scores.shape:
-            raise ValueError(
-                f"a pair's scores differ in shape: {ea.scores.shape}, {eb.scores.shape}"
-            )
-        if shared and rows:  # the same resamples as the first pair: one test set
-            rng = np.random.default_rng(seed)
-        chunk = max(1, _CHUNK_ELEMENTS // (n * c))
-        row = []
-        for start in range(0, n_boot, chunk):
-            w = _resamples(n, min(chunk, n_boot - start), rng)
-            row.append(ea.compute(w, metric)[metric] - eb.compute(w, metric)[metric])
-        rows.append(np.concatenate(row))
-    return 100 * full, 100 * np.stack(rows)
+    full, boot = [], []
+    for i, ((a, b), t, m) in enumerate(zip(pairs, targets, masks, strict=True)):
+        draw = seed if shared else [seed, i]  # one test set: the same resamples for every pair
+        options = {"metric": metric, "protocol": protocol, "n_boot": n_boot, "seed": draw,
+                   "score_kind": score_kind}  # fmt: skip
+        if np.shape(a) != np.shape(b):
+            raise ValueError(f"a pair's scores differ in shape: {np.shape(a)} {np.shape(b)}")
+        va, ra = replicate_metric(a, t, m, **options)
+        vb, rb = replicate_metric(b, t, m, **options)
+        full.append(va - vb)
+        boot.append(ra - rb)
+    return np.array(full), np.stack(boot)
 
 
 def shared_image_variance(boot: np.ndarray) -> float:

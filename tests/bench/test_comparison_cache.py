@@ -28,7 +28,8 @@ def _no_bootstrap(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the bootstrap ran: the stored interval was not used")
 
-    monkeypatch.setattr(compare, "seed_image_interval", fail)
+    monkeypatch.setattr(compare, "replicate_metric", fail)
+    monkeypatch.setattr(compare, "_REPLICATES", {})  # and nothing memoised in this process
 
 
 def test_a_stored_interval_is_reused_and_equal(pair, monkeypatch):
