@@ -124,7 +124,7 @@ def replicate_metric(
     return 100 * float(ev.compute(only=metric)[metric]), 100 * np.concatenate(values)
 
 
-def _differences(
+def seed_differences(
     pairs: list[tuple[Any, Any]],
     targets: Any,
     mask: Any,
@@ -258,7 +258,7 @@ def seed_image_intervals(
         raise ValueError(f"n_boot must be an integer >= 2; got {n_boot!r}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1); got {confidence!r}")
-    full, boot = _differences(pairs, targets, mask, p, metric, n_boot, seed, score_kind)
+    full, boot = seed_differences(pairs, targets, mask, p, metric, n_boot, seed, score_kind)
     return {m: from_differences(full, boot, m, metric, confidence, seed) for m in methods}
 
 
