@@ -21,6 +21,7 @@ DENSE_OPS = (
     "aten::mm",
     "aten::addmm",
     "aten::bmm",
+    "mkldnn::_linear_pointwise",  # the linear layers on oneDNN (scac.models.dense)
 )
 
 
@@ -79,17 +80,18 @@ def profile_step(setup: tuple, batches: list[Batch], device, warmup: int, stage:
     return plain, profiled, ops
 
 
-def print_profile(args, setup: tuple, batches, device, frozen, skipped: float) -> None:
+def print_profile(args, setup: tuple, batches, device, stage, skipped: float) -> None:
     """The profiled step's largest operators and its dense arithmetic (``--profile``).
 
     Args:
         setup: ``train_throughput.trainer``'s (model, loss function, optimiser, autocast).
-        skipped: seconds per step the cache skips (data, backbone, FPN); 0 unless frozen.
+        stage: the cached stage (``backbone``, ``neck``) the step starts from, or None.
+        skipped: seconds per step the cache skips (data, the frozen stages); 0 without one.
     """
-    stage = "neck" if frozen else None
+    frozen = stage is not None
     plain, profiled, ops = profile_step(setup, batches, device, args.warmup, stage)
     clock = "GPU" if device.type == "cuda" else "CPU"
-    what = "from cached backbone + FPN features" if frozen else "the whole step"
+    what = f"from cached {stage} features" if frozen else "the whole step"
     print(
         f"\nSCAC step profiled ({what}; torch.profiler, {args.steps} steps, "
         f"self {clock} time): {plain * 1000:.1f} ms/step, {profiled * 1000:.1f} under the profiler"
@@ -106,7 +108,7 @@ def print_profile(args, setup: tuple, batches, device, frozen, skipped: float) -
         # Both steps compute everything after the FPN, so the cache's speed-up is
         # (skipped + after) / after; "after" is at least its dense arithmetic.
         print(
-            f"even if all else after the FPN cost nothing, with and without the cache, the "
+            f"even if all else after the {stage} cost nothing, with and without the cache, the "
             f"cache would make a step at most (skipped {skipped * 1000:.1f} + dense "
             f"{dense * 1000:.1f}) / dense = {(skipped + dense) / dense:.2f}x faster, at these "
             "kernels' speed"

@@ -10,12 +10,13 @@ and boxes from random weights. SCAC's parts are timed with forward hooks (synchr
 backward and the optimiser step are timed as one block, since autograd runs the parts' backward
 interleaved; reading + decoding + collating the batches is timed on its own.
 
-With ``--frozen`` (the first phase: backbone + FPN frozen) the script also prints the share of a
-step spent in what the frozen-feature cache skips (reading images, backbone, FPN), and so the
-most the cache can speed the phase up (Amdahl: 1 / (1 - share)).
+With ``--frozen`` (the recipe's first phase: what it freezes, the CNN for the synthetic recipe)
+the script also prints the share of a step spent in what the frozen-feature cache skips (reading
+images and the frozen stages), and so the most the cache can speed the phase up (Amdahl:
+1 / (1 - share)).
 
 With ``--profile`` it then profiles SCAC's step with ``torch.profiler`` (with ``--frozen``: the
-step a cached frozen phase runs, from precomputed backbone + FPN features) and prints the
+step a cached frozen phase runs, from the frozen stages' precomputed features) and prints the
 operators that take the most time and its dense arithmetic (convolutions and matrix products,
 forward and backward): what the step computes with or without the cache, so with ``--frozen``
 the most the cache could give even if everything else after the FPN cost nothing.
@@ -220,7 +221,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--batch", type=int, default=None, help="images per step [the recipe's]")
-    ap.add_argument("--frozen", action="store_true", help="freeze backbone + FPN (phase 1)")
+    ap.add_argument("--frozen", action="store_true", help="freeze what the recipe's phase 1 does")
     ap.add_argument(
         "--profile",
         action="store_true",
@@ -274,12 +275,12 @@ def main() -> None:
         num_classes, load_s, scac_w, base_w = NUM_CLASSES, 0.0, {}, {}
         batches = [random_batch(n, size, num_classes, device)] * count
         source = "random images and boxes, random weights"
+    frozen = tuple(scac_cfg.train.phases[0].freeze) if args.frozen else ()
     print(
         f"preset {args.preset}: backbone {m.backbone}, {size}x{size} px, batch {n}, "
         f"{args.steps} timed steps after {args.warmup}, "
-        f"{'backbone + FPN frozen' if args.frozen else 'all parts training'}; {source}"
+        f"{' + '.join(frozen) + ' frozen' if frozen else 'all parts training'}; {source}"
     )
-    frozen = ("backbone", "neck") if args.frozen else ()
     s_ips, parts, step = measure(
         scac_cfg, batches, num_classes, scac_w, device, amp, args.warmup, frozen
     )
@@ -305,15 +306,28 @@ def main() -> None:
         print(f"{label:<22}{seconds * 1000:>10.1f}{seconds / whole:>8.1%}")
     rest = step - sum(parts.values())
     print(f"{'other (Python glue)':<22}{rest * 1000:>10.1f}{rest / whole:>8.1%}")
-    skipped = load_s + parts.get("backbone", 0.0) + parts.get("FPN", 0.0) if args.frozen else 0.0
-    if args.frozen:
+    stage = cacheable_stage_of(frozen)
+    cached = {"backbone": ("backbone",), "neck": ("backbone", "FPN")}.get(stage, ())
+    skipped = load_s + sum(parts.get(p, 0.0) for p in cached) if stage else 0.0
+    if stage:
         print(
-            f"\nwhat the frozen-feature cache skips (data, backbone, FPN): {skipped / whole:.1%} "
-            f"of a frozen-phase step -> at most {whole / (whole - skipped):.2f}x faster with it"
+            f"\nwhat the frozen-feature cache skips (data, {', '.join(cached)}): "
+            f"{skipped / whole:.1%} of a frozen-phase step -> at most "
+            f"{whole / (whole - skipped):.2f}x faster with it"
         )
     if args.profile:
         setup = trainer(scac_cfg, num_classes, scac_w, device, amp, frozen)
-        print_profile(args, setup, batches, device, frozen, skipped)
+        print_profile(args, setup, batches, device, stage, skipped)
+
+
+def cacheable_stage_of(frozen: tuple[str, ...]) -> str | None:
+    """The last SCAC stage the frozen-feature cache can hold when ``frozen`` is frozen."""
+    stage = None
+    for name in ("backbone", "neck"):
+        if name not in frozen:
+            break
+        stage = name
+    return stage
 
 
 if __name__ == "__main__":

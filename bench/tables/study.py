@@ -133,20 +133,29 @@ def study_table(runs: StudyRuns, *, ci: str = "seeds+images") -> StudyTable:
 
 
 def _seed_notes(comparisons: dict[str, Comparison]) -> list[str]:
-    """Lines on arms whose seeds disagree in sign, and the seeds an unstarred gain would need."""
+    """Lines on arms whose seeds disagree in sign, arms Holm's correction took the star from,
+    and the seeds an arm without one would need at the variance measured."""
     from scac.metrics.variance import seeds_needed
 
     disagree = [n for n, c in comparisons.items() if c.ci is not None and c.ci.seeds_disagree]
     lines = [f"seeds disagree in sign: {', '.join(disagree)}"] if disagree else []
+    corrected = [
+        n for n, c in comparisons.items()
+        if c.ci is not None and c.ci.excludes_zero and not c.star and c.ci.seed_variance_known
+    ]  # fmt: skip
+    if corrected:
+        lines.append(f"the interval excludes 0, but not after Holm's correction: "
+                     f"{', '.join(corrected)}")  # fmt: skip
     needs = []
     for name, c in comparisons.items():
-        if c.ci is None or c.star or len(c.ci.per_seed) < 2 or c.ci.delta == 0:
+        if c.ci is None or c.ci.excludes_zero or len(c.ci.per_seed) < 2:
             continue
         k = seeds_needed(c.ci.per_seed, c.ci.image_variance, c.ci.delta)
-        needs.append(f"{name} {k if k else '> 100 (the test set is too small)'}")
+        needs.append(f"{name} {k}" if k else f"{name} more than 100")
     if needs:
         lines.append(
-            "seeds for Δ to exclude 0 at the measured variance (if Δ held): " + "; ".join(needs)
+            "seeds for the interval to exclude 0 if Δ held, at the variance measured "
+            "(before Holm's correction): " + "; ".join(needs)
         )
     return lines
 
