@@ -52,7 +52,9 @@ def curves(
         ValueError: neither or both given, or nothing logged for them.
         KeyError: an unknown run or name.
     """
-    if (runs is None) == (study is None):
+    if runs is None and study is None:
+        raise ValueError("give run ids (RUN ...) or a study (--study NAME) to draw the curves of")
+    if runs is not None and study is not None:
         raise ValueError("give run ids or a study, not both")
     if study is not None:
         keyed = {r["run_key"]: (r["arm"], r["seed"]) for r in study.finished}

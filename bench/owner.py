@@ -4,7 +4,10 @@ A run is claimed in the store by one process (:class:`Owner`: host, pid, the pro
 time, a random token). Another process may take the run over only when that owner is dead:
 
 * on the same host, when its pid is gone, is a zombie (exited, not yet reaped by its parent) or
-  now belongs to another process (the start time differs: the pid was reused);
+  now belongs to another process (the start time differs: the pid was reused), or when its
+  heartbeat is older than the grace period although its pid lives: the heartbeat thread beats
+  whenever the process runs at all, so a silent one is stopped (``SIGSTOP``, a debugger) or
+  hung, and would otherwise block the run for good;
 * on another host, when its heartbeat is older than the grace period (the store's
   ``heartbeat_at``, written every ``BENCH_HEARTBEAT_INTERVAL`` seconds while the run trains).
 """
@@ -90,10 +93,11 @@ def owner_alive(
     """Whether a run's recorded owner still holds it (see the module docstring)."""
     if host is None or pid is None:
         return False  # an old record without an owner: nobody can be waiting on it
+    fresh = None
+    if heartbeat_at is not None:
+        if heartbeat_at.tzinfo is None:  # SQLite hands back naive datetimes (stored in UTC)
+            heartbeat_at = heartbeat_at.replace(tzinfo=now.tzinfo)
+        fresh = (now - heartbeat_at).total_seconds() < HEARTBEAT_GRACE
     if host == socket.gethostname():
-        return pid_alive(pid, started)
-    if heartbeat_at is None:
-        return False
-    if heartbeat_at.tzinfo is None:  # SQLite hands back naive datetimes (stored in UTC)
-        heartbeat_at = heartbeat_at.replace(tzinfo=now.tzinfo)
-    return (now - heartbeat_at).total_seconds() < HEARTBEAT_GRACE
+        return pid_alive(pid, started) and fresh is not False
+    return bool(fresh)

@@ -8,6 +8,7 @@ runs a model.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -187,11 +188,28 @@ def patches_figure(view: PatchView, top: int = 5, label: str = "") -> Plot:
     return Plot(fig, data)
 
 
+MAX_RATIO = 100.0  # a context patch this many times its object's side covers any image
+
+
+def check_ratios(ratios: list[float]) -> list[float]:
+    """Expansion ratios to draw: finite, from 1.0 (no context) to :data:`MAX_RATIO`.
+
+    Raises:
+        ValueError: naming the values that are not.
+    """
+    bad = [r for r in ratios if not (math.isfinite(r) and 1 <= r <= MAX_RATIO)]
+    if not ratios or bad:
+        raise ValueError(
+            f"ratios must be numbers from 1.0 (no context) to {MAX_RATIO:g} (beyond, a context "
+            f"patch is the whole image anyway); got {', '.join(f'{r:g}' for r in bad) or 'none'}"
+        )
+    return ratios
+
+
 def context_figure(view: PatchView, ratios: list[float], top: int = 3) -> Plot:
     """The same top patches expanded at several ratios, side by side: what each arm of
     ``context_ratio`` hands the context branch."""
-    if not ratios or any(r < 1 for r in ratios):
-        raise ValueError(f"ratios must be >= 1.0 (1.0 = no context); got {ratios}")
+    check_ratios(ratios)
     patches = drawn_patches(view, top)[:top]
     h, w = view.image.shape[:2]
     with sns.axes_style("white"):

@@ -196,7 +196,7 @@ def study_curve(
     """
     study = selected.study
     if not study.parameter:
-        with_one = [s for s in known_studies() if load_study(s).parameter]
+        with_one = [s for s in known_studies() if _parameter_of(s)]
         raise ValueError(
             f"study {study.name!r} names no parameter to plot against; "
             f"studies with one: {', '.join(with_one)}"
@@ -229,6 +229,15 @@ def study_curve(
         data["position"] = data["x"].astype(float)
     data = data.sort_values(["kind", "series", "position"], kind="stable").reset_index(drop=True)
     return Plot(_draw_study(data, selected, arms, numeric), data)
+
+
+def _parameter_of(name: str) -> str | None:
+    """A study's parameter, or None (also for a study file that does not load: this is only a
+    hint, and another study's broken file must not stop it)."""
+    try:
+        return load_study(name).parameter
+    except (ValueError, OSError):
+        return None
 
 
 def _point(arm, seed, x, series, kind, value) -> dict:

@@ -18,38 +18,58 @@ if TYPE_CHECKING:
     from bench.plan import RunSpec
 
 
-class _RunBar(Callbacks):
-    """Advances the per-run bar as training steps finish."""
+class _Epochs(Callbacks):
+    """Where a run is among all its epochs, from the phase it is in: a resumed run starts in
+    the middle, and counting only the epochs seen here would say "epoch 4/6 (1/7)"."""
 
-    def __init__(self, progress: Progress, task, total_epochs: int) -> None:
-        self.progress, self.task, self.total_epochs = progress, task, total_epochs
+    def __init__(self, phase_epochs: tuple[int, ...]) -> None:
+        self.phase_epochs, self.index = phase_epochs, 0
+        self.total = sum(phase_epochs)
 
     def on_phase_start(self, phase: PhaseConfig, index: int, steps_per_epoch: int) -> None:
-        if index == 0:
-            self.progress.update(self.task, total=steps_per_epoch * self.total_epochs)
+        self.index = index
+
+    def done(self, epoch: int) -> int:
+        """Epochs finished once ``epoch`` (counted in its phase, from 0) ends."""
+        return sum(self.phase_epochs[: self.index]) + epoch + 1
+
+
+class _RunBar(_Epochs):
+    """Advances the per-run bar as training steps finish."""
+
+    def __init__(self, progress: Progress, task, phase_epochs: tuple[int, ...]) -> None:
+        super().__init__(phase_epochs)
+        self.progress, self.task, self.steps_per_epoch = progress, task, 0
+
+    def on_phase_start(self, phase: PhaseConfig, index: int, steps_per_epoch: int) -> None:
+        super().on_phase_start(phase, index, steps_per_epoch)
+        self.steps_per_epoch = steps_per_epoch
+        self.progress.update(self.task, total=steps_per_epoch * self.total)
 
     def on_step(self, phase: PhaseConfig, epoch: int, step: int, loss: float) -> None:
         self.progress.update(
             self.task, advance=1, info=f"{phase.name} ep {epoch + 1} loss {loss:.3f}"
         )
 
+    def on_epoch_end(self, phase: PhaseConfig, epoch: int, mean_loss: float) -> None:
+        self.progress.update(self.task, completed=self.steps_per_epoch * self.done(epoch))
 
-class _EpochLines(Callbacks):
+
+class _EpochLines(_Epochs):
     """Plain mode: one line per epoch of a run (phase, epoch, mean loss, recent images/s)."""
 
-    def __init__(self, reporter: Reporter, label: str, total_epochs: int) -> None:
-        self.reporter, self.label, self.total = reporter, label, total_epochs
-        self.done, self.speed = 0, None
+    def __init__(self, reporter: Reporter, label: str, phase_epochs: tuple[int, ...]) -> None:
+        super().__init__(phase_epochs)
+        self.reporter, self.label, self.speed = reporter, label, None
 
     def on_log(self, phase: PhaseConfig, epoch: int, step: int, values: dict[str, float]) -> None:
         self.speed = values.get("images_per_s")
 
     def on_epoch_end(self, phase: PhaseConfig, epoch: int, mean_loss: float) -> None:
-        self.done += 1
         speed = f", {self.speed:.0f} images/s" if self.speed is not None else ""
         self.reporter.line(
             f"  {self.label}: {phase.name} epoch {epoch + 1}/{phase.epochs} "
-            f"({self.done}/{self.total}), loss {mean_loss:.4f}{speed}"
+            f"({self.done(epoch)}/{self.total}), loss {mean_loss:.4f}{speed}"
         )
 
 
@@ -122,11 +142,11 @@ class Reporter:
         total = distinct
         if self.live and not self.quiet:
             self.progress = Progress(
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}", markup=False),  # names are users' text
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                TextColumn("{task.fields[info]}"),
+                TextColumn("{task.fields[info]}", markup=False),
                 console=self.console,
                 transient=False,
             )
@@ -186,7 +206,7 @@ class Reporter:
 
     def run_callbacks(self, spec: RunSpec) -> Callbacks:
         """Callbacks that draw a bar for one run (a line per epoch in plain mode)."""
-        epochs = sum(p.epochs for p in spec.config.train.phases)
+        epochs = tuple(p.epochs for p in spec.config.train.phases)
         if self.progress is None:
             if self.quiet:
                 return Callbacks()

@@ -68,7 +68,17 @@ def open_storage(url: str) -> BaseStorage:
             )
         path = Path(url.removeprefix("journal:")).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
+        try:
+            return JournalStorage(JournalFileBackend(str(path)))
+        except ValueError as err:  # a line of the log that is not JSON: a damaged file
+            raise StoreError(
+                f"the Optuna journal {path} is damaged ({err}); move it aside (mv {path} "
+                f"{path}.damaged) and run the command again: a study queues its unfinished runs "
+                "anew, a sweep starts its search anew (every trial's run stays in the results "
+                "store)"
+            ) from None
+    except StoreError:
+        raise
     except Exception as err:  # noqa: BLE001 - driver, network, permission: all unreachable
         raise StoreError(f"cannot reach Optuna storage {masked_url(url)}: {err}") from None
 

@@ -129,10 +129,7 @@ def study_report(
     study = load_study(study_name)
     selected = study_runs(store, study, variant=variant, seeds=seeds, smoke=smoke)
     if not selected.finished:
-        raise ValueError(
-            f"study {selected.title()} has no finished run in store {store.display} "
-            f"(seeds {', '.join(map(str, selected.seeds))}): run `bench run study` first"
-        )
+        raise ValueError(selected.nothing_finished())
     keys = [r["run_key"] for r in selected.finished]
     table = study_table(selected, ci=ci)
     variant_line = [f"variant {variant}"] if variant else []

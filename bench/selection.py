@@ -34,6 +34,7 @@ class StudyRuns:
         rows: one row per member (arm of the study, selected seed): the run's columns plus
             ``arm``, ``seed`` and ``state``, in the study's arm order, then by seed.
         artifacts_root: the store's folder of run artifacts (comparisons are kept there).
+        store: the store it was selected from.
     """
 
     study: Study
@@ -43,6 +44,7 @@ class StudyRuns:
     seeds: tuple[int, ...]
     rows: list[dict[str, Any]]
     artifacts_root: Path | None = None
+    store: Store | None = None
 
     @property
     def finished(self) -> list[dict[str, Any]]:
@@ -62,6 +64,27 @@ class StudyRuns:
         """``study``, with ``[variant]`` and ``(smoke)`` when they apply."""
         variant = f" [{self.variant}]" if self.variant else ""
         return f"{self.study.name}{variant}{' (smoke)' if self.smoke else ''}"
+
+    def nothing_finished(self) -> str:
+        """Why this selection holds no finished run, and what to try: the other size, other
+        seeds or another variant that the store does hold, else the command that makes them."""
+        members = _members(self.store, self.study.name, self.variant) if self.store else []
+        sizes = {bool(r["smoke"]) for r in members if r["state"] == "finished"}
+        same_size = [r for r in members if r["state"] == "finished" and r["smoke"] == self.smoke]
+        seeds = sorted({r["seed"] for r in same_size})
+        shown = f" in store {self.store.display}" if self.store else ""
+        where = f"no finished run of study {self.title()}{shown} for seeds "
+        where += ", ".join(map(str, self.seeds))
+        if (not self.smoke) in sizes:
+            return f"{where}; it holds finished {'full-size' if self.smoke else 'smoke'} runs: " + (
+                "leave out --smoke" if self.smoke else "add --smoke"
+            )
+        if seeds:
+            held = ", ".join(map(str, seeds))
+            return f"{where}; it holds finished runs of seeds {held}: --seeds {held}"
+        size = " --smoke" if self.smoke else ""
+        variant = f" --set ... --variant {self.variant!r}" if self.variant else ""
+        return f"{where}; run `bench run study {self.study.name}{size}{variant}` first"
 
 
 def study_runs(
@@ -100,7 +123,7 @@ def study_runs(
     ]
     rows.sort(key=lambda r: (order[r["arm"]], r["seed"]))
     return StudyRuns(
-        study, variant, known.get(variant, {}), smoke, seeds, rows, store.artifacts_root
+        study, variant, known.get(variant, {}), smoke, seeds, rows, store.artifacts_root, store
     )
 
 

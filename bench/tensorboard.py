@@ -204,10 +204,14 @@ def export_runs(
         is skipped, with a warning.
 
     Raises:
-        ValueError: the ``tensorboard`` package is not installed.
+        ValueError: the ``tensorboard`` package is not installed, or ``root`` cannot be
+            written (a file, a read-only folder: the message names it).
         KeyError: an unknown or ambiguous run key.
     """
     summary_writer = require_tensorboard()
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"cannot export into {root}: it is a file, not a folder")
     members: dict[str, list[dict[str, Any]]] = {}
     for row in store.list_runs():
         members.setdefault(row["run_key"], []).append(row)
@@ -223,12 +227,15 @@ def export_runs(
             where = {k: row[k] for k in ("study", "arm", "seed")} | {
                 "variant": row["variant"] or ""
             }
-            logdir = run_logdir(Path(root), run_key=record.run_key, **where)
-            logdir.mkdir(parents=True, exist_ok=True)
-            _clear(logdir)
-            writer = summary_writer(str(logdir))
-            for step, name, value in events:
-                writer.add_scalar(name, value, step)
-            writer.close()
+            logdir = run_logdir(root, run_key=record.run_key, **where)
+            try:
+                logdir.mkdir(parents=True, exist_ok=True)
+                _clear(logdir)
+                writer = summary_writer(str(logdir))
+                for step, name, value in events:
+                    writer.add_scalar(name, value, step)
+                writer.close()
+            except OSError as err:
+                raise ValueError(f"cannot write into {logdir}: {err.strerror or err}") from None
             written.append(logdir)
     return written

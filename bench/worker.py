@@ -151,7 +151,7 @@ def run_with_workers(
     )
     procs = []
     for gpu in gpu_assignments(count):
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "BENCH_WORKER_OF": str(os.getpid())}
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         else:  # workers share the cores: idle OpenMP threads sleep instead of spinning

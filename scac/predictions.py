@@ -10,7 +10,9 @@ said. Files written before the logits were stored (no ``logits`` entry) still lo
 
 from __future__ import annotations
 
+import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -108,7 +110,7 @@ class Predictions:
             raise FileNotFoundError(f"predictions file not found: {path}")
         try:
             with np.load(path, allow_pickle=False) as f:
-                return cls(
+                loaded = cls(
                     scores=f["scores"],
                     targets=f["targets"],
                     mask=f["mask"],
@@ -117,6 +119,27 @@ class Predictions:
                     class_groups=[str(g) for g in f["class_groups"]],
                     logits=f["logits"] if "logits" in f.files else None,
                 )
-        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
             reason = str(err) or type(err).__name__
             raise ValueError(f"not a readable predictions file: {path} ({reason})") from None
+        loaded._check_views(path)
+        return loaded
+
+    def _check_views(self, path: Path) -> None:
+        """Warn when the logits and the scores say different things: the metrics rank by the
+        logits, and a file edited (or written by other code) in one view only would otherwise
+        be scored by it without a word."""
+        if self.logits is None:
+            return
+        with np.errstate(over="ignore"):
+            implied = 1 / (1 + np.exp(-self.logits.astype(np.float64)))
+        gap = np.abs(implied - self.scores.astype(np.float64))
+        wrong = gap > 1e-4  # float32 probabilities hold about 7 digits
+        if wrong.any():
+            warnings.warn(
+                f"predictions file {path}: its logits disagree with its scores on "
+                f"{int(wrong.sum())} of {wrong.size} entries (largest gap {gap.max():.3g}); the "
+                "metrics rank by the logits",
+                UserWarning,
+                stacklevel=3,
+            )

@@ -8,6 +8,7 @@ library at its top: torch, the data stack and the store load inside the commands
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from bench.store import StoreError
 
@@ -119,7 +121,7 @@ def tensorboard_root(folder: Path | None) -> Path | None:
 
 def fail(message: str, code: int = 2) -> None:
     """Print ``error: message`` to stderr and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -137,17 +139,26 @@ def _raise_interrupt(signum, frame) -> None:  # noqa: ARG001
     raise KeyboardInterrupt
 
 
+# set by `bench run study --workers` in the workers it starts: their coordinator says it once
+WORKER_OF = "BENCH_WORKER_OF"
+
+
 @contextlib.contextmanager
 def interruptible() -> Iterator[None]:
-    """SIGTERM behaves as Ctrl-C (schedulers stop jobs with it); both exit with code 130."""
+    """SIGTERM behaves as Ctrl-C (schedulers stop jobs with it); both exit with code 130.
+
+    A worker that a ``bench run study`` started (``$BENCH_WORKER_OF``) leaves the message to
+    that command: Ctrl-C reaches the whole process group, and one line is enough.
+    """
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         yield
     except KeyboardInterrupt:
-        err_console.print(
-            "[yellow]interrupted[/]: the run in progress is marked 'interrupted'; "
-            "run the same command again to finish the rest"
-        )
+        if not os.environ.get(WORKER_OF):
+            err_console.print(
+                "[yellow]interrupted[/]: the run in progress is marked 'interrupted'; "
+                "run the same command again to finish the rest"
+            )
         sys.exit(130)
     finally:
         signal.signal(signal.SIGTERM, previous)

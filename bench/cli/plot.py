@@ -197,9 +197,10 @@ def context(
     from scac.engine.inspect import patch_view
 
     with errors_as_messages():
+        chosen = pp.check_ratios(_ratios(ratios))  # before the run and its model load
         _, parts = pp.load_run(Store(store, create=False), run, default_cache_dir())
         view = patch_view(parts.model, parts.data.val, image)
-        plot = pp.context_figure(view, _ratios(ratios), top)
+        plot = pp.context_figure(view, chosen, top)
         path = plot.save(out or Path(f"context-{image}.png"))
     console.print(f"wrote {path}: ratios {ratios}")
 

@@ -31,18 +31,31 @@ def _write(path: Path, text: str) -> Path:
     The page goes to a temporary file beside ``path`` (same file system, permissions from the
     umask as for any new file), then replaces ``path`` in one rename.
     """
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(
+            f"cannot write {path}: a report is an HTML page, its name must end in .html"
+        )
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise ValueError(f"cannot write {path}: {err.strerror or err}") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
     return path
+
+
+def _remove(tmp: Path) -> None:
+    """Remove a temporary file if there is one; a folder that refuses even that is left as is
+    (the error that brought us here is the one to report)."""
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 @app.command("study")

@@ -232,6 +232,8 @@ def export_tb(
         if study:
             selected = study_runs(db, load_study(study), variant=variant or "", smoke=smoke)
             chosen = [r for r in selected.rows if r["state"] != "pending"]
+            if not chosen:
+                raise ValueError(selected.nothing_finished())
         else:
             chosen = list(runs) or [r for r in db.list_runs() if r["state"] != "pending"]
         folders = export_runs(db, chosen, out)

@@ -76,6 +76,7 @@ class Store(RunClaims, RunHistory):
         self.artifacts_root = (
             Path(artifacts_root) if artifacts_root else self.artifacts_root_for(store)
         )
+        self.readonly = False
         if url.get_backend_name() == "sqlite" and url.database:
             path = Path(url.database)
             if not create and not path.is_file():
@@ -83,6 +84,12 @@ class Store(RunClaims, RunHistory):
                     f"no results store at {path}: give the right --store (or $BENCH_STORE), "
                     "or run a study first"
                 )
+            # a command that only reads, on a folder it cannot write (a read-only file system, a
+            # colleague's store): SQLite's write-ahead log would need its -shm file there, so
+            # the file is opened immutable, as the finished record it is
+            self.readonly = not create and not os.access(path.parent, os.W_OK)
+            if self.readonly:
+                self.url = f"sqlite:///file:{path.resolve()}?mode=ro&immutable=1&uri=true"
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as err:
@@ -114,7 +121,7 @@ class Store(RunClaims, RunHistory):
             engine = sa.create_engine(self.url, **kwargs)
         except Exception as err:  # noqa: BLE001 - bad URL or missing driver
             raise StoreError(f"cannot open store {self.display}: {err}") from None
-        if engine.dialect.name == "sqlite":
+        if engine.dialect.name == "sqlite" and not self.readonly:
 
             @sa.event.listens_for(engine, "connect")
             def _pragmas(conn, _record) -> None:  # pragma: no cover - exercised via every test
@@ -130,8 +137,9 @@ class Store(RunClaims, RunHistory):
             try:
                 if not create and "runs" not in sa.inspect(engine).get_table_names():
                     raise StoreError(f"store {self.display} holds no results (no 'runs' table)")
-                metadata.create_all(engine)
-                migrate(engine)
+                if not self.readonly:
+                    metadata.create_all(engine)
+                    migrate(engine)
                 return engine
             except sa.exc.SQLAlchemyError as err:
                 # two processes creating a new store at once: the loser finds the tables the

@@ -185,6 +185,10 @@ def _footnotes(view: TableView, ci: str) -> list[str]:
         )
         if any(not c.ci.seed_variance_known for c in tested):
             notes.append("a row of one seed: run-to-run chance is not measured, so no star")
+        reasons = sorted({r.comparison.reason for r in view.rows
+                          if r.comparison and r.comparison.ci is None})  # fmt: skip
+        if reasons:
+            notes.append(f"n/a: {'; '.join(reasons)}")
     return notes
 
 

@@ -152,13 +152,7 @@ def rows_from_study(selected: StudyRuns, table: ReportedTable | None) -> list[Me
             per-class table.
     """
     if not selected.finished:
-        size = " --smoke" if selected.smoke else ""
-        variant = f" --set ... --variant {selected.variant!r}" if selected.variant else ""
-        raise ValueError(
-            f"no finished run of study {selected.title()} for seeds "
-            f"{', '.join(map(str, selected.seeds))}; run "
-            f"`bench run study {selected.study.name}{size}{variant}` first"
-        )
+        raise ValueError(selected.nothing_finished())
     rows = []
     suffix = f" [{selected.variant}]" if selected.variant else ""
     for arm in selected.study.arms:

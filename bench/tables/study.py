@@ -82,6 +82,9 @@ class StudyTable:
             if any(c.ci is not None and not c.ci.seed_variance_known for c in tested):
                 lines.append("one seed: run-to-run chance is not measured, so no star")
             lines += _seed_notes(self.comparisons)
+            reasons = sorted({c.reason for c in self.comparisons.values() if c.ci is None})
+            if reasons:  # e.g. a store copied without its runs/ folder: say why, not just n/a
+                lines.append(f"n/a: {'; '.join(reasons)}")
         if self.missing:
             missing = ", ".join(f"{arm} seed {seed}" for arm, seed in self.missing)
             lines.append(f"not finished yet: {missing}")

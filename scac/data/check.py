@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scac.data.coco import load_coco, read_coco
+from scac.data.coco import is_box, load_coco, read_coco
 from scac.data.images import DatasetError
 from scac.data.index import DatasetIndex
 from scac.data.voc import VOC_CLASSES, parse_annotation, read_voc, split_names
@@ -102,6 +102,13 @@ def check_coco(
         ids = sorted(coco.getImgIds())
         for done, image_id in enumerate(ids, 1):
             info = coco.imgs[image_id]
+            lacking = [k for k in ("file_name", "width", "height") if k not in info]
+            if lacking:
+                report.errors.append(
+                    f"{ann.name}: image {image_id} has no {', '.join(repr(k) for k in lacking)} "
+                    "(COCO image records need file_name, width and height)"
+                )
+                continue
             if image_dir.is_dir() and (
                 problem := _image_problem(
                     image_dir / info["file_name"], info["width"], info["height"], decode
@@ -110,9 +117,15 @@ def check_coco(
                 report.errors.append(problem)
             for a in coco.imgToAnns.get(image_id, []):
                 where = f"{ann.name}: annotation {a.get('id')} of image {image_id}"
-                if a["category_id"] not in cats:
-                    report.errors.append(f"{where}: unknown category {a['category_id']}")
-                x, y, w, h = a["bbox"]
+                if a.get("category_id") not in cats:
+                    report.errors.append(f"{where}: unknown category {a.get('category_id')!r}")
+                box = a.get("bbox")
+                if not is_box(box):
+                    report.errors.append(
+                        f"{where}: bbox must be 4 numbers [x, y, w, h], got {box!r}"
+                    )
+                    continue
+                x, y, w, h = box
                 if w <= 0 or h <= 0:
                     report.errors.append(f"{where}: empty box {a['bbox']}")
                 elif x < 0 or y < 0 or x + w > info["width"] + 1 or y + h > info["height"] + 1:
@@ -122,7 +135,7 @@ def check_coco(
                     )
             if progress:
                 progress(done, len(ids))
-        if not any(f"{ann.name}:" in e and "unknown category" in e for e in report.errors):
+        if not any(f"{ann.name}:" in e for e in report.errors):  # the faults above are named
             index = read_coco(ann, image_dir if image_dir.is_dir() else root, keep_empty=True)
             summary = _summary(split, index)
             report.splits.append(summary)

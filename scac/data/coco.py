@@ -41,6 +41,15 @@ def load_coco(ann_file: Path) -> COCO:
             raise DatasetError(f"cannot read COCO annotations {ann_file}: {err}") from None
 
 
+def is_box(box) -> bool:
+    """A COCO box: a list of 4 numbers ``[x, y, w, h]`` (not booleans, not strings)."""
+    return (
+        isinstance(box, list | tuple)
+        and len(box) == 4
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in box)
+    )
+
+
 def read_coco(
     ann_file: str | Path,
     image_dir: str | Path,
@@ -88,19 +97,21 @@ def read_coco(
         labels = np.zeros(n_classes, dtype=np.float32)
         boxes, box_labels = [], []
         for a in anns:
-            if a["category_id"] not in index_of:
+            if a.get("category_id") not in index_of:
                 raise DatasetError(
                     f"{ann_file}: annotation {a.get('id')} of image {image_id} has category "
-                    f"{a['category_id']}, which is not in the file's categories"
+                    f"{a.get('category_id')!r}, which is not in the file's categories"
                 )
             if a.get("iscrowd", 0) and crowd == "ignore":
                 continue
             labels[index_of[a["category_id"]]] = 1.0
-            if "bbox" not in a:
+            box = a.get("bbox")
+            if not is_box(box):
                 raise DatasetError(
-                    f"{ann_file}: annotation {a.get('id')} of image {image_id} has no 'bbox'"
+                    f"{ann_file}: annotation {a.get('id')} of image {image_id} needs a 'bbox' of "
+                    f"4 numbers [x, y, w, h], got {box!r}"
                 )
-            x, y, w, h = a["bbox"]
+            x, y, w, h = box
             if a.get("iscrowd", 0) or w <= 0 or h <= 0:
                 continue  # crowd and degenerate boxes: label only
             boxes.append([x, y, x + w, y + h])

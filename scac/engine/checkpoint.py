@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from scac.models.weights import load_failure
+
 # 2: random states as plain values and tensors, loaded weights-only; 1 pickled NumPy's state
 FORMAT = 2
 
@@ -100,31 +102,24 @@ def save_checkpoint(path: Path, **content: Any) -> None:
 
     Raises:
         TypeError: ``content`` holds a value other than tensors and plain Python values (named).
+        OSError: the file cannot be written (a full disk, a read-only folder): the message
+            names the checkpoint, and the last complete one (if any) is left in place.
     """
     state = {"format": FORMAT, "rng": rng_state(), **content}
     _check_plain(state, "checkpoint")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.close(fd)
         torch.save(state, tmp)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:  # torch reports a failed write as a RuntimeError
+        reason = getattr(err, "strerror", None) or err
+        raise OSError(f"cannot write checkpoint {path}: {reason}") from err
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
-
-
-def _reason(err: Exception) -> str:
-    """One line saying why ``torch.load`` failed (its own messages span many lines)."""
-    text = str(err)
-    marker = "WeightsUnpickler error:"
-    if marker in text:  # the first sentence of the unpickler's own complaint
-        detail = text.split(marker, 1)[1].strip().split("\n", 1)[0].split(". ", 1)[0]
-        return f"torch's weights-only unpickler refused it: {detail.rstrip('.')}"
-    detail = " ".join(text.split())[:200]
-    return f"truncated or not a torch file: {type(err).__name__}" + (
-        f": {detail}" if detail else ""
-    )
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -150,7 +145,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file is the same error
-        raise error(_reason(err)) from None
+        raise error(load_failure(err)) from None
     if not isinstance(state, dict):
         raise error(f"it holds a {type(state).__name__}, not a dict")
     if state.get("format") != FORMAT:

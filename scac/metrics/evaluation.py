@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from scac.metrics.choices import check_choice
-from scac.metrics.inputs import check_inputs
+from scac.metrics.inputs import check_groups, check_inputs
 from scac.metrics.protocols import SPACES, Protocol, get_protocol
 from scac.metrics.ranking import RankedPositives
 from scac.metrics.threshold import counts, decide, rates, top_k
@@ -182,6 +182,7 @@ def evaluate(
     group, classes without positives treated as the protocol says.
     """
     ev = Evaluator(scores, targets, mask, protocol=protocol, score_kind=score_kind, classes=classes)
+    class_groups = check_groups(class_groups, ev.scores.shape[1])
     values = {k: 100 * float(v) for k, v in ev.compute().items()}
     metrics = {"mAP": values.pop("mAP")}  # then mAP per group, then the threshold metrics
     ap = ev.per_class_ap()

@@ -22,8 +22,43 @@ def _as_array(x: Any, what: str) -> np.ndarray:
         return x
     torch = sys.modules.get("torch")  # a tensor exists only where torch is loaded: never load it
     if torch is not None and isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if x.dtype in (torch.bfloat16, torch.float16):  # numpy has no bfloat16: widen, exactly
+            x = x.float()
+        return x.numpy()
     raise ValueError(f"{what} must be a torch tensor or a numpy array, got {type(x).__name__}")
+
+
+def check_threshold(threshold: Any, name: str = "threshold") -> float:
+    """A decision threshold: a finite real number (a NaN would decide nothing, silently).
+
+    Raises:
+        ValueError: naming ``name`` and the value.
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float | np.floating):
+        raise ValueError(f"{name} must be a number, got {threshold!r}")
+    if not np.isfinite(threshold):
+        raise ValueError(f"{name} must be a finite number, got {threshold!r}")
+    return float(threshold)
+
+
+def check_groups(groups: Any, n_classes: int, name: str = "class_groups") -> list[str] | None:
+    """One group name per class (a list or tuple of strings, ``""`` for none), or None.
+
+    Raises:
+        ValueError: a dict, a wrong length or a non-string, named.
+    """
+    if groups is None:
+        return None
+    if not isinstance(groups, list | tuple):
+        raise ValueError(
+            f"{name} must be a list of one group name per class, got a {type(groups).__name__}"
+        )
+    if len(groups) != n_classes:
+        raise ValueError(f"{name} has {len(groups)} entries for {n_classes} classes")
+    if not all(isinstance(g, str) for g in groups):
+        raise ValueError(f'{name} must hold strings ("" for no group)')
+    return list(groups)
 
 
 def check_inputs(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from scac.metrics.choices import COMPARISONS
-from scac.metrics.inputs import check_inputs
+from scac.metrics.inputs import check_inputs, check_threshold
 
 if TYPE_CHECKING:
     import torch
@@ -29,6 +29,7 @@ def decide(scores: np.ndarray, threshold: float, comparison: str = ">") -> np.nd
     """(N, C) bool positive decisions ``score > threshold`` (or ``>=``), exact in float64."""
     if comparison not in COMPARISONS:
         raise ValueError(f"comparison must be one of {', '.join(COMPARISONS)}; got {comparison!r}")
+    threshold = check_threshold(threshold)
     if scores.dtype != np.float64 and float(scores.dtype.type(threshold)) != threshold:
         scores = scores.astype(np.float64)  # the threshold is not exact in the scores' dtype
     return scores > threshold if comparison == ">" else scores >= threshold

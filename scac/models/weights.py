@@ -64,6 +64,23 @@ def resolve_weights(weights: str, backbone: str) -> Path | None:
     return path
 
 
+def load_failure(err: Exception) -> str:
+    """One line saying why a weights-only ``torch.load`` failed. torch's own message spans
+    many lines and advises loading again with ``weights_only=False``, which would run the
+    file's code: only the unpickler's complaint is kept, never that advice."""
+    text = str(err)
+    marker = "WeightsUnpickler error:"
+    if marker in text:  # the first sentence of the unpickler's own complaint
+        detail = text.split(marker, 1)[1].strip().split("\n", 1)[0].split(". ", 1)[0]
+        return f"torch's weights-only unpickler refused it: {detail.rstrip('.')}"
+    if "weights_only" in text:  # the advice without the complaint: say what it means
+        return "it holds objects a weights-only load refuses (it could run code)"
+    detail = " ".join(text.split())[:200]
+    return f"truncated or not a torch file: {type(err).__name__}" + (
+        f": {detail}" if detail else ""
+    )
+
+
 def load_state_dict_file(path: Path) -> dict:
     """A state dict read weights-only (no code in the file runs); an error names the file.
 
@@ -75,10 +92,7 @@ def load_state_dict_file(path: Path) -> dict:
     except FileNotFoundError:
         raise
     except Exception as err:  # noqa: BLE001 - truncated, foreign or unsafe: all unreadable
-        first = " ".join(str(err).split())[:160]
-        raise ValueError(
-            f"cannot read state dict {path} safely ({type(err).__name__}: {first})"
-        ) from None
+        raise ValueError(f"cannot read state dict {path} safely ({load_failure(err)})") from None
     if not isinstance(state, dict):
         raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict")
     return state

@@ -48,3 +48,19 @@ def test_the_cache_fill_logs_each_tenth_then_its_total():
     lines = out.getvalue().splitlines()
     assert [int(re.search(r"(\d+)%", x)[1]) for x in lines[:-1]] == list(range(10, 100, 10))
     assert re.fullmatch(r"frozen-feature cache filled: 100 images in [\d.]+ s", lines[-1])
+
+
+def test_a_resumed_run_counts_the_epochs_it_did_before():
+    """Issue 33: a resumed run printed "frozen epoch 4/6 (1/7)": only this process's epochs."""
+    from bench.progress import _EpochLines
+    from scac.sections import PhaseConfig
+
+    reporter, out = _plain()
+    frozen, joint = PhaseConfig(name="frozen", epochs=6), PhaseConfig(name="joint", epochs=1)
+    lines = _EpochLines(reporter, "arm seed 0", (6, 1))
+    lines.on_phase_start(frozen, 0, 10)  # resumed after three epochs of the first phase
+    lines.on_epoch_end(frozen, 3, 1.0)
+    lines.on_phase_start(joint, 1, 10)
+    lines.on_epoch_end(joint, 0, 0.5)
+    assert "frozen epoch 4/6 (4/7)" in out.getvalue()
+    assert "joint epoch 1/1 (7/7)" in out.getvalue()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -101,6 +102,30 @@ def test_two_invocations_on_one_store_train_each_run_once(tmp_path, study_file, 
     assert [r["attempts"] for r in runs] == [1, 1, 1]
     assert any("this command waits for it" in out for out in outs)
     assert all(out.count("(smoke): Does the run layer") == 1 for out in outs)  # both tables
+
+
+def test_a_stopped_holder_is_taken_over_on_its_own_host(tmp_path, study_file, spawn):
+    """Issue 33: a SIGSTOPped holder of a run blocked a second command on the same host for
+    good (only its pid's liveness was checked); its silent heartbeat now says it is stopped."""
+    hold = Hold(tmp_path / "hold")
+    env = {**os.environ, **hold.env, "PYTHONUNBUFFERED": "1", "BENCH_POLL": "0.2",
+           "BENCH_HEARTBEAT_INTERVAL": "0.2", "BENCH_HEARTBEAT_GRACE": "2"}  # fmt: skip
+    store = str(tmp_path / "s.sqlite")
+    args = _cli("run", "study", study_file, "--smoke", "--store", store)
+    victim = spawn(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    pid, key = hold.wait_for(0, victim)
+    os.kill(pid, signal.SIGSTOP)  # alive, but silent
+    try:
+        (hold.folder / "free").write_text("100")  # the second command's runs go on
+        second = subprocess.run(
+            args, env=env, capture_output=True, text=True, timeout=600
+        )  # fmt: skip
+        assert second.returncode == 0, second.stdout + second.stderr
+        run = Store(store).get(key)
+        assert run.state == "finished" and run.attempts == 2  # taken over, trained once more
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        victim.wait()
 
 
 def _table(study_file, store, *extra):

@@ -296,3 +296,19 @@ def test_two_processes_linking_the_same_run_at_once_both_succeed(any_store, monk
     assert st.link("s", "a", 0, "race1", "scac", {"seed": 0}) is None
     assert raced == ["started", None] and st.status("race1") == "pending"
     assert [r["run_key"] for r in st.list_runs(study="s")] == ["race1"]
+
+
+def test_a_store_in_a_folder_it_cannot_write_is_read_immutable(tmp_path, monkeypatch):
+    """Issue 33: a good store on a read-only file system failed with 'unable to open database
+    file' (SQLite's write-ahead log needs its -shm file beside the store); commands that only
+    read now open it immutable, and write nothing."""
+    st = _store(tmp_path)
+    st.link("study", "arm", 0, "abc123", "scac", {"seed": 0})
+    st.engine.dispose()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: mode != os.W_OK and real(p, mode))
+    ro = Store(str(tmp_path / "s.sqlite"), create=False)
+    assert ro.readonly and "immutable=1" in ro.url
+    assert [r["run_key"] for r in ro.list_runs()] == ["abc123"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
