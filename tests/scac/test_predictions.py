@@ -1,6 +1,8 @@
 """Stored predictions: logits kept so every protocol re-scores a stored run exactly as in memory;
 files from before the logits were stored still read."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -71,3 +73,28 @@ def test_logits_of_the_wrong_shape_are_refused():
     pred = _saturated()
     with pytest.raises(ValueError, match="logits"):
         Predictions(**{**pred.__dict__, "logits": pred.logits[:, :2]})
+
+
+def test_logits_that_disagree_with_the_scores_are_named(tmp_path):
+    """Issue 33: a file whose logits said other things than its scores was scored by the
+    logits without a word (mAP 53.60 against 54.04)."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(20, 3)).astype(np.float32)
+    pred = Predictions(
+        scores=(1 / (1 + np.exp(-logits))).astype(np.float32),
+        targets=(rng.random((20, 3)) < 0.4).astype(np.uint8),
+        mask=np.ones((20, 3), bool),
+        image_ids=np.arange(20),
+        classes=["a", "b", "c"],
+        class_groups=["", "", ""],
+        logits=logits,
+    )
+    good, bad = tmp_path / "good.npz", tmp_path / "bad.npz"
+    pred.save(good)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Predictions.load(good)  # the two views agree: nothing said
+    pred.scores = pred.scores[::-1].copy()  # scores edited, logits not
+    pred.save(bad)
+    with pytest.warns(UserWarning, match=r"bad.npz: its logits disagree with its scores"):
+        Predictions.load(bad)

@@ -125,3 +125,22 @@ def test_ignored_entries_are_left_out_of_the_counts():
 def test_bad_input_raises(scores, targets, mask, message):
     with pytest.raises(ValueError, match=message):
         threshold_metrics(scores, targets, mask)
+
+
+def test_nonsense_arguments_are_named():
+    """Issue 33: a NaN threshold returned zeros, a wrong class_groups a made-up group mAP, and
+    bfloat16 scores failed inside torch; each argument is now checked and named."""
+    import torch
+
+    from scac.metrics import evaluate
+
+    scores = torch.tensor([[0.9, 0.1, 0.6], [0.2, 0.8, 0.4]])
+    targets = torch.tensor([[1, 0, 1], [0, 1, 0]])
+    with pytest.raises(ValueError, match="threshold must be a finite number"):
+        threshold_metrics(scores, targets, threshold=float("nan"))
+    with pytest.raises(ValueError, match="class_groups has 2 entries for 3 classes"):
+        evaluate(scores, targets, class_groups=["a", "b"])
+    with pytest.raises(ValueError, match="class_groups must be a list"):
+        evaluate(scores, targets, class_groups={"a": [0]})
+    half = evaluate(scores.bfloat16(), targets).metrics
+    assert half["mAP"] == evaluate(scores.bfloat16().float(), targets).metrics["mAP"]
