@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,10 @@ def files(tmp_path_factory) -> dict[str, str]:
         '{"op_code": 4, "worker_id": "x" "study_id": 0\n{"op_code": 0}\n'
     )
     (root / "a-file").write_text("not a folder")
+    (root / "bare").mkdir()  # the store copied without its runs/ folder
+    with sqlite3.connect(store) as conn:  # its write-ahead log into the file first
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(store, root / "bare" / "s.sqlite")
     return {"store": store, "run": run, "damaged": str(damaged), "root": str(root),
             "journal": str(journal), "file": str(root / "a-file")}  # fmt: skip
 
@@ -79,6 +84,8 @@ ROWS = [
     ("plot context {run} --image 1 --ratios 1,1e9,nan --store {store} --out {root}/c.png", 2,
      "ratios must be numbers from 1.0"),
     ("table coco --study context_ratio --smoke --ci bayes --store {store}", 2, "--ci must be"),
+    ("table coco --study context_ratio --smoke --store {root}/bare/s.sqlite", 0,
+     "n/a: run"),
 ]
 # fmt: on
 
