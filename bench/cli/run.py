@@ -68,6 +68,9 @@ def study(
     detail: bool = typer.Option(
         False, "--detail", help="Also show each seed's difference and P(arm > reference)."
     ),
+    markdown: bool = typer.Option(
+        False, "--markdown", help="Print the table as Markdown (for a paper's or a repo's text)."
+    ),
     store: str = STORE_OPTION,
 ) -> None:
     """Run every arm x seed of a study, skipping runs the store holds as finished; print the table.
@@ -122,7 +125,11 @@ def study(
             else:
                 run_plan(plan, st, ctx)
         selected = study_runs(st, s, variant=plan.variant, seeds=plan.seeds, smoke=smoke)
-        console.print(render.study_table(study_table(selected, ci=ci), detail=detail))
+        table = study_table(selected, ci=ci)
+        if markdown:
+            typer.echo(table.markdown(detail))
+        else:
+            console.print(render.study_table(table, detail=detail))
     # this invocation's runs, and only those, decide the exit code
     left = [spec for spec in plan.distinct if st.status(spec.key) != "finished"]
     if left:

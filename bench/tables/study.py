@@ -51,6 +51,44 @@ class StudyTable:
     comparisons: dict[str, Comparison] = field(default_factory=dict)
     ci: str = "seeds+images"
 
+    def rows(self, detail: bool = False) -> list[list[str]]:
+        """The table as text cells, header first (Markdown and CSV renderings): arm, seeds,
+        mean ± std per metric, then (with comparisons) vs, Δ [interval], and with ``detail``
+        each seed's difference and P(> ref). The best mean of a column is marked ``**``."""
+        summary, study = self.summary(), self.study
+        compared = bool(self.comparisons)
+        references = {study.reference_of(a) for a in study.arms} - {None}
+        head = ["arm", "seeds", *self.metrics]
+        if compared:
+            head += ["vs"] * study.paired + [self.delta_header()]
+            head += [f"Δ{self.metrics[0]} per seed", "P(> ref)"] * detail
+        best = {m: summary[f"{m} mean"].max() for m in self.metrics}
+        out = [head]
+        for _, row in summary.iterrows():
+            cells = [str(row["arm"]), str(row["n"])]
+            for m in self.metrics:
+                text = mean_std(row[f"{m} mean"], row[f"{m} std"])
+                cells.append(f"**{text}**" if row[f"{m} mean"] == best[m] else text)
+            if compared:
+                arm = next(a for a in study.arms if a.name == row["arm"])
+                ref = study.reference_of(arm)
+                c = self.comparisons.get(arm.name)
+                cells += [ref or ""] * study.paired
+                cells.append(c.text() if c else ("reference" if arm.name in references else "-"))
+                if detail:
+                    cells += (
+                        [c.per_seed_text(), f"{c.ci.p_improve:.2f}"] if c and c.ci else ["", ""]
+                    )
+            out.append(cells)
+        return out
+
+    def markdown(self, detail: bool = False) -> str:
+        """A Markdown table (as the README's and docs' tables), then its caption."""
+        rows = self.rows(detail)
+        lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+        lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+        return "\n".join(lines) + "\n\n" + "\n".join(self.caption()) + "\n"
+
     def caption_interval(self) -> str:
         """The interval, in words (``95% interval over seeds and images ...``)."""
         return INTERVALS[self.ci]
