@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.resources import bundled
 from scac.config import ConfigError, RunConfig, load_recipe, read_toml, with_overrides
 
 _STUDY_KEYS = {
@@ -58,19 +59,42 @@ _ARM_KEYS = {"name", "reason", "set", "reference"}
 _SMOKE_KEYS = {"seeds", "set"}
 
 
+def studies_dirs() -> list[Path]:
+    """Where studies, recipes (``recipes/``) and sweeps (``sweeps/``) are looked for, in order:
+    ``$BENCH_STUDIES`` if set, else ``./studies`` if it exists (a user's own, which extend the
+    toolkit's and win on a name both have), then the toolkit's own
+    (:func:`bench.resources.bundled`)."""
+    own = bundled("studies")
+    user = Path(os.environ["BENCH_STUDIES"]) if os.environ.get("BENCH_STUDIES") else None
+    if user is None and (Path.cwd() / "studies").is_dir():
+        user = Path.cwd() / "studies"
+    dirs = [user] if user is not None else []
+    return dirs + [own] if own.resolve() not in [d.resolve() for d in dirs] else dirs
+
+
 def studies_dir() -> Path:
-    """``$BENCH_STUDIES``, else ``./studies`` if it exists, else the repository's ``studies/``."""
-    if os.environ.get("BENCH_STUDIES"):
-        return Path(os.environ["BENCH_STUDIES"])
-    local = Path.cwd() / "studies"
-    if local.is_dir():
-        return local
-    return Path(__file__).resolve().parents[1] / "studies"
+    """The first of :func:`studies_dirs`."""
+    return studies_dirs()[0]
+
+
+def find_file(name: str, kind: str = "") -> Path | None:
+    """``NAME.toml`` in the ``kind`` subfolder (``""``, ``recipes``, ``sweeps``) of the first of
+    :func:`studies_dirs` that has it, or None."""
+    for folder in studies_dirs():
+        path = folder / kind / f"{name}.toml"
+        if path.is_file():
+            return path
+    return None
+
+
+def known_files(kind: str = "") -> list[str]:
+    """The names of every ``*.toml`` in the ``kind`` subfolder of :func:`studies_dirs`."""
+    return sorted({p.stem for folder in studies_dirs() for p in (folder / kind).glob("*.toml")})
 
 
 def known_studies() -> list[str]:
-    """Names of the study files in :func:`studies_dir`."""
-    return sorted(p.stem for p in studies_dir().glob("*.toml"))
+    """Names of the study files (:func:`studies_dirs`)."""
+    return known_files()
 
 
 @dataclass(frozen=True)
@@ -133,11 +157,11 @@ def find_recipe(name: str, relative_to: Path) -> Path:
         relative_to / "recipes" / f"{name}.toml",
         relative_to / name,
         Path(name),
-        studies_dir() / "recipes" / f"{name}.toml",
+        find_file(name, "recipes"),
     ):
-        if candidate.is_file():
+        if candidate is not None and candidate.is_file():
             return candidate
-    known = sorted(p.stem for p in (studies_dir() / "recipes").glob("*.toml"))
+    known = known_files("recipes")
     raise ConfigError(f"unknown recipe {name!r}; known: {', '.join(known) or '(none)'}")
 
 
@@ -150,8 +174,8 @@ def load_study(name: str) -> Study:
     """
     path = Path(name)
     if not (path.suffix == ".toml" and path.is_file()):
-        path = studies_dir() / f"{name}.toml"
-        if not path.is_file():
+        path = find_file(name)
+        if path is None:
             raise ConfigError(
                 f"unknown study {name!r}; known: {', '.join(known_studies()) or '(none)'}"
             )

@@ -29,7 +29,13 @@ from typing import Any
 
 import optuna
 
-from bench.studies import apply_layer, find_recipe, recipe_smoke_overrides, studies_dir
+from bench.studies import (
+    apply_layer,
+    find_file,
+    find_recipe,
+    known_files,
+    recipe_smoke_overrides,
+)
 from scac.config import ConfigError, RunConfig, load_recipe, read_toml, with_overrides
 
 _KEYS = {
@@ -127,7 +133,7 @@ def _param(key: str, spec: Any, where: str) -> Param:
 
 def known_sweeps() -> list[str]:
     """Names of the sweep files in ``studies/sweeps``."""
-    return sorted(p.stem for p in (studies_dir() / "sweeps").glob("*.toml"))
+    return known_files("sweeps")
 
 
 def load_sweep(name: str) -> Sweep:
@@ -139,8 +145,8 @@ def load_sweep(name: str) -> Sweep:
     """
     path = Path(name)
     if not (path.suffix == ".toml" and path.is_file()):
-        path = studies_dir() / "sweeps" / f"{name}.toml"
-        if not path.is_file():
+        path = find_file(name, "sweeps")
+        if path is None:
             raise ConfigError(
                 f"unknown sweep {name!r}; known: {', '.join(known_sweeps()) or '(none)'}"
             )

@@ -17,6 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.resources import bundled
+
 if TYPE_CHECKING:  # pandas loads when a table is read, not when its names are listed
     import pandas as pd
 
@@ -91,10 +93,10 @@ def spec(name: str) -> TableSpec:
 
 
 def reported_dir() -> Path:
-    """``$BENCH_REPORTED``, else the repository's ``results/reported``."""
+    """``$BENCH_REPORTED``, else the toolkit's own (:func:`bench.resources.bundled`)."""
     if os.environ.get("BENCH_REPORTED"):
         return Path(os.environ["BENCH_REPORTED"])
-    return Path(__file__).resolve().parents[2] / "results" / "reported"
+    return bundled("reported")
 
 
 def normalize(label: str) -> str:
