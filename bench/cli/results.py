@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bench.cli.common import STORE_OPTION, VARIANT_OPTION, console, errors_as_messages
@@ -240,6 +241,28 @@ def export_tb(
     for w in caught:
         console.print(f"[yellow]warning[/] {w.message}", highlight=False)
     console.print(f"wrote {len(folders)} run folder(s) under {out}: tensorboard --logdir {out}")
+
+
+@app.command("export")
+def export(
+    out: Path = typer.Argument(..., help="The file to write: .csv, .parquet or .jsonl."),
+    fmt: str = typer.Option(
+        None, "--format", help="csv, parquet or jsonl \\[default: the file's suffix]."
+    ),
+    study: str = typer.Option(None, "--study", help="Only this study's runs."),
+    variant: str = typer.Option(
+        None, "--variant", help="Only this variant ('' for the plain study) \\[default: all]."
+    ),
+    state: str = typer.Option(None, "--status", help="Only runs in this state."),
+    store: str = STORE_OPTION,
+) -> None:
+    """Write the runs as a table, one row per run: record, config (dotted columns), metrics,
+    AP per class, provenance (as `bench.api.open_store(URL).runs()` gives them)."""
+    from bench.api import open_store
+
+    with errors_as_messages():
+        path = open_store(store).export(out, fmt, study=study, variant=variant, state=state)
+    console.print(f"wrote {escape(str(path))}", highlight=False)
 
 
 def register(root: typer.Typer) -> None:
