@@ -54,13 +54,14 @@ def metric_tables(ev: Evaluation) -> list[Table]:
     return [ap, thr, per_class]
 
 
-def evaluate_quietly(path: Path, protocol: str) -> tuple[Evaluation, list[str]]:
-    """Evaluate ``path`` under ``protocol``, collecting the library's warnings as lines."""
-    from scac.metrics import evaluate_file
+def evaluate_quietly(path: Path, protocol: str, pred=None) -> tuple[Evaluation, list[str]]:
+    """Evaluate ``path`` (or the predictions ``pred`` read from it) under ``protocol``,
+    collecting the library's warnings as lines."""
+    from scac.metrics import evaluate_file, evaluate_predictions
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ev = evaluate_file(path, protocol)
+        ev = evaluate_file(path, protocol) if pred is None else evaluate_predictions(pred, protocol)
     return ev, [str(w.message) for w in caught]
 
 
@@ -75,13 +76,76 @@ def print_evaluation(path: Path, ev: Evaluation, notes: list[str]) -> None:
 
 
 def eval_command(
-    pred_file: Path = typer.Argument(..., help="A predictions file (.npz) written by a run."),
+    pred_file: Path = typer.Argument(
+        ..., help="Predictions: a run's .npz, or another codebase's .csv/.npy/.npz/.json."
+    ),
+    versus: Path = typer.Argument(
+        None, help="A second predictions file: the first is compared with it, image by image."
+    ),
+    truth: Path = typer.Option(
+        None,
+        "--truth",
+        help="Ground truth of another codebase's predictions: COCO annotations (.json), a VOC "
+        "2007 folder or a label .csv.",
+    ),
+    split: str = typer.Option("test", "--split", help="With a VOC folder: its split."),
+    classes: str = typer.Option(
+        None, "--classes", help="The class names of a .npy's columns, comma-separated."
+    ),
+    kind: str = typer.Option(
+        None, "--kind", help="probability or logit \\[default: probability if all in [0, 1]]."
+    ),
+    id_column: str = typer.Option(None, "--id-column", help="The CSVs' image id column."),
     protocol: str = PROTOCOL_OPTION,
 ) -> None:
-    """Print the full metric set of a predictions file under a metric protocol."""
+    """Print the full metric set of a predictions file under a metric protocol; with a second
+    file, both and the paired difference (an interval over images, P(first > second))."""
+    from scac.foreign import read_predictions, read_truth
+
     with errors_as_messages():
-        ev, notes = evaluate_quietly(pred_file, protocol)
+        gt = read_truth(truth, split=split, id_column=id_column) if truth else None
+        names = [c.strip() for c in classes.split(",")] if classes else None
+
+        def read(path: Path):
+            return read_predictions(path, gt, classes=names, kind=kind, id_column=id_column)
+
+        first = read(pred_file)
+        ev, notes = evaluate_quietly(pred_file, protocol, first)
+        second = read(versus) if versus is not None else None
     print_evaluation(pred_file, ev, notes)
+    if second is not None:
+        with errors_as_messages():
+            print_comparison(pred_file, first, versus, second, protocol)
+
+
+def print_comparison(path_a: Path, a, path_b: Path, b, protocol: str) -> None:
+    """mAP, CF1 and OF1 of both, and the paired difference in mAP over the images."""
+    from scac.metrics import evaluate_predictions
+    from scac.metrics.variance import seed_image_interval
+
+    if a.classes != b.classes or list(a.image_ids) != list(b.image_ids):
+        raise ValueError(f"{path_a} and {path_b} do not hold the same images and classes")
+    kind = "logit" if a.logits is not None and b.logits is not None else "probability"
+    values = [p.values(kind)[0] for p in (a, b)]
+    ci = seed_image_interval(
+        [tuple(values)], a.targets, a.mask, protocol=protocol, method="images",
+        score_kind=kind,
+    )  # fmt: skip
+    table = Table(title=f"{path_a.name} against {path_b.name} (protocol {protocol})",
+                  title_justify="left")  # fmt: skip
+    table.add_column("")
+    for name in ("mAP", "CF1", "OF1"):
+        table.add_column(name, justify="right")
+    for path, pred in ((path_a, a), (path_b, b)):
+        m = evaluate_predictions(pred, protocol).metrics
+        table.add_row(path.name, *[_cell(m[k]) for k in ("mAP", "CF1", "OF1")])
+    console.print(table)
+    console.print(
+        f"ΔmAP {ci.delta:+.2f} [{ci.low:+.2f}, {ci.high:+.2f}]: 95% interval over the images "
+        f"(one prediction set each, so run-to-run chance is not counted); P(first > second) "
+        f"over image resamples {ci.p_improve:.2f}",
+        highlight=False,
+    )
 
 
 def register(root: typer.Typer) -> None:
