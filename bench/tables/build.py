@@ -16,7 +16,7 @@ from bench.compare import INTERVALS, Comparison, compare_runs, with_holm
 from bench.selection import StudyRuns
 from bench.store import Store
 from bench.tables.audit import MARKS, row_marks
-from bench.tables.measured import MeasuredRow, rows_from_runs, rows_from_study
+from bench.tables.measured import MeasuredRow, rows_from_files, rows_from_runs, rows_from_study
 from bench.tables.reported import Column, ReportedTable, load, normalize, row_label
 from scac.metrics import get_protocol
 
@@ -210,6 +210,7 @@ def build_table(
     delta_to: str | None = None,
     significance_metric: str = "mAP",
     ci: str = "seeds+images",
+    files: dict | None = None,
 ) -> TableView:
     """Table ``name``'s reported rows, then measured rows from ``runs`` or ``study``.
 
@@ -223,6 +224,8 @@ def build_table(
         delta_to: a row (reported or measured) the other rows show their difference to.
         significance_metric: the metric of the interval column for measured rows.
         ci: its interval (``seeds+images``, ``images``, ``two-level``; :mod:`bench.compare`).
+        files: rows scored from predictions files, ``{label: (path, Evaluation)}``: one
+            prediction set each, so they carry no interval.
 
     Raises:
         KeyError: unknown table, version, run id, or ``delta_to`` row (the known ones listed).
@@ -243,12 +246,13 @@ def build_table(
         measured += rows_from_runs(store, runs, table)
     if study is not None:
         measured += rows_from_study(study, table)
-    view.rows += [_measured_row(m, view.columns) for m in measured]
+    from_files = rows_from_files(files, table) if files else []
+    view.rows += [_measured_row(m, view.columns) for m in measured + from_files]
     _rank(view)
     reference = None
     if delta_to is not None:
         ref = _find(view, delta_to)
-        if view.rows[ref].measured:
+        if view.rows[ref].label in [m.label for m in measured]:
             reference = view.rows[ref].label
         _apply_delta(view, ref)
     elif study is not None:
@@ -260,4 +264,9 @@ def build_table(
     if len(measured) > 1:
         _significance(view, measured, reference, significance_metric, ci)
     view.footnotes = _footnotes(view, ci)
+    if from_files:
+        view.footnotes.append(
+            "rows from predictions files: one prediction set each, scored by bench under the "
+            "protocol shown; no interval (bench eval A B compares two files over images)"
+        )
     return view

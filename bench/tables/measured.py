@@ -82,8 +82,9 @@ def check_classes(run: RunRecord, table: ReportedTable | None) -> None:
     if set(want) != set(have):
         missing = [c for c in want if c not in have]
         extra = [c for c in have if c not in want]
+        who = f"run {run.run_key[:10]}" if isinstance(run, RunRecord) else run.run_key
         raise ValueError(
-            f"run {run.run_key[:10]} has classes {', '.join(have) or '(none)'}, but table "
+            f"{who} has classes {', '.join(have) or '(none)'}, but table "
             f"{table.spec.name} is per class over {len(want)} classes; missing: "
             f"{', '.join(missing[:6])}{'...' if len(missing) > 6 else ''}; "
             f"not in the table: {', '.join(extra[:6]) or '-'}"
@@ -164,4 +165,32 @@ def rows_from_study(selected: StudyRuns, table: ReportedTable | None) -> list[Me
         protocol, dataset = _describe(runs)
         seeds = [int(r.config["seed"]) for r in runs]
         rows.append(MeasuredRow(arm.name + suffix, runs, seeds, protocol, dataset))
+    return rows
+
+
+@dataclass
+class FileResult:
+    """A predictions file's scores, shaped like the parts of a run a table reads."""
+
+    run_key: str
+    metrics: dict[str, float]
+    per_class_ap: dict[str, float]
+    protocol: str
+    config: dict
+
+
+def rows_from_files(
+    files: dict[str, tuple[str, object]], table: ReportedTable | None
+) -> list[MeasuredRow]:
+    """One row per predictions file: ``{label: (path, Evaluation)}`` (see
+    :func:`scac.metrics.evaluate_predictions`); the data column says ``file``.
+
+    Raises:
+        ValueError: a file whose classes do not match a per-class table.
+    """
+    rows = []
+    for label, (path, ev) in files.items():
+        result = FileResult(path, ev.metrics, ev.per_class_ap, ev.protocol.name, {})
+        check_classes(result, table)
+        rows.append(MeasuredRow(label, [result], [None], ev.protocol.name, "file"))
     return rows

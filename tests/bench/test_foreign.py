@@ -131,3 +131,26 @@ def test_two_files_are_compared_image_by_image(handmade):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "ΔmAP +" in result.output and "run-to-run chance is not counted" in result.output
+
+
+def test_a_file_becomes_a_row_beside_the_papers(handmade):
+    folder, labels, scores, _ = handmade
+    truth = str(folder / "instances_val.json")
+    want = evaluate_predictions(
+        read_predictions(folder / "scores.csv", read_truth(truth)), "mlgcn"
+    ).metrics
+    result = runner.invoke(
+        app, ["table", "coco", "--predictions", f"mine={folder / 'scores.csv'}", "--truth", truth,
+              "--protocol", "mlgcn", "--format", "csv"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    row = next(r for r in csv.reader(result.output.splitlines()) if r and r[0] == "mine")
+    assert f"{want['mAP']:.1f}" in row and f"{want['OF1']:.1f}" in row
+    assert "SRN" in result.output  # the paper's rows stay
+    # a per-class table names the classes a 4-class file lacks
+    result = runner.invoke(
+        app, ["table", "voc", "--predictions", f"mine={folder / 'scores.csv'}", "--truth", truth],
+    )  # fmt: skip
+    assert result.exit_code != 0 and "missing: aeroplane" in result.output
+    result = runner.invoke(app, ["table", "coco", "--predictions", "scores.csv", "--truth", truth])
+    assert result.exit_code != 0 and "NAME=FILE" in result.output
