@@ -108,7 +108,7 @@ def pr(
     store: str = STORE_OPTION,
 ) -> None:
     """Precision-recall curves of a run's stored predictions, one per class, AP in the legend."""
-    from bench.plots import pr_curves
+    from bench.pr_plots import pr_curves
     from bench.store import Store
 
     with errors_as_messages():

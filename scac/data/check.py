@@ -100,6 +100,7 @@ def check_coco(
             report.errors.append(f"image folder not found: {image_dir}")
         cats = {c["id"] for c in coco.loadCats(coco.getCatIds())}
         ids = sorted(coco.getImgIds())
+        fatal = False  # a fault the reader cannot read past: no split summary then
         for done, image_id in enumerate(ids, 1):
             info = coco.imgs[image_id]
             lacking = [k for k in ("file_name", "width", "height") if k not in info]
@@ -108,6 +109,7 @@ def check_coco(
                     f"{ann.name}: image {image_id} has no {', '.join(repr(k) for k in lacking)} "
                     "(COCO image records need file_name, width and height)"
                 )
+                fatal = True
                 continue
             if image_dir.is_dir() and (
                 problem := _image_problem(
@@ -119,11 +121,13 @@ def check_coco(
                 where = f"{ann.name}: annotation {a.get('id')} of image {image_id}"
                 if a.get("category_id") not in cats:
                     report.errors.append(f"{where}: unknown category {a.get('category_id')!r}")
+                    fatal = True
                 box = a.get("bbox")
                 if not is_box(box):
                     report.errors.append(
                         f"{where}: bbox must be 4 numbers [x, y, w, h], got {box!r}"
                     )
+                    fatal = True
                     continue
                 x, y, w, h = box
                 if w <= 0 or h <= 0:
@@ -135,7 +139,7 @@ def check_coco(
                     )
             if progress:
                 progress(done, len(ids))
-        if not any(f"{ann.name}:" in e for e in report.errors):  # the faults above are named
+        if not fatal:
             index = read_coco(ann, image_dir if image_dir.is_dir() else root, keep_empty=True)
             summary = _summary(split, index)
             report.splits.append(summary)

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from bench.cli.main import app
 from bench.owner import Owner
-from bench.plots import ap_gains, pr_curves, precision_recall, study_curve
+from bench.plots import ap_gains, study_curve
+from bench.pr_plots import pr_curves, precision_recall
 from bench.selection import study_runs
 from bench.store import Store
 from bench.studies import load_study

@@ -197,7 +197,7 @@ def test_text_from_the_store_is_escaped_and_a_failed_run_reported(tmp_path):
     ("args", "message"),
     [
         (["study", "no_such_study"], "unknown study 'no_such_study'"),
-        (["study", "context_ratio"], "context_ratio has no finished run"),  # only smoke runs
+        (["study", "context_ratio"], "no finished run of study context_ratio"),  # only smoke runs
         (["study", "context_ratio", "--smoke", "--variant", "v9"], "has no variant 'v9'"),
         (["run", "zzzz"], "no run 'zzzz'"),
     ],
