@@ -19,7 +19,8 @@ images and gives, for the mean over seeds of the per-seed differences:
   95% ± 2.5% of simulated studies at 3, 5 and 10 seeds;
 * ``images``: the percentile interval over images with the seeds averaged, what the toolkit
   showed before: it ignores run-to-run chance, and is named as such;
-* ``two-level``: resample the seeds, then the images (kept for comparison: too short at k < 10).
+* ``two-level``: resample the seeds, then the images (kept for comparison: it counts the
+  images twice and is too wide, 98-99% coverage).
 
 With one seed there is no run-to-run variance to estimate: the interval is the image-only one
 and :attr:`SeedImageCI.seed_variance_known` is False (tables then give no star). The result also
