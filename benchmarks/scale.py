@@ -16,6 +16,7 @@ and imports (the same for every size, ``benchmarks/cli_startup.py``) are left ou
 
     python benchmarks/scale.py                 # every part (about 10 minutes on 2 cores)
     python benchmarks/scale.py --parts 1,2     # planning and the store only
+    python benchmarks/scale.py --parts 3 --labels-per-image 12   # a denser label set
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# COCO 2014's mean number of distinct categories per image (val2014: about 117,000 positives)
+COCO_LABELS_PER_IMAGE = 2.9
 CLASSES = ["ball", "plate", "buoy", "kite", "bottle", "clock", "person", "table", "boat"]
 
 
@@ -87,11 +90,11 @@ def planning(folder: Path) -> None:
     print(f"growth exponent: {_growth(sizes, seconds)}\n")
 
 
-def _predictions(n: int, classes: list[str], strength: float, seed: int):
+def _predictions(n: int, classes: list[str], strength: float, seed: int, prevalence: float):
     from scac.predictions import Predictions
 
     rng = np.random.default_rng(seed)
-    targets = (np.random.default_rng(7).random((n, len(classes))) < 0.15).astype(np.uint8)
+    targets = (np.random.default_rng(7).random((n, len(classes))) < prevalence).astype(np.uint8)
     logits = (strength * targets + rng.normal(0, 1, targets.shape)).astype(np.float32)
     return Predictions(
         scores=1 / (1 + np.exp(-logits)), targets=targets, mask=np.ones(targets.shape, bool),
@@ -99,7 +102,10 @@ def _predictions(n: int, classes: list[str], strength: float, seed: int):
     )  # fmt: skip
 
 
-def _fill_store(path: Path, runs: int, study: str, arms: int, seeds: int, images: int, classes):
+def _fill_store(
+    path: Path, runs: int, study: str, arms: int, seeds: int, images: int, classes,
+    prevalence: float = 0.15,
+):  # fmt: skip
     """A store with ``runs`` finished records: the study's arms x seeds (with predictions on
     disk) and the rest in other studies (records only)."""
     import sqlalchemy as sa
@@ -118,7 +124,7 @@ def _fill_store(path: Path, runs: int, study: str, arms: int, seeds: int, images
         key = f"{i:016x}"
         metrics, per_class = {"mAP": 50.0 + (i % 7), "CF1": 40.0, "OF1": 45.0}, {}
         if in_study:
-            pred = _predictions(images, classes, 1.0 + 0.2 * arm, 100 * arm + seed)
+            pred = _predictions(images, classes, 1.0 + 0.2 * arm, 100 * arm + seed, prevalence)
             folder = store.artifacts_dir(key)
             folder.mkdir(parents=True, exist_ok=True)
             pred.save(folder / "predictions.npz")
@@ -184,7 +190,7 @@ def store_commands(folder: Path) -> None:
     print()
 
 
-def coco_table(folder: Path) -> None:
+def coco_table(folder: Path, labels_per_image: float) -> None:
     from bench.selection import study_runs
     from bench.studies import load_study
     from bench.tables.study import study_table
@@ -192,9 +198,10 @@ def coco_table(folder: Path) -> None:
 
     classes = [f"class{i}" for i in range(80)]
     print("3. a study table over COCO-sized predictions (40,504 images x 80 classes, "
-          "5 arms x 3 seeds)")  # fmt: skip
+          f"{labels_per_image:g} labels per image, 5 arms x 3 seeds)")  # fmt: skip
     start = time.perf_counter()
-    store = _fill_store(folder / "coco" / "s.sqlite", 15, "coco", 5, 3, 40_504, classes)
+    store = _fill_store(folder / "coco" / "s.sqlite", 15, "coco", 5, 3, 40_504, classes,
+                        labels_per_image / 80)  # fmt: skip
     print(f"   (15 predictions files written in {time.perf_counter() - start:.0f} s)")
     file = store.artifacts_dir(f"{0:016x}") / "predictions.npz"
     t, _ = _timed(Predictions.load, file)
@@ -215,6 +222,8 @@ def coco_table(folder: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default="1,2,3", help="which parts to run, e.g. 1,3")
+    ap.add_argument("--labels-per-image", type=float, default=COCO_LABELS_PER_IMAGE,
+                    help="part 3's mean positives per image (default: COCO's 2.9)")  # fmt: skip
     args = ap.parse_args()
     parts = {int(p) for p in args.parts.split(",")}
     folder = Path(tempfile.mkdtemp(prefix="scale-"))
@@ -225,7 +234,7 @@ def main() -> None:
     if 2 in parts:
         store_commands(folder)
     if 3 in parts:
-        coco_table(folder)
+        coco_table(folder, args.labels_per_image)
     print(f"total {time.perf_counter() - start:.0f} s")
 
 

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from bench.compare import INTERVALS, Comparison, compare_runs, with_holm
+from bench.compare import INTERVALS, Comparison, compare_many, with_holm
 from bench.selection import StudyRuns
 from bench.store import Store
 from bench.tables.audit import MARKS, row_marks
@@ -152,11 +152,12 @@ def _significance(
 ) -> None:
     first = next(i for i, r in enumerate(view.rows) if r.measured)
     ref = first + [m.label for m in measured].index(reference) if reference else first
-    compared = {
-        first + k: compare_runs(m.runs, measured[ref - first].runs, metric=metric, method=ci)
+    jobs = {
+        first + k: (m.runs, measured[ref - first].runs)
         for k, m in enumerate(measured)
         if first + k != ref
     }
+    compared = compare_many(jobs, metric=metric, method=ci)
     for i, comparison in with_holm(compared).items():
         view.rows[i].comparison = comparison
     view.significance = (metric, view.rows[ref].label)

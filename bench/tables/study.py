@@ -2,7 +2,7 @@
 
 Each arm is also compared with its reference arm (the study's, or one the arm names), seed by
 seed, with an interval that counts run-to-run chance as well as the test images'
-(:func:`bench.compare.compare_runs`); the stars of a study's arms are corrected for their number
+(:func:`bench.compare.compare_many`); the stars of a study's arms are corrected for their number
 (Holm). The caption, one text for the terminal and the HTML report, says which interval it is.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from bench.compare import INTERVALS, Comparison, compare_runs, with_holm
+from bench.compare import INTERVALS, Comparison, compare_many, with_holm
 from bench.comparison_cache import FOLDER as COMPARISONS
 from bench.selection import StudyRuns
 from bench.studies import Study
@@ -204,7 +204,7 @@ def _seed_notes(comparisons: dict[str, Comparison]) -> list[str]:
 def _compare_arms(runs: StudyRuns, metrics: list[str], ci: str) -> dict[str, Comparison]:
     if not metrics:
         return {}
-    out = {}
+    jobs = {}
     cache = runs.artifacts_root / COMPARISONS if runs.artifacts_root is not None else None
     for arm in runs.study.arms:
         ref = runs.study.reference_of(arm)
@@ -212,7 +212,5 @@ def _compare_arms(runs: StudyRuns, metrics: list[str], ci: str) -> dict[str, Com
             continue
         records, reference = runs.records(arm.name), runs.records(ref)
         if records and reference:
-            out[arm.name] = compare_runs(
-                records, reference, metric=metrics[0], method=ci, cache=cache
-            )
-    return with_holm(out)
+            jobs[arm.name] = (records, reference)
+    return with_holm(compare_many(jobs, metric=metrics[0], method=ci, cache=cache))

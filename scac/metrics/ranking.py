@@ -201,12 +201,19 @@ class RankedPositives:
     def _weighted_points(self, weights: np.ndarray) -> tuple[np.ndarray, ...]:
         """(w, tp, seen, n_pos) of B resamples given as (B, N) image multiplicities."""
         r = self._ranked()
-        w = weights[:, r["image"]].astype(np.float64)  # (B, P) copies of each positive
-        run = np.concatenate([np.zeros((len(w), 1)), np.cumsum(w, axis=1)], axis=1)
-        tp = run[:, r["through"] + 1] - run[:, r["start"][r["row"]]]
+        # the running counts below never exceed N x C (a resample holds N images per class):
+        # exact in float32 below 2**24, half the memory traffic of float64; np.take, not fancy
+        # indexing: several times faster for a gather along the last axis
+        count = np.float32 if weights.shape[1] * self.shape[1] < 1 << 24 else np.float64
+        w = np.take(weights, r["image"], axis=1).astype(count)  # (B, P) copies of each positive
+        run = np.zeros((len(w), w.shape[1] + 1), count)
+        np.cumsum(w, axis=1, out=run[:, 1:])
+        tp = np.take(run, r["through"] + 1, axis=1) - np.take(run, r["start"][r["row"]], axis=1)
         n_pos = run[:, r["start"] + r["count"]] - run[:, r["start"]]  # (B, C)
         w_img = np.ascontiguousarray(weights.T, dtype=np.float32)  # (N, B)
-        spans = (self._span_matrix() @ w_img).T.astype(np.float64)
+        spans = (self._span_matrix() @ w_img).T.astype(count, copy=False)
         run = np.cumsum(spans, axis=1)  # (B, U) counted entries, restarted per class:
         base = np.where(r["first_point"] > 0, run[:, r["first_point"] - 1], 0)
-        return w, tp, (run - base)[:, r["point_of"]], n_pos
+        seen = np.take(run - base, r["point_of"], axis=1)
+        return (w.astype(np.float64), tp.astype(np.float64), seen.astype(np.float64),
+                n_pos.astype(np.float64))  # fmt: skip

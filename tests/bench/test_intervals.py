@@ -107,3 +107,18 @@ def test_an_unknown_interval_is_named(crafted):
     result = runner.invoke(app, ["table", "coco", "--study", path, "--store", store.url,
                                  "--ci", "bayes"])  # fmt: skip
     assert result.exit_code != 0 and "--ci must be one of" in result.output
+
+
+def test_threads_give_the_numbers_of_one_comparison_at_a_time(crafted):
+    from bench import compare
+
+    store, path = crafted
+    selected = study_runs(store, load_study(path))
+    jobs = {arm: (selected.records(arm), selected.records("ref")) for arm in ("steady", "flaky")}
+    compare._REPLICATES.clear()
+    together = compare.compare_many(jobs, workers=2)
+    compare._REPLICATES.clear()
+    alone = {arm: compare.compare_runs(*pair) for arm, pair in jobs.items()}
+    for arm in jobs:
+        a, b = together[arm].ci, alone[arm].ci
+        assert (a.delta, a.low, a.high, a.p_improve) == (b.delta, b.low, b.high, b.p_improve)
