@@ -7,7 +7,9 @@ import scac  # noqa: F401 - first: it sets the default numerics path before torc
 import contextlib
 import os
 import random
+import shutil
 import signal
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -93,6 +95,33 @@ def synth_root(tmp_path_factory) -> Path:
     from scac.data.synth import generate
 
     return generate(tmp_path_factory.mktemp("synth"), seed=3, train=40, val=20)
+
+
+@pytest.fixture(scope="session")
+def finished_smoke(tmp_path_factory):
+    """``copy(folder) -> store``: a private copy of a store holding the smoke study
+    ``context_ratio`` finished (5 tiny runs with their predictions, curves and intervals),
+    trained once per session; every caller gets its own files, free to damage them."""
+    from typer.testing import CliRunner
+
+    from bench.cli.main import app
+
+    done = tmp_path_factory.mktemp("finished-smoke")
+    with pytest.MonkeyPatch.context() as env:  # the session's cache, as every test has it
+        env.setenv("SCAC_CACHE", str(tmp_path_factory.getbasetemp() / "scac-cache"))
+        env.setenv("BENCH_STUDIES", str(ROOT / "studies"))
+        env.delenv("BENCH_STORE", raising=False)
+        args = ["run", "study", "context_ratio", "--smoke", "--store", str(done / "s.sqlite")]
+        result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    with contextlib.closing(sqlite3.connect(done / "s.sqlite")) as db:  # the WAL into the file
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def copy(folder: Path) -> str:
+        shutil.copytree(done, folder, dirs_exist_ok=True)
+        return str(folder / "s.sqlite")
+
+    return copy
 
 
 @pytest.fixture

@@ -100,6 +100,7 @@ def test_gpu_check_dry_run_starts_every_step_on_the_cpu():
     assert "no CUDA device (dry run on the CPU)" in done.stdout
 
 
+@pytest.mark.slow  # 13 fresh interpreters (the imports: tests/bench/test_cli_startup.py)
 def test_cli_startup_prints_every_help_beside_the_torch_import():
     out = run_script("cli_startup.py", "--repeat", "1")
     rows = dict(re.findall(r"^(\S.*?)\s+([\d.]+)\s+[\d.]+$", out, re.M))

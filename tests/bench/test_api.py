@@ -17,11 +17,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> str:
-    path = str(tmp_path_factory.mktemp("api") / "s.sqlite")
-    done = runner.invoke(app, ["run", "study", "context_ratio", "--smoke", "--store", path])
-    assert done.exit_code == 0, done.output
-    return path
+def store(tmp_path_factory, finished_smoke) -> str:
+    return finished_smoke(tmp_path_factory.mktemp("api"))
 
 
 def test_runs_are_a_frame_of_flat_columns(store):

@@ -23,12 +23,10 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict[str, str]:
+def files(tmp_path_factory, finished_smoke) -> dict[str, str]:
     """Paths the rows use, ``{name}`` in their arguments."""
     root = tmp_path_factory.mktemp("bad")
-    store = str(root / "smoke" / "s.sqlite")
-    done = runner.invoke(app, ["run", "study", "context_ratio", "--smoke", "--store", store])
-    assert done.exit_code == 0, done.output
+    store = finished_smoke(root / "smoke")
     run = Store(store).list_runs()[0]["run_key"]
     # a predictions file with bytes flipped inside its compressed arrays
     damaged = root / "damaged.npz"

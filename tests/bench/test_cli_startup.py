@@ -81,16 +81,10 @@ print(json.dumps({{"codes": codes, "torch": "torch" in sys.modules,
 NO_TORCH = ("torch", "torchvision", "matplotlib", "seaborn", "optuna", "PIL", "pycocotools")
 
 
-def test_a_finished_study_prints_again_without_torch(tmp_path):
+def test_a_finished_study_prints_again_without_torch(tmp_path, finished_smoke):
     """Issue 29: printing a finished study's table again took 4.6-5.9 s, 3 of them importing
     torch for the configs; planning, run keys, the store and the table now load none of it."""
-    store = str(tmp_path / "s.sqlite")
-    first = subprocess.run(
-        [sys.executable, "-m", "bench.cli.main", "run", "study", "context_ratio", "--smoke",
-         "--store", store],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert first.returncode == 0, first.stdout + first.stderr
+    store = finished_smoke(tmp_path)
     commands = [
         ["run", "study", "context_ratio", "--smoke", "--store", store],
         ["table", "coco", "--study", "context_ratio", "--smoke", "--store", store],

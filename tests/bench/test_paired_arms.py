@@ -99,6 +99,7 @@ def test_an_unknown_reference_is_refused_naming_the_arm(tmp_path):
         load_study(str(path))
 
 
+@pytest.mark.slow  # 11 arms: about 20 s; each reading's switch: tests/scac/models/test_switches.py
 def test_the_readings_study_runs_end_to_end_in_smoke_form(tmp_path):
     """Every reading of SCAC the paper leaves open trains and is scored (about 25 s)."""
     store = str(tmp_path / "s.sqlite")

@@ -116,7 +116,14 @@ FAMILY_TERMS = {
 }
 
 
-@pytest.mark.parametrize("family", sorted(FAMILY_RECIPES))
+# resnet_semantic is resnet_baseline with one more head, and its arm the longest (about 12 s)
+FAMILY_PARAMS = [
+    pytest.param(f, marks=pytest.mark.slow) if f == "resnet_semantic" else f
+    for f in sorted(FAMILY_RECIPES)
+]
+
+
+@pytest.mark.parametrize("family", FAMILY_PARAMS)
 def test_one_arm_of_every_family_trains_end_to_end(tmp_path, family):
     recipe, arm = FAMILY_RECIPES[family]
     sets = ", ".join(f'"{k}" = {v!r}'.replace("'", '"') for k, v in arm.items())

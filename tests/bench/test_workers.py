@@ -113,6 +113,7 @@ def test_three_workers_run_a_six_run_study_once_each(tmp_path, backend):
     assert q.counts() == {"COMPLETE": 6}
 
 
+@pytest.mark.slow  # about 20 s per backend; test_a_killed_workers_run_is_finished_by_another stays
 def test_killing_a_worker_other_than_the_first_never_hangs_the_command(tmp_path, backend, spawn):
     """Issue 15: the coordinator waited on the first worker while a killed one stayed a zombie
     that a liveness check by signal 0 counted as alive: the command waited forever."""
