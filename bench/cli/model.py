@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bench.cli.common import console, errors_as_messages
 
-app = typer.Typer(help="Inspect the models recipes build.", no_args_is_help=True)
+app = typer.Typer(help="The model families, and the models recipes build.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_() -> None:
+    """The model families every study, table, sweep and report can use, and where each comes
+    from: built in, or a package's ``scac_bench.families`` entry point."""
+    from scac.families.plugins import describe
+
+    t = Table(title="model families (model.name)", title_justify="left")
+    t.add_column("name")
+    t.add_column("from")
+    t.add_column("what it is")
+    for name, origin, summary in describe():
+        t.add_row(escape(name), escape(origin), escape(summary))
+    console.print(t)
 
 
 @app.command("summary")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from bench.cli import study_table as render
 from bench.cli.common import (
@@ -79,6 +80,70 @@ def study(
     --set (last). Exit code: 0 when every run of this invocation finished, 1 when any did not,
     130 when interrupted.
     """
+    _run_and_print(
+        name, smoke=smoke, seeds=seeds, overrides=set_, variant=variant,
+        device=device, numerics=numerics, no_cache=no_cache, workers=workers, storage=storage,
+        enqueue_only=enqueue_only, tensorboard=tensorboard, ci=ci, detail=detail,
+        markdown=markdown, store=store,
+    )  # fmt: skip
+
+
+GRID_HELP = """Run the product of a few settings as a study: one arm per point, the first point the
+reference. The study file is written to $BENCH_STUDIES or ./studies as NAME.toml, so `bench
+run study NAME` and every table, plot and report find it again; a NAME that holds another
+study is refused. Example: bench run grid synth --vary model.context_ratio=1,3,5 --vary
+loss.alpha=0.5,1 --seeds 0,1,2 --name ratio_alpha"""
+
+
+@app.command("grid", help=GRID_HELP)
+def grid(
+    recipe: str = typer.Argument(..., help="Recipe name (studies/recipes/NAME.toml) or path."),
+    vary: list[str] = typer.Option(
+        ..., "--vary", help="A key and its values: key=v1,v2,... (repeat for more keys)."
+    ),
+    name: str = typer.Option(..., "--name", help="The study's name (its file NAME.toml)."),
+    seeds: str = typer.Option("0", "--seeds", help="Seeds of every point, e.g. 0,1,2."),
+    set_: list[str] = typer.Option(
+        [], "--set", help="A setting of every point, written into the study: key=value."
+    ),
+    smoke: bool = typer.Option(False, "--smoke", help="Tiny data and one short epoch per phase."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1..."),
+    numerics: str = NUMERICS_OPTION,
+    no_cache: bool = NO_CACHE_OPTION,
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        help="Worker processes, as `bench run study --workers`.",
+        show_default=False,
+    ),
+    tensorboard: Path = TENSORBOARD_OPTION,
+    ci: str = CI_OPTION,
+    store: str = STORE_OPTION,
+) -> None:
+    with errors_as_messages():
+        use_numerics(numerics)  # before anything could load torch
+    from bench.grids import parse_axis, write_grid
+
+    with errors_as_messages():
+        axes = [parse_axis(v) for v in vary]
+        path, written = write_grid(
+            name, recipe, axes, parse_seeds(seeds) or (0,), parse_overrides(set_)
+        )
+    console.print(f"{'wrote' if written else 'found'} study {escape(str(path))}", highlight=False)
+    _run_and_print(
+        str(path), smoke=smoke, seeds=None, overrides=[], variant=None, device=device,
+        numerics=numerics, no_cache=no_cache, workers=workers, storage=None,
+        enqueue_only=False, tensorboard=tensorboard, ci=ci, detail=False, markdown=False,
+        store=store,
+    )  # fmt: skip
+
+
+def _run_and_print(
+    name: str, *, smoke, seeds, overrides, variant, device, numerics, no_cache, workers,
+    storage, enqueue_only, tensorboard, ci, detail, markdown, store,
+) -> None:  # fmt: skip
+    """What `bench run study` and `bench run grid` do once the study file exists: plan, run
+    (here or with workers), print the table; exit 1 when a run of this invocation failed."""
     with errors_as_messages():
         use_numerics(numerics)
     from bench.parallel import auto_workers, default_storage
@@ -97,7 +162,7 @@ def study(
             s,
             smoke=smoke,
             seeds=parse_seeds(seeds),
-            overrides=parse_overrides(set_),
+            overrides=parse_overrides(overrides),
             variant=variant,
             device=device,
         )

@@ -1,7 +1,8 @@
 """Model families: one file per model, one registry (see :mod:`scac.families.base`).
 
 ``FAMILIES`` maps ``model.name`` to its family. A new model is a new file in this package and
-one line below.
+one line below, or a package of its own that declares a ``scac_bench.families`` entry point
+(:mod:`scac.families.plugins`, loaded here once the built-in families are registered).
 """
 
 from scac.families import baseline, latent_context, spatial_context, srn  # noqa: F401 - register
@@ -13,6 +14,9 @@ from scac.families.base import (
     PretrainedPart,
     register,
 )
+from scac.families.plugins import ORIGINS, load_plugins
+
+load_plugins()
 
 
 def family(name: str) -> ModelFamily:
@@ -28,6 +32,7 @@ def build_model(cfg: ModelConfig, num_classes: int, pretrained: dict | None = No
 __all__ = [
     "FAMILIES",
     "LossConfig",
+    "ORIGINS",
     "ModelConfig",
     "ModelFamily",
     "PretrainedPart",

@@ -112,7 +112,7 @@ def build_resnet_semantic(
 
 @register
 class ResNetBaselineFamily(ModelFamily):
-    """Binary relevance: one BCE term ``cls``."""
+    """The ResNet baseline of SRN §4.1: binary relevance, one BCE term ``cls``."""
 
     name = "resnet_baseline"
     config = ResNetBaselineConfig
@@ -133,7 +133,7 @@ class ResNetBaselineFamily(ModelFamily):
 
 @register
 class ResNetSemanticFamily(ModelFamily):
-    """``cls`` on the initial and ``semantic`` on the final confidences."""
+    """SRN's ResNet-101-semantic: ``cls`` on the initial, ``semantic`` on the final confidences."""
 
     name = "resnet_semantic"
     config = ResNetSemanticConfig
