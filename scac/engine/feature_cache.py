@@ -81,7 +81,7 @@ def _base_indices(dataset, indices: torch.Tensor) -> np.ndarray:
 def cacheable_stage(model: nn.Module, frozen: tuple[str, ...]) -> str | None:
     """The last of ``model.cacheable_stages`` whose parts are all frozen, or None."""
     stage = None
-    for name in getattr(model, "cacheable_stages", ()):
+    for name in model.cacheable_stages:
         if name not in frozen:
             break
         stage = name

@@ -16,10 +16,9 @@ import torch
 from scac.config import RunConfig
 from scac.data.batch import collate
 from scac.engine.run import Assembly, assemble, own_random_state
+from scac.models.contract import MultiLabelModel
 from scac.models.patches import ExpandPatches
 from scac.models.pooling import AGGREGATIONS
-from scac.models.scac import SCAC
-from scac.models.srn import SRN
 
 
 @dataclass
@@ -92,17 +91,17 @@ def dataset_index(dataset, image_id: int) -> int:
 
 
 @torch.no_grad()
-def patch_view(model, dataset, image_id: int) -> PatchView:
+def patch_view(model: MultiLabelModel, dataset, image_id: int) -> PatchView:
     """Run ``model`` (a SCAC) on evaluation image ``image_id`` and keep what it saw.
 
     Raises:
         ValueError: a model without patches (the peer families).
         KeyError: no such image.
     """
-    if not isinstance(model, SCAC):
+    if model.shows != "patches":  # the model contract (scac.models.contract)
         raise ValueError(
             f"{type(model).__name__} has no object or context patches to draw; patch drawings "
-            "are for SCAC runs"
+            "are for models that show patches (SCAC)"
         )
     sample = dataset.sample(dataset_index(dataset, image_id), flip=False)
     if sample is None:
@@ -163,13 +162,13 @@ class AttentionView:
 
 
 @torch.no_grad()
-def attention_view(model, dataset, image_id: int) -> AttentionView:
+def attention_view(model: MultiLabelModel, dataset, image_id: int) -> AttentionView:
     """Run an SRN on evaluation image ``image_id`` and keep its attention maps.
 
     Raises:
         ValueError: a model without attention maps; KeyError: no such image.
     """
-    if not isinstance(model, SRN):
+    if model.shows != "attention":
         raise ValueError(f"{type(model).__name__} has no attention maps to draw")
     sample = dataset.sample(dataset_index(dataset, image_id), flip=False)
     if sample is None:

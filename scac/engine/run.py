@@ -40,6 +40,7 @@ from scac.engine.predict import predict
 from scac.engine.train import Runtime, TrainLog, train
 from scac.families import FAMILIES
 from scac.metrics import summarize
+from scac.models.contract import check_model
 from scac.models.dense import use_onednn
 
 
@@ -175,7 +176,8 @@ def model_and_objective(
     """
     seed_everything(cfg.seed)
     family = FAMILIES.get(cfg.model.name)
-    model = use_onednn(family.build(cfg.model, num_classes, pretrained)).to(device)
+    model = check_model(family.build(cfg.model, num_classes, pretrained), cfg.model.name)
+    model = use_onednn(model).to(device)
     return model, partial(family.objective, settings=cfg.loss)
 
 

@@ -119,7 +119,7 @@ def _objective(terms: dict[str, torch.Tensor], phase: PhaseConfig) -> torch.Tens
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """The trainable parameters, those the model exempts from weight decay (``no_weight_decay``,
     as timm's models name them: a learnable scale) in a group of their own."""
-    exempt = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
+    exempt = model.no_weight_decay()
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     groups = [{"params": [p for n, p in named if n not in exempt]}]
     if any(n in exempt for n, _ in named):

@@ -26,7 +26,9 @@ def family(name: str) -> ModelFamily:
 
 def build_model(cfg: ModelConfig, num_classes: int, pretrained: dict | None = None):
     """The model of a ``model`` config section, with pretrained state-dict files by part."""
-    return FAMILIES.get(cfg.name).build(cfg, num_classes, pretrained)
+    from scac.models.contract import check_model
+
+    return check_model(FAMILIES.get(cfg.name).build(cfg, num_classes, pretrained), cfg.name)
 
 
 __all__ = [

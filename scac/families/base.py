@@ -6,7 +6,9 @@ its variants, SRN, the latent-context transformer), in one file of ``scac/famili
 * ``config`` and ``loss_config``: the frozen dataclasses of the run config's ``model`` and
   ``loss`` sections (``model.name`` picks the family);
 * :meth:`ModelFamily.build`: the model from its section, the class count and the pretrained
-  files by part (the one place where that config becomes modules);
+  files by part (the one place where that config becomes modules); the model implements the
+  one model contract, :class:`scac.models.contract.MultiLabelModel`, so nothing outside the
+  family asks it what it is;
 * :meth:`ModelFamily.objective`: the loss assembly, ``(output, batch, loss section) -> terms``
   with the weighted sum under ``"total"``; the pure tensor terms live in ``scac.losses``;
 * :meth:`ModelFamily.pretrained_parts`: the pretrained parts a run loads, declared as data
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from scac.data.batch import Batch
+    from scac.models.contract import MultiLabelModel
     from scac.sections import DataConfig
 
 
@@ -98,7 +101,7 @@ class ModelFamily:
 
     def build(
         self, cfg: ModelConfig, num_classes: int, pretrained: dict[str, Path] | None = None
-    ) -> nn.Module:
+    ) -> MultiLabelModel:
         """The model of ``cfg`` for ``num_classes`` labels, with pretrained files by part."""
         raise NotImplementedError
 

@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torchvision.models.resnet import Bottleneck
 
+from scac.models.contract import MultiLabelModel
+
 
 @dataclass
 class ClassifierOutput:
@@ -90,7 +92,7 @@ class SemanticLayers(nn.Module):
         return self.layers(torch.cat([pooled, cls_logits], dim=1))
 
 
-class ResNetBaseline(nn.Module):
+class ResNetBaseline(MultiLabelModel):
     """Backbone -> (optional extra residual blocks) -> pool5 -> linear classifier.
 
     Args:
@@ -119,7 +121,7 @@ class ResNetBaseline(nn.Module):
         return ClassifierOutput(logits=logits, scores=torch.sigmoid(logits))
 
 
-class ResNetSemantic(nn.Module):
+class ResNetSemantic(MultiLabelModel):
     """Backbone -> pool5 -> initial confidences -> semantic layers -> final confidences.
 
     Args:

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scac.models.contract import MultiLabelModel
 from scac.models.label_transformer import CrossAttentionLayer, GroupLinear
 from scac.models.spec import FeatureSpec, check_stage
 
@@ -180,7 +181,7 @@ class MaskedInference(nn.Module):
         return self.fc(encoder(sequence)[:, 0])  # f_select: the inference token's output
 
 
-class LatentContext(nn.Module):
+class LatentContext(MultiLabelModel):
     """The latent-context model from built parts (a removed module is None).
 
     Args:

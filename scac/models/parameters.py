@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from scac.models.contract import MultiLabelModel
+
 
 @dataclass(frozen=True)
 class PartCount:
@@ -38,13 +40,11 @@ def part_counts(model: nn.Module) -> list[PartCount]:
     return rows
 
 
-def extra_parameter_rows(model: nn.Module) -> list[tuple[str, tuple[int, ...], int]]:
-    """Layer-by-layer parameters a model adds over its baseline, when it says (e.g. SRN)."""
-    report = getattr(model, "extra_parameter_rows", None)
-    return list(report()) if callable(report) else []
+def extra_parameter_rows(model: MultiLabelModel) -> list[tuple[str, tuple[int, ...], int]]:
+    """Layer-by-layer parameters a model adds over its baseline (e.g. SRN; none for most)."""
+    return list(model.extra_parameter_rows())
 
 
-def extra_parameter_notes(model: nn.Module) -> list[str]:
-    """How those extra parameters compare with the paper's figure, when the model says (SRN)."""
-    notes = getattr(model, "extra_parameter_notes", None)
-    return list(notes()) if callable(notes) else []
+def extra_parameter_notes(model: MultiLabelModel) -> list[str]:
+    """How those extra parameters compare with the paper's figure (SRN; none for most)."""
+    return list(model.extra_parameter_notes())

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from scac.models.contract import MultiLabelModel
 from scac.models.heads import ContextLabelPredictor, ImageScoring, ObjectPatchProcessors
 from scac.models.patches import ObjectPatchGenerator, Proposals
 from scac.models.spec import check_stage
@@ -66,7 +67,7 @@ class SCACOutput:
     scores: torch.Tensor
 
 
-class SCAC(nn.Module):
+class SCAC(MultiLabelModel):
     """SCAC from built parts; ``scac.families.spatial_context`` makes the parts from a config.
 
     Args:
@@ -116,6 +117,7 @@ class SCAC(nn.Module):
     # The parts that can be computed once and cached while frozen (scac.engine.feature_cache),
     # in order: each one's output is the next one's input.
     cacheable_stages = ("backbone", "neck")
+    shows = "patches"  # bench plot patches: the object and context patches and their scores
 
     def no_weight_decay(self) -> set[str]:
         """Parameters the optimiser must not decay (a learnable sigma)."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from scac.models.contract import MultiLabelModel
 from scac.models.spec import FeatureSpec
 
 ATTENTION_STRIDE = 16  # SRN reads "res4b22_relu", the last map of ResNet's stride-16 stage
@@ -136,7 +137,7 @@ class SpatialRegulariser(nn.Module):
         return self.fc(x.flatten(1))
 
 
-class SRN(nn.Module):
+class SRN(MultiLabelModel):
     """ResNet main net + SRN (Fig. 2) from built parts.
 
     Args:
@@ -148,6 +149,8 @@ class SRN(nn.Module):
         attention_level: name of the stride-16 map in the backbone's output.
         alpha: weight of y_cls in the final confidences.
     """
+
+    shows = "attention"  # bench plot patches: its attention maps
 
     def __init__(
         self,

@@ -65,10 +65,11 @@ import torch
 from torch import nn
 
 from scac.models.baseline import ClassifierOutput
+from scac.models.contract import MultiLabelModel
 from scac.models.weights import build_backbone
 
 
-class ToyModel(nn.Module):
+class ToyModel(MultiLabelModel):
     def __init__(self, backbone, head):
         super().__init__()
         self.backbone, self.head = backbone, head

@@ -17,6 +17,7 @@ from scac.config_fields import Backbone, Positive
 from scac.families import FAMILIES, LossConfig, ModelConfig, ModelFamily
 from scac.losses import label_loss, with_total
 from scac.models.baseline import ClassifierOutput
+from scac.models.contract import MultiLabelModel
 from scac.models.weights import build_backbone
 from tests.scac.models import test_contract as contract
 
@@ -38,7 +39,7 @@ class ToyLossConfig(LossConfig):
     pass
 
 
-class ToyModel(nn.Module):
+class ToyModel(MultiLabelModel):
     def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
         super().__init__()
         self.backbone, self.head = backbone, head
@@ -108,3 +109,19 @@ def test_the_new_family_trains_in_a_smoke_study(toy, tmp_path):
         "hidden": 16,
     }
     assert Path(runs["toy"]["artifacts"], "predictions.npz").is_file()
+
+
+class Unkept(ToyFamily):
+    """A family whose model does not implement the contract."""
+
+    def build(self, cfg, num_classes, pretrained=None):
+        return nn.Linear(2, num_classes)
+
+
+def test_a_model_outside_the_contract_is_refused_naming_its_family(toy):
+    from scac.families import build_model
+
+    FAMILIES.remove("toy")
+    FAMILIES.add("toy", Unkept())
+    with pytest.raises(TypeError, match="family 'toy' built a Linear, which is not a "):
+        build_model(ToyConfig(), 3)
