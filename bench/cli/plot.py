@@ -153,7 +153,7 @@ def patches(
             raise ValueError("give --image ID, or --versus RUN2 with --images N")
         db = Store(store, create=False)
         record, parts = pp.load_run(db, run, default_cache_dir())
-        if versus is None and record.model == "srn":  # SRN's equivalent: attention maps
+        if versus is None and parts.model.shows == "attention":  # SRN's equivalent of patches
             view = attention_view(parts.model, parts.data.val, image)
             plot = pp.attention_figure(view, top, label=pp.run_label(record) + ": ")
         elif versus is None:

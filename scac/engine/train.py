@@ -170,6 +170,130 @@ def _forward(model: nn.Module, batch: Batch) -> object:
     return model(batch.images, batch.boxes)
 
 
+@dataclass
+class _Phase:
+    """What one phase trains with: its optimiser, schedule, network and forward pass."""
+
+    config: PhaseConfig
+    index: int
+    params: list[nn.Parameter]
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    net: nn.Module  # the model, or its DDP wrapper under torchrun
+    forward: Callable[[nn.Module, Batch], object]
+    steps_per_epoch: int
+    first_epoch: int
+
+
+def _setup_phase(
+    model: nn.Module,
+    phase: PhaseConfig,
+    index: int,
+    first_epoch: int,
+    spe: int,
+    runtime: Runtime,
+) -> _Phase:
+    """Freeze the phase's parts and make its optimiser, schedule and (under torchrun) DDP
+    wrapper; the forward pass from images (the caller swaps in a cached one)."""
+    set_frozen(model, phase.freeze)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(f"phase {phase.name!r} freezes every parameter")
+    opt = torch.optim.SGD(
+        _param_groups(model, phase.weight_decay),
+        lr=phase.lr,
+        momentum=phase.momentum,
+        weight_decay=phase.weight_decay,
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(phase, spe * phase.epochs))
+    net = model
+    if runtime.dist is not None:  # re-wrapped per phase: DDP registers the parameters that train
+        ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+        net = DistributedDataParallel(
+            model, device_ids=ids, find_unused_parameters=bool(phase.loss_terms)
+        )
+    return _Phase(phase, index, params, opt, sched, net, _forward, spe, first_epoch)
+
+
+@dataclass
+class _Step:
+    """One optimisation step's outcome: the phase's loss, every term, the rate it used and the
+    gradient norm before clipping (computed when clipping or logging)."""
+
+    loss: float
+    terms: dict[str, torch.Tensor]
+    lr: float
+    grad_norm: torch.Tensor | None
+
+
+def _optimise(
+    p: _Phase,
+    batch: Batch,
+    objective: Callable[[object, Batch], dict[str, torch.Tensor]],
+    runtime: Runtime,
+    scaler: torch.amp.GradScaler,
+    grad_clip: float,
+    need_norm: bool,
+    where: str,
+) -> _Step:
+    """Forward, loss, backward, (unscale and) clip, step: one optimiser step on ``batch``."""
+    batch = batch.to(runtime.device)
+    if runtime.channels_last:
+        batch.images = batch.images.contiguous(memory_format=torch.channels_last)
+    with runtime.autocast():
+        terms = objective(p.forward(p.net, batch), batch)
+        loss = _objective(terms, p.config)
+    if not all_finite(loss.detach(), runtime.dist):
+        detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
+        raise NonFiniteLossError(f"non-finite loss in {where}: {detail}")
+    p.opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    grad_norm = None
+    if grad_clip > 0 or need_norm:
+        scaler.unscale_(p.opt)  # the norm of the true gradients, clipped or not
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            p.params, grad_clip if grad_clip > 0 else math.inf
+        )
+    lr = p.opt.param_groups[0]["lr"]  # the rate this step used
+    scaler.step(p.opt)
+    scaler.update()
+    p.sched.step()
+    return _Step(float(loss.detach()), terms, lr, grad_norm)
+
+
+class _Telemetry:
+    """When to call ``Callbacks.on_log`` and what with: every ``log_every`` steps and at each
+    epoch's last step, the loss, its terms, the rate, the gradient norm and images/s since the
+    last call."""
+
+    def __init__(self, log: TrainLog, log_every: int) -> None:
+        self.every = log_every
+        self.last = (log.images, time.perf_counter())  # (images, clock) at the last on_log
+        self.next = log.steps + log_every if log_every > 0 else 0
+
+    def due(self, log: TrainLog, step: int, spe: int) -> bool:
+        """Whether the step about to be taken (``step`` within its epoch) is logged."""
+        return log.steps + 1 == self.next or step + 1 == spe
+
+    def values(self, log: TrainLog, out: _Step) -> dict[str, float]:
+        seen = time.perf_counter()
+        values = {"loss": out.loss, "lr": out.lr, "grad_norm": float(out.grad_norm)}
+        values |= {f"loss/{k}": float(v.detach()) for k, v in out.terms.items() if k != "total"}
+        values["images_per_s"] = (log.images - self.last[0]) / max(seen - self.last[1], 1e-9)
+        self.last = (log.images, seen)
+        self.next = log.steps + self.every if self.every > 0 else 0
+        return values
+
+
+def _resume(model: nn.Module, resume: dict | None) -> tuple[TrainLog, int, int, int]:
+    """``(log, phase, epoch, global epoch)`` to start from: a checkpoint's, or the start."""
+    if resume is None:
+        return TrainLog(), 0, 0, 0
+    model.load_state_dict(resume["model"])
+    set_rng_state(resume["rng"])
+    return TrainLog(**resume["log"]), resume["phase"], resume["epoch"], resume["global_epoch"]
+
+
 def train(
     model: nn.Module,
     objective: Callable[[object, Batch], dict[str, torch.Tensor]],
@@ -205,112 +329,71 @@ def train(
         NonFiniteLossError: a loss became NaN or infinite.
     """
     callbacks = callbacks or Callbacks()
-    phases, batch_size, grad_clip = settings.phases, settings.batch_size, settings.grad_clip
     ctx = runtime.dist
-    log, start_phase, start_epoch, global_epoch = TrainLog(), 0, 0, 0
-    if resume is not None:
-        model.load_state_dict(resume["model"])
-        log = TrainLog(**resume["log"])
-        start_phase, start_epoch, global_epoch = (
-            resume["phase"],
-            resume["epoch"],
-            resume["global_epoch"],
-        )
-        set_rng_state(resume["rng"])
+    log, start_phase, start_epoch, global_epoch = _resume(model, resume)
     scaler = torch.amp.GradScaler(enabled=runtime.amp == "fp16")
-    for index, phase in enumerate(phases):
+    for index, phase in enumerate(settings.phases):
         if index < start_phase or (index == start_phase and start_epoch >= phase.epochs):
             continue
-        set_frozen(model, phase.freeze)
-        params = [p for p in model.parameters() if p.requires_grad]
-        if not params:
-            raise ValueError(f"phase {phase.name!r} freezes every parameter")
-        opt = torch.optim.SGD(
-            _param_groups(model, phase.weight_decay),
-            lr=phase.lr,
-            momentum=phase.momentum,
-            weight_decay=phase.weight_decay,
-        )
-        spe = steps_per_epoch(dataset, batch_size, ctx)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(phase, spe * phase.epochs))
+        spe = steps_per_epoch(dataset, settings.batch_size, ctx)
         first = start_epoch if index == start_phase else 0
+        p = _setup_phase(model, phase, index, first, spe, runtime)
         if resume is not None and index == start_phase and first > 0:
-            opt.load_state_dict(resume["optimizer"])
-            sched.load_state_dict(resume["scheduler"])
+            p.opt.load_state_dict(resume["optimizer"])
+            p.sched.load_state_dict(resume["scheduler"])
             scaler.load_state_dict(resume["scaler"])
-        net = model
-        if ctx is not None:  # re-wrapped per phase: DDP registers the parameters that train
-            ids = [runtime.device.index] if runtime.device.type == "cuda" else None
-            net = DistributedDataParallel(
-                model, device_ids=ids, find_unused_parameters=bool(phase.loss_terms)
-            )
         cached = phase_forward(phase) if phase_forward is not None and ctx is None else None
+        p.forward = cached or _forward
         dataset.serve_images(cached is None)
-        step_forward = cached or _forward
         callbacks.on_phase_start(phase, index, spe)
-        logged = (log.images, time.perf_counter())  # (images, clock) at the last on_log
-        next_log = log.steps + runtime.log_every if runtime.log_every > 0 else 0
+        telemetry = _Telemetry(log, runtime.log_every)
         model.train()
         for epoch in range(first, phase.epochs):
+            batches = epoch_batches(
+                dataset, settings.batch_size, seed, global_epoch, runtime.num_workers, ctx
+            )
             total, count = 0.0, 0
-            for step, batch in enumerate(
-                epoch_batches(dataset, batch_size, seed, global_epoch, runtime.num_workers, ctx)
-            ):
-                batch = batch.to(runtime.device)
-                if runtime.channels_last:
-                    batch.images = batch.images.contiguous(memory_format=torch.channels_last)
-                with runtime.autocast():
-                    terms = objective(step_forward(net, batch), batch)
-                    loss = _objective(terms, phase)
-                if not all_finite(loss.detach(), ctx):
-                    detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
-                    raise NonFiniteLossError(
-                        f"non-finite loss in phase {phase.name!r}, epoch {epoch + 1}, "
-                        f"step {step + 1}: {detail}"
-                    )
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                logging = log.steps + 1 == next_log or step + 1 == spe
-                grad_norm = None
-                if grad_clip > 0 or logging:
-                    scaler.unscale_(opt)  # the norm of the true gradients, clipped or not
-                    grad_norm = torch.nn.utils.clip_grad_norm_(
-                        params, grad_clip if grad_clip > 0 else math.inf
-                    )
-                lr = opt.param_groups[0]["lr"]  # the rate this step used
-                scaler.step(opt)
-                scaler.update()
-                sched.step()
-                value = float(loss.detach())
-                total, count = total + value, count + 1
+            for step, batch in enumerate(batches):
+                logging = telemetry.due(log, step, spe)
+                where = f"phase {phase.name!r}, epoch {epoch + 1}, step {step + 1}"
+                out = _optimise(
+                    p, batch, objective, runtime, scaler, settings.grad_clip, logging, where
+                )
+                total, count = total + out.loss, count + 1
                 log.steps += 1
                 log.images += len(batch)
-                callbacks.on_step(phase, epoch, step, value)
+                callbacks.on_step(phase, epoch, step, out.loss)
                 if logging:
-                    seen = time.perf_counter()
-                    values = {"loss": value, "lr": lr, "grad_norm": float(grad_norm)}
-                    values |= {
-                        f"loss/{k}": float(v.detach()) for k, v in terms.items() if k != "total"
-                    }
-                    values["images_per_s"] = (log.images - logged[0]) / max(seen - logged[1], 1e-9)
-                    logged = (log.images, seen)
+                    values = telemetry.values(log, out)
                     callbacks.on_log(phase, global_epoch + 1, log.steps, values)
-                    next_log = log.steps + runtime.log_every if runtime.log_every > 0 else 0
             mean = total / max(count, 1)
             log.epoch_loss.append({"phase": phase.name, "epoch": epoch + 1, "loss": mean})
             global_epoch += 1
             if checkpoint is not None and (ctx is None or ctx.is_main):
-                save_checkpoint(
-                    checkpoint,
-                    model=model.state_dict(),
-                    optimizer=opt.state_dict(),
-                    scheduler=sched.state_dict(),
-                    scaler=scaler.state_dict(),
-                    phase=index,
-                    epoch=epoch + 1,
-                    global_epoch=global_epoch,
-                    log=asdict(log),
-                )
+                _save(checkpoint, model, p, scaler, epoch, global_epoch, log)
             callbacks.on_epoch_end(phase, epoch, mean)
     dataset.serve_images(True)
     return log
+
+
+def _save(
+    path: Path,
+    model: nn.Module,
+    p: _Phase,
+    scaler: torch.amp.GradScaler,
+    epoch: int,
+    global_epoch: int,
+    log: TrainLog,
+) -> None:
+    """The epoch checkpoint: enough to continue exactly where this epoch ended."""
+    save_checkpoint(
+        path,
+        model=model.state_dict(),
+        optimizer=p.opt.state_dict(),
+        scheduler=p.sched.state_dict(),
+        scaler=scaler.state_dict(),
+        phase=p.index,
+        epoch=epoch + 1,
+        global_epoch=global_epoch,
+        log=asdict(log),
+    )
