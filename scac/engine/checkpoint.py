@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+import time
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from scac import RunWarning
 from scac.models.weights import load_failure
 
 # 2: random states as plain values and tensors, loaded weights-only; 1 pickled NumPy's state
@@ -154,3 +157,26 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(rng, dict) or not {"torch", "numpy", "python"} <= set(rng):
         raise error("no random-generator state")
     return state
+
+
+def resume_state(checkpoint: Path, resume: bool) -> dict | None:
+    """The checkpoint to continue from; an unreadable one is set aside and the run restarts.
+
+    A damaged (or unsafe, or old-format) checkpoint would otherwise fail every re-run until
+    someone deleted it by hand: it is renamed beside itself, named in a :class:`RunWarning`,
+    and the run starts from its first epoch.
+    """
+    if not (resume and checkpoint.is_file()):
+        return None
+    try:
+        return load_checkpoint(checkpoint)
+    except ValueError as err:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = checkpoint.with_name(f"{checkpoint.name}.unreadable-{stamp}")
+        checkpoint.replace(aside)
+        warnings.warn(
+            f"{err}; set aside as {aside.name}: the run restarts from its first epoch",
+            RunWarning,
+            stacklevel=2,
+        )
+        return None

@@ -13,7 +13,6 @@ import json
 import math
 import random
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -24,13 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from scac import RunWarning
 from scac import numerics as paths
 from scac.config import RunConfig, to_dict
 from scac.data.batch import Batch
 from scac.engine.assets import ensure_assets
-from scac.engine.callbacks import Callbacks, ForwardingCallbacks
-from scac.engine.checkpoint import load_checkpoint
+from scac.engine.callbacks import Callbacks
+from scac.engine.checkpoint import resume_state
 from scac.engine.datasets import DataBundle, build_datasets, content_digest
 from scac.engine.distributed import barrier, init_distributed, local_device
 from scac.engine.feature_cache import FrozenFeatures
@@ -38,6 +36,7 @@ from scac.engine.identity import file_digest, run_identity  # noqa: F401 - run_i
 from scac.engine.numerics import cpu_threads, numerics
 from scac.engine.predict import predict
 from scac.engine.train import Runtime, TrainLog, train
+from scac.engine.validation import ValidateEachEpoch
 from scac.families import FAMILIES
 from scac.metrics import summarize
 from scac.models.contract import check_model
@@ -199,47 +198,6 @@ def assemble(
     return Assembly(data, model, objective, assets.pretrained)
 
 
-class _Validating(ForwardingCallbacks):
-    """Wraps a run's callbacks: after every epoch, score the evaluation split and report it."""
-
-    def __init__(self, inner: Callbacks, model, dataset, cfg: RunConfig, runtime: Runtime) -> None:
-        super().__init__(inner)
-        self.model, self.dataset = model, dataset
-        self.cfg, self.runtime = cfg, runtime
-        self.step = 0
-
-    def on_epoch_end(self, phase, epoch, mean_loss) -> None:
-        self.inner.on_epoch_end(phase, epoch, mean_loss)
-        self.step += 1
-        batch = self.cfg.train.eval_batch_size
-        preds = predict(self.model, self.dataset, batch_size=batch, runtime=self.runtime)
-        self.model.train()
-        self.inner.on_validation(self.step, summarize(preds, self.cfg.eval.threshold)[0])
-
-
-def _resume_state(checkpoint: Path, resume: bool) -> dict | None:
-    """The checkpoint to continue from; an unreadable one is set aside and the run restarts.
-
-    A damaged (or unsafe, or old-format) checkpoint would otherwise fail every re-run until
-    someone deleted it by hand: it is renamed beside itself, named in a :class:`RunWarning`,
-    and the run starts from its first epoch.
-    """
-    if not (resume and checkpoint.is_file()):
-        return None
-    try:
-        return load_checkpoint(checkpoint)
-    except ValueError as err:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = checkpoint.with_name(f"{checkpoint.name}.unreadable-{stamp}")
-        checkpoint.replace(aside)
-        warnings.warn(
-            f"{err}; set aside as {aside.name}: the run restarts from its first epoch",
-            RunWarning,
-            stacklevel=2,
-        )
-        return None
-
-
 def run_experiment(
     cfg: RunConfig,
     *,
@@ -292,7 +250,26 @@ def check_numerics(expected: str | None, device: torch.device) -> None:
         )
 
 
-def _run(cfg: RunConfig, artifacts_dir: Path, cache_dir: Path, options: RunOptions) -> RunResult:
+@dataclass
+class _Setup:
+    """A run made ready to train: where it computes, what it trains, where it writes."""
+
+    ctx: Any  # this process's place in a torchrun job, or None
+    runtime: Runtime
+    parts: Assembly
+    model: nn.Module
+    resume: dict | None  # the checkpoint to continue from
+    checkpoint: Path
+    skipped_file: Path
+
+    @property
+    def main(self) -> bool:
+        return self.ctx is None or self.ctx.is_main
+
+
+def _setup(cfg: RunConfig, artifacts_dir: Path, cache_dir: Path, options: RunOptions) -> _Setup:
+    """Numerics checked, the process group joined, assets made (rank 0, once), the model and
+    data assembled, the checkpoint to resume from read."""
     check_numerics(options.numerics, resolve_device(options.device))
     ctx = init_distributed(resolve_device(options.device))
     runtime = Runtime(
@@ -315,67 +292,78 @@ def _run(cfg: RunConfig, artifacts_dir: Path, cache_dir: Path, options: RunOptio
     model = parts.model
     if runtime.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    state = _resume_state(checkpoint, options.resume)
+    state = resume_state(checkpoint, options.resume)
     if main:
         (artifacts_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
+    return _Setup(ctx, runtime, parts, model, state, checkpoint, skipped_file)
 
-    start = time.perf_counter()
-    hooks = options.callbacks if main else None
+
+def _fit(cfg: RunConfig, s: _Setup, options: RunOptions) -> TrainLog:
+    """Train with the run's hooks (validation each epoch if asked) and, when allowed, from
+    the frozen-feature cache."""
+    hooks = options.callbacks if s.main else None
     if options.validate_every_epoch:
-        hooks = _Validating(hooks or Callbacks(), model, parts.data.val, cfg, runtime)
+        hooks = ValidateEachEpoch(hooks or Callbacks(), s.model, s.parts.data.val, cfg, s.runtime)
     frozen = None
-    if options.feature_cache is not None and ctx is None:
+    if options.feature_cache is not None and s.ctx is None:
         frozen = FrozenFeatures(
-            model,
-            parts.data.train,
+            s.model,
+            s.parts.data.train,
             options.feature_cache,
             amp=cfg.train.amp,
-            autocast=runtime.autocast,
-            device=runtime.device,
+            autocast=s.runtime.autocast,
+            device=s.runtime.device,
             progress=options.feature_cache_progress,
             batch_size=cfg.train.batch_size,
         )
-    log = train(
-        model,
-        parts.objective,
-        parts.data.train,
+    return train(
+        s.model,
+        s.parts.objective,
+        s.parts.data.train,
         cfg.train,
         seed=cfg.seed,
-        runtime=runtime,
+        runtime=s.runtime,
         callbacks=hooks,
-        checkpoint=checkpoint,
-        resume=state,
+        checkpoint=s.checkpoint,
+        resume=s.resume,
         phase_forward=frozen.for_phase if frozen is not None else None,
     )
+
+
+def _run(cfg: RunConfig, artifacts_dir: Path, cache_dir: Path, options: RunOptions) -> RunResult:
+    s = _setup(cfg, artifacts_dir, cache_dir, options)
+    start = time.perf_counter()
+    log = _fit(cfg, s, options)
     train_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
     batch = cfg.train.eval_batch_size
-    preds = predict(model, parts.data.val, batch_size=batch, runtime=runtime)
+    preds = predict(s.model, s.parts.data.val, batch_size=batch, runtime=s.runtime)
     metrics, per_class = summarize(preds, cfg.eval.threshold)
     eval_seconds = time.perf_counter() - start
 
+    skipped_file = s.skipped_file
     skipped = sorted(set(skipped_file.read_text().splitlines())) if skipped_file.is_file() else []
-    if main:
+    if s.main:
         preds.save(artifacts_dir / "predictions.npz")
-        torch.save(model.state_dict(), artifacts_dir / "model.pt")
+        torch.save(s.model.state_dict(), artifacts_dir / "model.pt")
         (artifacts_dir / "train_log.json").write_text(json.dumps(asdict(log), indent=1))
-        checkpoint.unlink(missing_ok=True)  # finished: model.pt holds the weights
-    barrier(ctx)
+        s.checkpoint.unlink(missing_ok=True)  # finished: model.pt holds the weights
+    barrier(s.ctx)
     provenance = {
-        "weights": {part: file_digest(path) for part, path in parts.pretrained.items()},
-        "data": content_digest(cfg.data, parts.data),
-        "numerics": numerics(runtime.device),
+        "weights": {part: file_digest(path) for part, path in s.parts.pretrained.items()},
+        "data": content_digest(cfg.data, s.parts.data),
+        "numerics": numerics(s.runtime.device),
     }
     return RunResult(
         metrics,
         per_class,
         artifacts_dir,
         log,
-        str(runtime.device),
+        str(s.runtime.device),
         train_seconds,
         eval_seconds,
         skipped,
-        ctx.world_size if ctx else 1,
+        s.ctx.world_size if s.ctx else 1,
         provenance,
     )
