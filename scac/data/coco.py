@@ -81,59 +81,69 @@ def read_coco(
         coco.loadCats(coco.getCatIds()), key=lambda c: c["id"] if class_order == "id" else c["name"]
     )
     index_of = {c["id"]: i for i, c in enumerate(cats)}
-    n_classes = len(cats)
     records = []
     for image_id in sorted(coco.getImgIds()):
-        info = coco.imgs[image_id]
-        lacking = [k for k in ("file_name", "width", "height") if k not in info]
-        if lacking:
-            raise DatasetError(
-                f"{ann_file}: image {image_id} has no {', '.join(repr(k) for k in lacking)} "
-                f"(COCO image records need file_name, width and height)"
-            )
         anns = coco.imgToAnns.get(image_id, [])
-        if not anns and not keep_empty:
-            continue
-        labels = np.zeros(n_classes, dtype=np.float32)
-        boxes, box_labels = [], []
-        for a in anns:
-            if a.get("category_id") not in index_of:
-                raise DatasetError(
-                    f"{ann_file}: annotation {a.get('id')} of image {image_id} has category "
-                    f"{a.get('category_id')!r}, which is not in the file's categories"
-                )
-            if a.get("iscrowd", 0) and crowd == "ignore":
-                continue
-            labels[index_of[a["category_id"]]] = 1.0
-            box = a.get("bbox")
-            if not is_box(box):
-                raise DatasetError(
-                    f"{ann_file}: annotation {a.get('id')} of image {image_id} needs a 'bbox' of "
-                    f"4 numbers [x, y, w, h], got {box!r}"
-                )
-            x, y, w, h = box
-            if a.get("iscrowd", 0) or w <= 0 or h <= 0:
-                continue  # crowd and degenerate boxes: label only
-            boxes.append([x, y, x + w, y + h])
-            box_labels.append(index_of[a["category_id"]])
-        records.append(
-            ImageRecord(
-                image_id=int(image_id),
-                name=info["file_name"],
-                file=image_dir / info["file_name"],
-                width=int(info["width"]),
-                height=int(info["height"]),
-                boxes=np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
-                box_labels=np.asarray(box_labels, dtype=np.int64),
-                labels=labels,
-                mask=np.ones(n_classes, dtype=bool),
-            )
-        )
+        if anns or keep_empty:
+            info = coco.imgs[image_id]
+            records.append(_record(ann_file, image_dir, image_id, info, anns, index_of, crowd))
     return DatasetIndex(
         classes=[c["name"] for c in cats],
         groups=[c.get("group", "") for c in cats],
         records=records,
         source=ann_file,
+    )
+
+
+def _record(
+    ann_file: Path,
+    image_dir: Path,
+    image_id: int,
+    info: dict,
+    anns: list[dict],
+    index_of: dict[int, int],
+    crowd: str,
+) -> ImageRecord:
+    """One image's record: its labels (crowd boxes as ``crowd`` says) and its usable boxes."""
+    lacking = [k for k in ("file_name", "width", "height") if k not in info]
+    if lacking:
+        raise DatasetError(
+            f"{ann_file}: image {image_id} has no {', '.join(repr(k) for k in lacking)} "
+            f"(COCO image records need file_name, width and height)"
+        )
+    n_classes = len(index_of)
+    labels = np.zeros(n_classes, dtype=np.float32)
+    boxes, box_labels = [], []
+    for a in anns:
+        if a.get("category_id") not in index_of:
+            raise DatasetError(
+                f"{ann_file}: annotation {a.get('id')} of image {image_id} has category "
+                f"{a.get('category_id')!r}, which is not in the file's categories"
+            )
+        if a.get("iscrowd", 0) and crowd == "ignore":
+            continue
+        labels[index_of[a["category_id"]]] = 1.0
+        box = a.get("bbox")
+        if not is_box(box):
+            raise DatasetError(
+                f"{ann_file}: annotation {a.get('id')} of image {image_id} needs a 'bbox' of "
+                f"4 numbers [x, y, w, h], got {box!r}"
+            )
+        x, y, w, h = box
+        if a.get("iscrowd", 0) or w <= 0 or h <= 0:
+            continue  # crowd and degenerate boxes: label only
+        boxes.append([x, y, x + w, y + h])
+        box_labels.append(index_of[a["category_id"]])
+    return ImageRecord(
+        image_id=int(image_id),
+        name=info["file_name"],
+        file=image_dir / info["file_name"],
+        width=int(info["width"]),
+        height=int(info["height"]),
+        boxes=np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
+        box_labels=np.asarray(box_labels, dtype=np.int64),
+        labels=labels,
+        mask=np.ones(n_classes, dtype=bool),
     )
 
 

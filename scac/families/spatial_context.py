@@ -42,8 +42,10 @@ from scac.sections import DataConfig
 
 if TYPE_CHECKING:
     import torch
+    from torchvision.models.detection.rpn import RegionProposalNetwork
 
     from scac.data.batch import Batch
+    from scac.models.heads import ContextLabelPredictor, ObjectPatchProcessors
     from scac.models.scac import SCAC, SCACOutput
 
 
@@ -117,15 +119,7 @@ def build_scac(
         pretrained: state-dict files by part: ``backbone`` (see ``scac.models.weights``) and
             ``detector`` (FPN + region proposal network).
     """
-    from torchvision.models.detection.anchor_utils import AnchorGenerator
-    from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
-
-    from scac.models.heads import (
-        ContextLabelPredictor,
-        ImageScoring,
-        LabelScale,
-        ObjectPatchProcessors,
-    )
+    from scac.models.heads import ImageScoring, LabelScale
     from scac.models.neck import FPNNeck
     from scac.models.patches import CONTEXT_PATCHES, ObjectPatchGenerator, RefinePatches
     from scac.models.pooling import AGGREGATIONS, FUSIONS, PATCH_SCORES
@@ -145,44 +139,21 @@ def build_scac(
             f"model.anchor_sizes needs one size per pyramid level ({len(levels)}: {levels}), "
             f"got {list(cfg.anchor_sizes)}"
         )
-    anchors = AnchorGenerator(
-        sizes=tuple((s,) for s in cfg.anchor_sizes),
-        aspect_ratios=(tuple(cfg.aspect_ratios),) * len(levels),
-    )
-    rpn = RegionProposalNetwork(
-        anchors,
-        RPNHead(cfg.fpn_channels, len(cfg.aspect_ratios)),
-        # matching and sampling live in scac.losses.rpn_loss; these values are unused here
-        fg_iou_thresh=0.7,
-        bg_iou_thresh=0.3,
-        batch_size_per_image=256,
-        positive_fraction=0.5,
-        pre_nms_top_n={"training": cfg.rpn_pre_nms_top_n, "testing": cfg.rpn_pre_nms_top_n},
-        post_nms_top_n={"training": cfg.rpn_post_nms_top_n, "testing": cfg.rpn_post_nms_top_n},
-        nms_thresh=cfg.rpn_nms_thresh,
-    )
+    rpn = _proposals(cfg, levels)
     roi_pool = PyramidRoIAlign(
         neck.features, cfg.roi_size, sampling_ratio=2, canonical_scale=cfg.roi_canonical_scale
     )
     with_context = "context" in branches
+    context_patches = CONTEXT_PATCHES.get("expand")(cfg.context_ratio) if with_context else None
+    object_head, context_head = _patch_processors(cfg, num_classes, branches)
     model = SCAC(
         backbone=backbone,
         neck=neck,
         object_patches=ObjectPatchGenerator(rpn),
-        context_patches=CONTEXT_PATCHES.get("expand")(cfg.context_ratio) if with_context else None,
+        context_patches=context_patches,
         roi_pool=roi_pool,
-        object_head=ObjectPatchProcessors(
-            cfg.fpn_channels,
-            cfg.roi_size,
-            cfg.representation_size,
-            num_classes,
-            with_labels="object" in branches,
-        ),
-        context_head=ContextLabelPredictor(
-            cfg.fpn_channels, cfg.roi_size, cfg.representation_size, num_classes
-        )
-        if with_context
-        else None,
+        object_head=object_head,
+        context_head=context_head,
         scoring=ImageScoring(
             LabelScale(cfg.sigma, cfg.learn_sigma, cfg.sigma_reading),
             PATCH_SCORES.get(cfg.patch_scores),
@@ -195,6 +166,48 @@ def build_scac(
     if pretrained.get("detector") is not None:
         load_parts(model, pretrained["detector"], DETECTOR_PARTS)
     return model
+
+
+def _proposals(cfg: SCACConfig, levels: list[str]) -> RegionProposalNetwork:
+    """The object branch's region proposal network: one anchor size per pyramid level."""
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
+
+    if len(cfg.anchor_sizes) != len(levels):
+        raise ValueError(
+            f"model.anchor_sizes needs one size per pyramid level ({len(levels)}: {levels}), "
+            f"got {list(cfg.anchor_sizes)}"
+        )
+    anchors = AnchorGenerator(
+        sizes=tuple((s,) for s in cfg.anchor_sizes),
+        aspect_ratios=(tuple(cfg.aspect_ratios),) * len(levels),
+    )
+    return RegionProposalNetwork(
+        anchors,
+        RPNHead(cfg.fpn_channels, len(cfg.aspect_ratios)),
+        # matching and sampling live in scac.losses.rpn_loss; these values are unused here
+        fg_iou_thresh=0.7,
+        bg_iou_thresh=0.3,
+        batch_size_per_image=256,
+        positive_fraction=0.5,
+        pre_nms_top_n={"training": cfg.rpn_pre_nms_top_n, "testing": cfg.rpn_pre_nms_top_n},
+        post_nms_top_n={"training": cfg.rpn_post_nms_top_n, "testing": cfg.rpn_post_nms_top_n},
+        nms_thresh=cfg.rpn_nms_thresh,
+    )
+
+
+def _patch_processors(
+    cfg: SCACConfig, num_classes: int, branches: set[str]
+) -> tuple[ObjectPatchProcessors, ContextLabelPredictor | None]:
+    """The object branch's three patch processors (box regressor, patch classifier, object
+    label predictor, the last only with the object branch) and the context label predictor
+    (with the context branch), made in that order (their random weights depend on it)."""
+    from scac.models.heads import ContextLabelPredictor, ObjectPatchProcessors
+
+    size = (cfg.fpn_channels, cfg.roi_size, cfg.representation_size, num_classes)
+    object_head = ObjectPatchProcessors(*size, with_labels="object" in branches)
+    context_head = ContextLabelPredictor(*size) if "context" in branches else None
+    return object_head, context_head
 
 
 def scac_objective(
