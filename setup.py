@@ -2,8 +2,8 @@
 
 ``studies/`` (studies, recipes, sweeps) and ``results/reported/`` (the papers' tables) stay
 where a reader of the repository expects them; a built package carries copies of them as
-``bench/resources/studies`` and ``bench/resources/reported`` (``bench.resources`` finds either),
-so an installed ``bench`` runs its studies and prints its tables from any folder.
+``bench/resources/studies`` and ``bench/resources/reported`` (``bench.studies.resources`` finds
+either), so an installed ``bench`` runs its studies and prints its tables from any folder.
 """
 
 import shutil

@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.diff import flat
 from bench.store import Store
+from bench.store.diff import flat
 
 if TYPE_CHECKING:
     import pandas as pd

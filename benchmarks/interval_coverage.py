@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.compare import DEFAULT_BOOT  # noqa: E402
+from bench.comparisons.paired import DEFAULT_BOOT  # noqa: E402
 from scac.metrics.protocols import get_protocol  # noqa: E402
 from scac.metrics.simulation import StudyModel  # noqa: E402
 from scac.metrics.variance import METHODS, from_differences, seed_differences  # noqa: E402
@@ -32,7 +32,8 @@ from scac.metrics.variance import METHODS, from_differences, seed_differences  #
 
 def coverage(model: StudyModel, seeds: int, studies: int, images: int, rng):
     """method -> (coverage, median width, share excluding 0) over ``studies`` studies, each
-    method with the toolkit's number of image resamples (``bench.compare.DEFAULT_BOOT``)."""
+    method with the toolkit's number of image resamples
+    (``bench.comparisons.paired.DEFAULT_BOOT``)."""
     truth = model.true_difference()
     hits = {m: [] for m in METHODS}
     widths = {m: [] for m in METHODS}

@@ -75,8 +75,8 @@ def _growth(sizes: list[int], seconds: list[float]) -> str:
 
 
 def planning(folder: Path) -> None:
-    from bench.plan import plan_study
-    from bench.studies import load_study
+    from bench.runs.plan import plan_study
+    from bench.studies.files import load_study
 
     sizes, seconds = [1, 100, 1000], []
     print("1. planning a study (configs checked, run keys computed), one seed per arm")
@@ -191,8 +191,8 @@ def store_commands(folder: Path) -> None:
 
 
 def coco_table(folder: Path, labels_per_image: float) -> None:
-    from bench.selection import study_runs
-    from bench.studies import load_study
+    from bench.studies.files import load_study
+    from bench.studies.selection import study_runs
     from bench.tables.study import study_table
     from scac.predictions import Predictions
 

@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.studies import load_study, resolve  # noqa: E402
+from bench.studies.files import load_study, resolve  # noqa: E402
 from scac.cache import default_cache_dir  # noqa: E402
 from scac.config import parse_override  # noqa: E402
 from scac.engine.assets import ensure_assets  # noqa: E402

@@ -3,7 +3,7 @@
 An *announce* function takes what is being done and returns a context manager around the work;
 the context yields the function the work tells its progress to, ``(steps done, steps in all,
 figure)`` (a loss), or None when nothing is shown. :func:`quiet`, the default everywhere,
-shows nothing; the toolkit's reporter (``bench.progress.Reporter.stage``) draws a bar or writes
+shows nothing; the toolkit's reporter (``bench.runs.progress.Reporter.stage``) draws a bar or writes
 plain lines.
 """
 

@@ -87,7 +87,7 @@ def compute() -> dict:
     """Every pinned value, computed now (in this process's instruction-set path)."""
     import torch
 
-    from bench.studies import recipe_smoke_overrides
+    from bench.studies.files import recipe_smoke_overrides
     from scac.config import load_recipe, with_overrides
     from scac.engine.pretrain import PretrainSettings, pretrain
     from scac.engine.run import RunOptions, run_experiment
@@ -114,11 +114,11 @@ def compute() -> dict:
 
 def _smoke_study(tmp: Path) -> dict:
     """``bench run study context_ratio --smoke``'s runs: arm -> run key and metrics."""
-    from bench.plan import plan_study
-    from bench.plan_runner import run_plan
-    from bench.runs import RunContext
+    from bench.runs.plan import plan_study
+    from bench.runs.execute import run_plan
+    from bench.runs.claimed import RunContext
     from bench.store import Store
-    from bench.studies import load_study
+    from bench.studies.files import load_study
 
     plan = plan_study(load_study(str(ROOT / "studies" / "context_ratio.toml")), smoke=True)
     store = Store(str(tmp / "store.sqlite"))

@@ -8,6 +8,7 @@ can reach another.
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -129,6 +130,35 @@ def test_no_function_over_the_limit():
     }
     long = {k: n for k, n in long.items() if k not in LONG_FUNCTIONS_ALLOWED}
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def _rooms() -> dict[str, set[str]]:
+    """Each room of ``bench`` (a subpackage, or the loose ``bench.api``) -> the rooms it imports."""
+    rooms: dict[str, set[str]] = defaultdict(set)
+    for module, deps in _graph().items():
+        if module.startswith("bench.") and module != "bench":
+            rooms[_folder(module)] |= {
+                _folder(d) for d in deps if d.startswith("bench.") and _folder(d) != _folder(module)
+            }
+    return rooms
+
+
+def test_each_room_imports_only_what_its_init_allows():
+    """A room's ``__init__`` says "May import: ..."; importing any other room fails here."""
+    broken = {}
+    for room, deps in _rooms().items():
+        init = ROOT / Path(*room.split(".")) / "__init__.py"
+        if not init.is_file():  # a loose module (bench.api): imported by the CLI alone
+            users = {r for r, d in _rooms().items() if room in d}
+            assert users <= {"bench.cli"}, f"{room} is a loose module that {users} reach into"
+            continue
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        (line,) = [p for p in doc.split("\n\n") if p.startswith("May import:")] or [""]
+        assert line, f"{init.relative_to(ROOT)} does not say what the room may import"
+        allowed = {f"bench.{name}" for name in re.findall(r"``bench\.(\w+)``", line)}
+        if deps - allowed:
+            broken[room] = sorted(deps - allowed)
+    assert not broken, broken
 
 
 def test_the_checks_see_a_cycle_when_there_is_one():

@@ -113,7 +113,7 @@ def tensorboard_root(folder: Path | None) -> Path | None:
     ``ValueError`` saying how to install it, before any run starts)."""
     if folder is None:
         return None
-    from bench.tensorboard import require_tensorboard
+    from bench.telemetry.tensorboard import require_tensorboard
 
     require_tensorboard()
     return folder

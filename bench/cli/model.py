@@ -36,7 +36,7 @@ def summary(
     ),
 ) -> None:
     """Parameters per part (and trainable in the first phase); SRN's extra layers one by one."""
-    from bench.models import summarize_recipe
+    from bench.models.summary import summarize_recipe
 
     with errors_as_messages():
         s = summarize_recipe(recipe, classes)

@@ -40,7 +40,7 @@ def voc_gains(
     store: str = STORE_OPTION,
 ) -> None:
     """Per-class AP gain of TARGET over --baseline, bars sorted by gain (SRN Fig. 7, top)."""
-    from bench.plots import ap_gains
+    from bench.plots.figures import ap_gains
     from bench.store import Store
 
     with errors_as_messages():
@@ -74,10 +74,10 @@ def study(
 ) -> None:
     """A study's metric against its parameter: mean over seeds with a ±1 std band; or, with
     --differences, each arm against its reference (interval, mean, every seed)."""
-    from bench.plots import study_curve
-    from bench.selection import study_runs
+    from bench.plots.figures import study_curve
     from bench.store import Store
-    from bench.studies import load_study
+    from bench.studies.files import load_study
+    from bench.studies.selection import study_runs
 
     with errors_as_messages():
         selected = study_runs(
@@ -88,7 +88,7 @@ def study(
             smoke=smoke,
         )
         if differences:
-            from bench.report_figures import difference_figure
+            from bench.report.figures import difference_figure
             from bench.tables.study import study_table
 
             plot = difference_figure(study_table(selected, ci=ci))
@@ -108,7 +108,7 @@ def pr(
     store: str = STORE_OPTION,
 ) -> None:
     """Precision-recall curves of a run's stored predictions, one per class, AP in the legend."""
-    from bench.pr_plots import pr_curves
+    from bench.plots.pr import pr_curves
     from bench.store import Store
 
     with errors_as_messages():
@@ -143,7 +143,7 @@ def patches(
     image-level scores against the truth. With --versus RUN2 --images N: the N images where the
     two runs disagree most on the ambiguous classes, side by side. For an SRN run: its attention
     maps of the true and best-scored labels."""
-    from bench import patch_plots as pp
+    from bench.plots import patches as pp
     from bench.store import Store
     from scac.cache import default_cache_dir
     from scac.engine.inspect import attention_view, patch_view
@@ -191,7 +191,7 @@ def context(
 ) -> None:
     """One image, the run's top object patches expanded at several ratios side by side: what
     each arm of the context_ratio study hands the context branch."""
-    from bench import patch_plots as pp
+    from bench.plots import patches as pp
     from bench.store import Store
     from scac.cache import default_cache_dir
     from scac.engine.inspect import patch_view
@@ -219,10 +219,10 @@ def curves(
 ) -> None:
     """Training curves from the store: total and per-term losses, learning rate, gradient norm,
     validation metrics; one panel each, a line per run (or per arm with --study)."""
-    from bench.curve_plots import curves as draw
-    from bench.selection import study_runs
+    from bench.plots.curves import curves as draw
     from bench.store import Store
-    from bench.studies import load_study
+    from bench.studies.files import load_study
+    from bench.studies.selection import study_runs
 
     with errors_as_messages():
         db = Store(store, create=False)

@@ -76,7 +76,7 @@ def study(
     parameter, AP per class by arm and the training curves; the provenance gives every run's
     key, commit, versions, machine and config. Figures are embedded: the file needs no network.
     """
-    from bench.report import study_report  # matplotlib and the store load only when it runs
+    from bench.report.page import study_report  # matplotlib and the store load only when it runs
     from bench.store import Store
 
     with errors_as_messages():
@@ -93,7 +93,7 @@ def run(
     store: str = STORE_OPTION,
 ) -> None:
     """A run as one self-contained HTML file: provenance, metrics, AP per class, curves, config."""
-    from bench.report import run_report
+    from bench.report.page import run_report
     from bench.store import Store
 
     with errors_as_messages():

@@ -63,7 +63,7 @@ def list_(
 
 def _grid(title: str, values: dict, per_row: int = 5, number: str = "{:.2f}") -> Table:
     """Name/value pairs, several per row (as many as the terminal holds), so a long list fits."""
-    from bench.diff import shown
+    from bench.store.diff import shown
 
     per_row = max(1, min(per_row, (console.width or 80) // 28))
     t = Table(title=title, title_justify="left", show_header=False)
@@ -89,7 +89,7 @@ def _vertical(title: str, values: dict) -> Table:
 
 def _curves(rows: list[dict]) -> Table | None:
     """The run's training curve, one line per quantity: first, best and last value (step)."""
-    from bench.curves import summarize_curves
+    from bench.telemetry.curves import summarize_curves
 
     summaries = summarize_curves(rows)
     if not summaries:
@@ -125,8 +125,8 @@ def show(
     """A run's provenance, metrics (one per line), its training curves summarised (first, best,
     last value of each loss term, learning rate, validation metric), per-class AP, config, and
     the error of a failed run."""
-    from bench.diff import flat
     from bench.store import Store
+    from bench.store.diff import flat
 
     with errors_as_messages():
         db = Store(store, create=False)
@@ -184,8 +184,8 @@ def diff(
 ) -> None:
     """Every difference between two runs: config, code, provenance (machine, threads, weights
     and data digests), then metrics. Explains why two runs give other numbers."""
-    from bench.diff import diff_runs, shown
     from bench.store import Store
+    from bench.store.diff import diff_runs, shown
 
     with errors_as_messages():
         a = Store(store, create=False).get(run_a)
@@ -222,10 +222,10 @@ def export_tb(
     and final metrics, one subfolder per study/arm/seed-run. Exporting again replaces them."""
     import warnings
 
-    from bench.selection import study_runs
     from bench.store import Store
-    from bench.studies import load_study
-    from bench.tensorboard import export_runs
+    from bench.studies.files import load_study
+    from bench.studies.selection import study_runs
+    from bench.telemetry.tensorboard import export_runs
 
     with errors_as_messages(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -122,7 +122,7 @@ def grid(
 ) -> None:
     with errors_as_messages():
         use_numerics(numerics)  # before anything could load torch
-    from bench.grids import parse_axis, write_grid
+    from bench.studies.grids import parse_axis, write_grid
 
     with errors_as_messages():
         axes = [parse_axis(v) for v in vary]
@@ -146,14 +146,14 @@ def _run_and_print(
     (here or with workers), print the table; exit 1 when a run of this invocation failed."""
     with errors_as_messages():
         use_numerics(numerics)
-    from bench.parallel import auto_workers, default_storage
-    from bench.plan import plan_study
-    from bench.plan_runner import run_plan
-    from bench.progress import Reporter
-    from bench.runs import RunContext
-    from bench.selection import study_runs
+    from bench.runs.claimed import RunContext
+    from bench.runs.execute import run_plan
+    from bench.runs.parallel import auto_workers, default_storage
+    from bench.runs.plan import plan_study
+    from bench.runs.progress import Reporter
     from bench.store import Store
-    from bench.studies import load_study
+    from bench.studies.files import load_study
+    from bench.studies.selection import study_runs
     from bench.tables.study import study_table
 
     with errors_as_messages():
@@ -177,14 +177,14 @@ def _run_and_print(
         )  # fmt: skip
         queue_storage = storage or default_storage(st.url)
         if enqueue_only:
-            from bench.worker import enqueue_plan  # Optuna loads only where a queue is used
+            from bench.runs.workers import enqueue_plan  # Optuna loads only where a queue is used
 
             queue, total, added = enqueue_plan(plan, st, queue_storage)
             console.print(f"study {plan.title()}: {total} runs, {added} enqueued in {queue}")
             return
         with interruptible():
             if many:
-                from bench.worker import run_with_workers
+                from bench.runs.workers import run_with_workers
 
                 run_with_workers(plan, st, queue_storage, max(workers, 1), ctx)
             else:

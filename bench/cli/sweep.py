@@ -45,7 +45,7 @@ STORAGE = typer.Option(
 
 
 def _storage(storage: str | None, store: str | None) -> str:
-    from bench.parallel import default_storage
+    from bench.runs.parallel import default_storage
     from bench.store import to_url
 
     return storage or default_storage(to_url(store) if store else None)
@@ -65,10 +65,10 @@ def _on_sweep(
     """(sweep, ``action(sweep, store, storage, ctx, **options)``), interruptible; ``board``:
     the --tensorboard folder, ``numerics`` the --numerics mode."""
     use_numerics(numerics)
-    from bench.progress import Reporter
-    from bench.runs import RunContext
+    from bench.runs.claimed import RunContext
+    from bench.runs.progress import Reporter
     from bench.store import Store
-    from bench.sweep_files import load_sweep
+    from bench.sweeps.files import load_sweep
 
     sweep = load_sweep(name)
     ctx = RunContext(
@@ -99,7 +99,7 @@ def run(
     store: str = STORE_OPTION,
 ) -> None:
     """Run (or continue) a sweep until it holds N complete or pruned trials; many hosts may join."""
-    from bench.sweeps import done_trials, run_sweep
+    from bench.sweeps.search import done_trials, run_sweep
 
     with errors_as_messages():
         sweep, study = _on_sweep(
@@ -132,8 +132,8 @@ def report(
     store: str = STORE_OPTION,
 ) -> None:
     """Best trials, parameter importances, and Optuna's history, importance and parallel plots."""
-    from bench.sweep_files import load_sweep
-    from bench.sweep_findings import sweep_findings
+    from bench.sweeps.files import load_sweep
+    from bench.sweeps.findings import sweep_findings
 
     with errors_as_messages():
         sweep = load_sweep(name)
@@ -175,7 +175,7 @@ def test(
     store: str = STORE_OPTION,
 ) -> None:
     """Train the best trial's config on the whole training split; evaluate it once on test."""
-    from bench.sweeps import final_test
+    from bench.sweeps.search import final_test
 
     with errors_as_messages():
         _, outcome = _on_sweep(

@@ -87,9 +87,9 @@ def table(
     seeds and images unless --ci says otherwise. Rows from --predictions files are scored
     here under --protocol (one prediction set each: no interval).
     """
-    from bench.selection import study_runs
     from bench.store import Store
-    from bench.studies import load_study
+    from bench.studies.files import load_study
+    from bench.studies.selection import study_runs
     from bench.tables.build import build_table
     from bench.tables.formats import render
 

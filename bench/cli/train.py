@@ -57,10 +57,10 @@ def train(
     """
     with errors_as_messages():
         use_numerics(numerics)
-    from bench.plan import plan_recipe
-    from bench.plan_runner import run_single
-    from bench.progress import Reporter
-    from bench.runs import RunContext
+    from bench.runs.claimed import RunContext
+    from bench.runs.execute import run_single
+    from bench.runs.plan import plan_recipe
+    from bench.runs.progress import Reporter
     from bench.store import Store
 
     main = int(os.environ.get("RANK", "0")) == 0

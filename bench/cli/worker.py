@@ -54,11 +54,11 @@ def worker(
     """
     with errors_as_messages():
         use_numerics(numerics)
-    from bench.progress import Reporter
-    from bench.queue import queue_name
-    from bench.runs import RunContext
+    from bench.runs.claimed import RunContext
+    from bench.runs.progress import Reporter
+    from bench.runs.queue import queue_name
+    from bench.runs.workers import work
     from bench.store import Store
-    from bench.worker import work
 
     name = queue or (queue_name(study, smoke, variant or "") if study else None)
     with errors_as_messages(), interruptible():

@@ -2,6 +2,8 @@
 
 ``records`` holds the tables and what a row says, ``claims`` how a run is claimed and its outcome
 recorded, ``database`` the :class:`Store` that opens a database and reads and writes it.
+
+May import: nothing else of ``bench`` (the bottom room).
 """
 
 from bench.store.database import Store

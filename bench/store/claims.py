@@ -2,7 +2,7 @@
 
 :class:`RunClaims` is the part of :class:`bench.store.Store` that moves a run through its
 states: claimed (running, with its owner and a heartbeat), then finished, failed, interrupted or
-pruned by the claim's holder; a run whose owner died is taken over (see :mod:`bench.owner`).
+pruned by the claim's holder; a run whose owner died is taken over (see :mod:`bench.store.owner`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench.owner import Owner
+from bench.store.owner import Owner
 from bench.store.records import Claim, LostClaim, StoreError, clean, now, runs, state_of
 
 

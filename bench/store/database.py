@@ -14,7 +14,7 @@ Tables:
 
 A run is claimed before any work (:meth:`Store.claim`): one conditional update moves it from
 pending, failed, interrupted or pruned (or running, when its owner is dead, see
-:mod:`bench.owner`) to running, so two processes never train the same run. Only the claim's
+:mod:`bench.store.owner`) to running, so two processes never train the same run. Only the claim's
 holder records the outcome. Every write is one transaction, so a process killed mid-way leaves
 the store consistent: its run stays ``running`` with a dead owner, listed as ``stale``, and is
 taken over by the next process that wants it.

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-from bench.owner import owner_alive
+from bench.store.owner import owner_alive
 
 # what a run key may hold: config_hash gives 16 hex digits; nothing that can leave a folder
 RUN_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")

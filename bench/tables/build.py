@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from bench.compare import INTERVALS, Comparison, compare_many, with_holm
-from bench.selection import StudyRuns
+from bench.comparisons.paired import INTERVALS, Comparison, compare_many, with_holm
 from bench.store import Store
+from bench.studies.selection import StudyRuns
 from bench.tables.audit import MARKS, row_marks
 from bench.tables.measured import MeasuredRow, rows_from_files, rows_from_runs, rows_from_study
 from bench.tables.reported import Column, ReportedTable, load, normalize, row_label
@@ -220,12 +220,14 @@ def build_table(
         version: the paper version (default: the published one).
         store: the results store the measured rows come from.
         runs: run ids (unique key prefixes), one row each.
-        study: a study's selected runs (:func:`bench.selection.study_runs`): one row per arm,
+        study: a study's selected runs (:func:`bench.studies.selection.study_runs`): one row per
+        arm,
             mean ± std over its seeds.
         delta_to: a row (reported or measured) the other rows show their difference to.
         significance_metric: the metric of the interval column for measured rows.
-        ci: its interval (``seeds+images``, ``images``, ``two-level``; :mod:`bench.compare`).
-        files: rows scored from predictions files, ``{label: (path, Evaluation)}``: one
+        ci: its interval (``seeds+images``, ``images``, ``two-level``;
+        :mod:`bench.comparisons.paired`). files: rows scored from predictions files, ``{label:
+        (path, Evaluation)}``: one
             prediction set each, so they carry no interval.
 
     Raises:

@@ -12,8 +12,8 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from bench.selection import StudyRuns
 from bench.store import RunRecord, Store
+from bench.studies.selection import StudyRuns
 from bench.tables.reported import Column, ReportedTable
 
 # printed header -> our metric name

@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.resources import bundled
+from bench.studies.resources import bundled
 
 if TYPE_CHECKING:  # pandas loads when a table is read, not when its names are listed
     import pandas as pd
@@ -93,7 +93,7 @@ def spec(name: str) -> TableSpec:
 
 
 def reported_dir() -> Path:
-    """``$BENCH_REPORTED``, else the toolkit's own (:func:`bench.resources.bundled`)."""
+    """``$BENCH_REPORTED``, else the toolkit's own (:func:`bench.studies.resources.bundled`)."""
     if os.environ.get("BENCH_REPORTED"):
         return Path(os.environ["BENCH_REPORTED"])
     return bundled("reported")

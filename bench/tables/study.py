@@ -2,8 +2,9 @@
 
 Each arm is also compared with its reference arm (the study's, or one the arm names), seed by
 seed, with an interval that counts run-to-run chance as well as the test images'
-(:func:`bench.compare.compare_many`); the stars of a study's arms are corrected for their number
-(Holm). The caption, one text for the terminal and the HTML report, says which interval it is.
+(:func:`bench.comparisons.paired.compare_many`); the stars of a study's arms are corrected for
+their number (Holm). The caption, one text for the terminal and the HTML report, says which
+interval it is.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from bench.compare import INTERVALS, Comparison, compare_many, with_holm
-from bench.comparison_cache import FOLDER as COMPARISONS
-from bench.selection import StudyRuns
-from bench.studies import Study
+from bench.comparisons.cache import FOLDER as COMPARISONS
+from bench.comparisons.paired import INTERVALS, Comparison, compare_many, with_holm
+from bench.studies.files import Study
+from bench.studies.selection import StudyRuns
 
 
 def mean_std(mean: float, std: float) -> str:
@@ -144,7 +145,7 @@ class StudyTable:
 
 
 def study_table(runs: StudyRuns, *, ci: str = "seeds+images") -> StudyTable:
-    """The table of a study's selected runs (:func:`bench.selection.study_runs`).
+    """The table of a study's selected runs (:func:`bench.studies.selection.study_runs`).
 
     Args:
         runs: the selection.

@@ -2,7 +2,7 @@
 
 The model returns everything a drawing needs (patches, context patches, per-patch logits,
 objectness); this module runs it on one image of the evaluation split and turns the output into
-plain arrays (:class:`PatchView`). Drawing lives in the toolkit (``bench/patch_plots.py``).
+plain arrays (:class:`PatchView`). Drawing lives in the toolkit (``bench/plots/patches.py``).
 """
 
 from __future__ import annotations

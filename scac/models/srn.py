@@ -14,7 +14,8 @@ map ("res4b22_relu", C4: 14 x 14 x 1024 at 224 px):
 "ResNet-SRN-att" (§4.1) feeds A instead of U to f_sr: the builder passes
 :func:`unweighted_attention` instead of :func:`weighted_attention`. The four training steps of
 §3.4 are recipe phases over the top-level parts ``backbone``, ``classifier``, ``attention`` and
-``regulariser`` and the loss terms ``cls``, ``att``, ``sr``, ``final`` (``scac.losses.peers``).
+``regulariser`` and the loss terms ``cls``, ``att``, ``sr``, ``final`` (assembled by
+``scac.families.srn`` from ``scac.losses.terms``).
 """
 
 from __future__ import annotations

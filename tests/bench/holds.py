@@ -3,7 +3,7 @@
 ``BENCH_TEST_HOLD=DIR`` makes every run that reaches a point the run layer announces (``at``:
 ``claimed``, before it trains, or ``epoch``, after each epoch's checkpoint) take an arrival
 number ``i`` (the file ``DIR/arrival-i`` holds ``"PID RUN_KEY"``); the first ``free`` arrivals go
-on, the others wait until ``DIR/release`` exists (``bench.runs._test_hold``).
+on, the others wait until ``DIR/release`` exists (``bench.runs.claimed._test_hold``).
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.cli.main import app
-from bench.owner import Owner
 from bench.store import Store
+from bench.store.owner import Owner
 from scac.config import to_dict
 from scac.metrics import evaluate_file
 from scac.predictions import Predictions

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-import bench.compare as compare
-from bench.compare import compare_runs
+import bench.comparisons.paired as compare
+from bench.comparisons.paired import compare_runs
 from bench.store import Store
 from tests.bench.test_tables import SYNTH, add_run
 

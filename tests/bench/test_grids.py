@@ -7,9 +7,9 @@ import tomllib
 from typer.testing import CliRunner
 
 from bench.cli.main import app
-from bench.grids import Axis, grid_text, parse_axis, write_grid
 from bench.store import Store
-from bench.studies import load_study
+from bench.studies.files import load_study
+from bench.studies.grids import Axis, grid_text, parse_axis, write_grid
 from scac.config import ConfigError
 
 runner = CliRunner()

@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.cli.main import app
-from bench.curve_plots import curves
-from bench.selection import study_runs
+from bench.plots.curves import curves
 from bench.store import Store
+from bench.studies.selection import study_runs
 from scac.cache import default_cache_dir
 from scac.config import load_recipe, with_overrides
 from scac.engine.run import RunOptions, log_interval, run_experiment

@@ -7,10 +7,10 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.cli.main import app
-from bench.owner import Owner
-from bench.selection import study_runs
 from bench.store import Store
-from bench.studies import load_study
+from bench.store.owner import Owner
+from bench.studies.files import load_study
+from bench.studies.selection import study_runs
 from bench.tables.study import study_table
 from scac.metrics import summarize
 from scac.predictions import Predictions
@@ -110,7 +110,7 @@ def test_an_unknown_interval_is_named(crafted):
 
 
 def test_threads_give_the_numbers_of_one_comparison_at_a_time(crafted):
-    from bench import compare
+    from bench.comparisons import paired as compare
 
     store, path = crafted
     selected = study_runs(store, load_study(path))

@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from bench.cli import study_table as cli_render
 from bench.cli.main import app
-from bench.selection import study_runs
 from bench.store import Store
-from bench.studies import load_study
+from bench.studies.files import load_study
+from bench.studies.selection import study_runs
 from bench.tables.study import study_table
 from scac.config import ConfigError
 from tests.bench.test_tables import SYNTH, add_run

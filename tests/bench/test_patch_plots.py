@@ -7,8 +7,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from bench import patch_plots as pp
 from bench.cli.main import app
+from bench.plots import patches as pp
 from bench.store import Store
 from scac.cache import default_cache_dir
 from scac.data.batch import collate

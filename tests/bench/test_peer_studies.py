@@ -7,9 +7,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from typer.testing import CliRunner
 
 from bench.cli.main import app
-from bench.plan import plan_study
+from bench.runs.plan import plan_study
 from bench.store import Store
-from bench.studies import load_study
+from bench.studies.files import load_study
 
 runner = CliRunner()
 PEER_STUDIES = ["srn_variants", "latent_context_modules", "partial_labels"]

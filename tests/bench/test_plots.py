@@ -11,12 +11,12 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 from typer.testing import CliRunner
 
 from bench.cli.main import app
-from bench.owner import Owner
-from bench.plots import ap_gains, study_curve
-from bench.pr_plots import pr_curves, precision_recall
-from bench.selection import study_runs
+from bench.plots.figures import ap_gains, study_curve
+from bench.plots.pr import pr_curves, precision_recall
 from bench.store import Store
-from bench.studies import load_study
+from bench.store.owner import Owner
+from bench.studies.files import load_study
+from bench.studies.selection import study_runs
 from bench.tables.reported import load
 from scac.metrics import summarize
 from scac.predictions import Predictions

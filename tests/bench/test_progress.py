@@ -9,7 +9,7 @@ import re
 import pytest
 from rich.console import Console
 
-from bench.progress import Reporter
+from bench.runs.progress import Reporter
 from scac.engine.pretrain import PretrainSettings, synthetic_backbone_weights
 
 
@@ -52,7 +52,7 @@ def test_the_cache_fill_logs_each_tenth_then_its_total():
 
 def test_a_resumed_run_counts_the_epochs_it_did_before():
     """Issue 33: a resumed run printed "frozen epoch 4/6 (1/7)": only this process's epochs."""
-    from bench.progress import _EpochLines
+    from bench.runs.progress import _EpochLines
     from scac.sections import PhaseConfig
 
     reporter, out = _plain()

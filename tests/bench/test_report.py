@@ -21,10 +21,10 @@ from typer.testing import CliRunner
 
 from bench.cli import report, study_table
 from bench.cli.main import app as bench
-from bench.owner import Owner
-from bench.selection import study_runs
 from bench.store import Store
-from bench.studies import load_study
+from bench.store.owner import Owner
+from bench.studies.files import load_study
+from bench.studies.selection import study_runs
 from bench.tables.study import study_table as table_of
 from tests.bench.test_tables import study_store  # noqa: F401 - fixture
 

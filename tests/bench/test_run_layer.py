@@ -18,13 +18,13 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from bench.cli.main import app
-from bench.owner import Owner
-from bench.plan import plan_study
-from bench.plan_runner import run_plan
-from bench.runs import RunContext
-from bench.selection import study_runs
+from bench.runs.claimed import RunContext
+from bench.runs.execute import run_plan
+from bench.runs.plan import plan_study
 from bench.store import Store
-from bench.studies import load_study
+from bench.store.owner import Owner
+from bench.studies.files import load_study
+from bench.studies.selection import study_runs
 from scac import numerics as scac_numerics
 from tests.bench.holds import Hold
 

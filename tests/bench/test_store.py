@@ -12,8 +12,8 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from bench.owner import Owner
 from bench.store import LostClaim, Store, StoreError, masked_url
+from bench.store.owner import Owner
 
 CLAIM = {"git_commit": None, "versions": {}, "device": "cpu"}
 

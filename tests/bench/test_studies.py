@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.plan import plan_study
-from bench.studies import known_studies, load_study
+from bench.runs.plan import plan_study
+from bench.studies.files import known_studies, load_study
 from scac.config import ConfigError, flatten
 
 

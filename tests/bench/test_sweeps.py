@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from bench.cli.main import app
 from bench.store import Store, StoreError
-from bench.sweep_files import SweepError, load_sweep
-from bench.sweeps import open_sweep
+from bench.sweeps.files import SweepError, load_sweep
+from bench.sweeps.search import open_sweep
 from scac.config import ConfigError
 from tests.bench.holds import Hold
 

@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 
 from bench.cli import study_table as cli_render
 from bench.cli.main import app
-from bench.compare import compare_runs
-from bench.owner import Owner
-from bench.selection import study_runs
+from bench.comparisons.paired import compare_runs
 from bench.store import Store
-from bench.studies import load_study
+from bench.store.owner import Owner
+from bench.studies.files import load_study
+from bench.studies.selection import study_runs
 from bench.tables.build import build_table
 from bench.tables.formats import FORMATS, render
 from bench.tables.reported import load, table_names

@@ -12,10 +12,10 @@ pytest.importorskip("tensorboard")
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from bench.history import HistoryRecorder  # noqa: E402
-from bench.owner import Owner  # noqa: E402
 from bench.store import Store  # noqa: E402
-from bench.tensorboard import (  # noqa: E402
+from bench.store.owner import Owner  # noqa: E402
+from bench.telemetry.history import HistoryRecorder  # noqa: E402
+from bench.telemetry.tensorboard import (  # noqa: E402
     TensorBoardWriter,
     export_runs,
     require_tensorboard,

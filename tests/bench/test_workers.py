@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from bench.parallel import gpu_assignments
-from bench.plan import plan_study
-from bench.queue import RunQueue, open_storage, queue_name
-from bench.runs import RunContext
+from bench.runs.claimed import RunContext
+from bench.runs.parallel import gpu_assignments
+from bench.runs.plan import plan_study
+from bench.runs.queue import RunQueue, open_storage, queue_name
+from bench.runs.workers import enqueue_plan, work
 from bench.store import Store
-from bench.studies import load_study
-from bench.worker import enqueue_plan, work
+from bench.studies.files import load_study
 from scac.predictions import Predictions
 from tests.bench.holds import Hold
 

@@ -1,0 +1,4 @@
+"""What a recipe builds: parameter counts per part (``bench model summary``).
+
+May import: ``scac``, ``bench.studies``.
+"""
