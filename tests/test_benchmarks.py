@@ -106,3 +106,9 @@ def test_cli_startup_prints_every_help_beside_the_torch_import():
     rows = dict(re.findall(r"^(\S.*?)\s+([\d.]+)\s+[\d.]+$", out, re.M))
     assert "import torch, torchvision" in rows and "bench --help" in rows
     assert len(rows) == 13 and all(float(v) > 0 for v in rows.values())
+
+
+def test_architecture_draws_the_map_and_its_rules_hold(tmp_path):
+    out = run_script("architecture.py", "--out", str(tmp_path / "map.png"))
+    assert (tmp_path / "map.png").stat().st_size > 10_000
+    assert "bench.runs" in out and "scac.engine" in out and "rules hold" in out
