@@ -23,7 +23,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import tomllib
 
@@ -114,7 +114,7 @@ def _coerce(value: Any, tp: Any, key: str, chosen: Mapping[type, type]) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise ConfigError(f"config key {key!r} must be a table, got {value!r}")
-        return _from_mapping(tp, value, key, chosen)
+        return _from_mapping(cast(type, tp), value, key, chosen)
     if origin is tuple:
         (item_tp, _ellipsis) = typing.get_args(tp)
         if not isinstance(value, list | tuple):

@@ -192,9 +192,11 @@ def _scores_by_id(path: Path, id_column: str | None, classes: list[str] | None):
             with np.load(path, allow_pickle=False) as f:
                 if "scores" not in f.files:
                     raise ForeignPredictionsError(f"{path}: no 'scores' array ({f.files})")
-                ids = [_id(i) for i in f["image_ids"].tolist()] if "image_ids" in f.files else None
-                names = [str(c) for c in f["classes"]] if "classes" in f.files else classes
-                return ids, names, np.asarray(f["scores"], dtype=np.float64)
+                listed = (
+                    [_id(i) for i in f["image_ids"].tolist()] if "image_ids" in f.files else None
+                )
+                named = [str(c) for c in f["classes"]] if "classes" in f.files else classes
+                return listed, named, np.asarray(f["scores"], dtype=np.float64)
         except (OSError, ValueError) as err:
             if isinstance(err, ForeignPredictionsError):
                 raise

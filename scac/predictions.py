@@ -15,7 +15,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -88,10 +88,12 @@ class Predictions:
         """Write to ``path`` (``.npz``), atomically."""
         path = Path(path)
         tmp = path.with_suffix(".tmp.npz")
-        logits = {} if self.logits is None else {"logits": self.logits.astype(np.float32)}
+        arrays: dict[str, Any] = {}
+        if self.logits is not None:
+            arrays["logits"] = self.logits.astype(np.float32)
         np.savez_compressed(
             tmp,
-            **logits,
+            **arrays,
             scores=self.scores.astype(np.float32),
             targets=self.targets.astype(np.uint8),
             mask=self.mask.astype(bool),

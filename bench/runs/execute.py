@@ -136,9 +136,11 @@ def run_single(plan: Plan, store: Store | None, ctx: RunContext) -> RunOutcome:
     (spec,) = plan.runs
     dist = init_distributed(resolve_device(ctx.device))
     if dist is None:
+        assert store is not None, "a run outside torchrun has a store"
         return run_plan(plan, store, ctx).outcomes[0]
     owner, decision = Owner.this_process(), None
     if dist.is_main:
+        assert store is not None, "rank 0 has the store"
         ensure_assets(spec.config, ctx.cache_dir, announce=ctx.reporter.stage)
         record(plan, store, ctx.reporter)
         decision = claim(spec, store, owner, ctx)

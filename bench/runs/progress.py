@@ -9,7 +9,14 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from scac.config import PhaseConfig
 from scac.engine.callbacks import Callbacks
@@ -60,7 +67,8 @@ class _EpochLines(_Epochs):
 
     def __init__(self, reporter: Reporter, label: str, phase_epochs: tuple[int, ...]) -> None:
         super().__init__(phase_epochs)
-        self.reporter, self.label, self.speed = reporter, label, None
+        self.reporter, self.label = reporter, label
+        self.speed: float | None = None
 
     def on_log(self, phase: PhaseConfig, epoch: int, step: int, values: dict[str, float]) -> None:
         self.speed = values.get("images_per_s")
@@ -79,7 +87,7 @@ class _Tenths:
 
     def __init__(self, reporter: Reporter, what: str) -> None:
         self.reporter, self.what = reporter, what
-        self.tenth, self.values = 0, []
+        self.tenth, self.values = 0, list[float]()
 
     def __call__(self, done: int, total: int, value: float | None = None) -> None:
         if value is not None:
@@ -109,8 +117,8 @@ class Reporter:
         self.live = sys.stdout.isatty() if live is None else live
         self.quiet = quiet
         self.progress: Progress | None = None
-        self._overall = None
-        self._cache_task = None
+        self._overall: TaskID | None = None
+        self._cache_task: TaskID | None = None
         self._cache_start: float | None = None
         self._cache_tenths: _Tenths | None = None
 
@@ -188,7 +196,7 @@ class Reporter:
         if self._cache_start is None:
             self._cache_start = time.perf_counter()
             self._cache_tenths = _Tenths(self, "filling the frozen-feature cache")
-        if self.progress is None and done < total:
+        if self.progress is None and done < total and self._cache_tenths is not None:
             self._cache_tenths(done, total)
         if self.progress is not None:
             if self._cache_task is None:

@@ -42,9 +42,9 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning, module="optuna")
 
 # Optuna 4.9 renamed the retry callback (and the RDB storage's argument for it)
-_Retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
-_STALE_ARG = "heartbeat_stale_trial_callback" if _Retry else "failed_trial_callback"
-_Retry = _Retry or optuna.storages.RetryFailedTrialCallback
+_NEW_RETRY = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
+_STALE_ARG = "heartbeat_stale_trial_callback" if _NEW_RETRY else "failed_trial_callback"
+_Retry: Any = _NEW_RETRY or optuna.storages.RetryFailedTrialCallback
 
 PREFIX = "bench-study:"
 

@@ -12,10 +12,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench.store.owner import Owner
+from bench.store.parts import StoreParts
 from bench.store.records import Claim, LostClaim, StoreError, clean, now, runs, state_of
 
 
-class RunClaims:
+class RunClaims(StoreParts):
     """Claims and outcomes, for a store with ``_write``, ``engine``, ``display``,
     ``artifacts_dir`` and ``get``."""
 
@@ -37,17 +38,18 @@ class RunClaims:
         """
         for _ in range(20):
             with self.engine.connect() as conn:
-                row = conn.execute(sa.select(runs).where(runs.c.run_key == run_key)).first()
-            if row is None:
+                found = conn.execute(sa.select(runs).where(runs.c.run_key == run_key)).first()
+            if found is None:
                 raise KeyError(f"no run {run_key!r} in store {self.display}")
-            row = row._asdict()
+            row: dict[str, Any] = found._asdict()
             if row["status"] == "finished":
                 return Claim("finished")
             if row["status"] == "running" and state_of(row) == "running":
                 return Claim("held", holder=f"pid {row['owner_pid']} on {row['owner_host']}")
             stamp = now()
-            matched = self._write(
-                lambda conn, row=row, stamp=stamp: (
+
+            def take(conn: Any, row: dict[str, Any] = row, stamp: Any = stamp) -> int:
+                return int(
                     conn.execute(
                         runs.update()
                         .where(
@@ -73,7 +75,8 @@ class RunClaims:
                         )
                     ).rowcount
                 )
-            )
+
+            matched = self._write(take)
             if matched == 1:
                 return Claim("claimed", attempt=row["attempts"] + 1)
         raise StoreError(
@@ -170,7 +173,7 @@ class RunClaims:
         """Mark a run failed (or interrupted, or pruned by a sweep) with its reason."""
         if status not in ("failed", "interrupted", "pruned"):
             raise ValueError(f"status must be 'failed', 'interrupted' or 'pruned', got {status!r}")
-        values = {"status": status, "error": error, "wall_seconds": wall_seconds}
+        values: dict[str, Any] = {"status": status, "error": error, "wall_seconds": wall_seconds}
         if details is not None:
             values["details"] = details
         self._as_owner(run_key, owner, values)

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bench.store.parts import StoreParts
 from bench.store.records import metadata
 
 history = sa.Table(
@@ -29,7 +30,7 @@ history = sa.Table(
 )
 
 
-class RunHistory:
+class RunHistory(StoreParts):
     """Curves, for a store with ``_write`` and ``engine``."""
 
     def add_history(self, run_key: str, attempt: int, rows: list[dict[str, Any]]) -> None:

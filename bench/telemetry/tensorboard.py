@@ -135,7 +135,7 @@ class TensorBoardWriter(LoggedValues):
         super().__init__(inner)
         self._summary_writer = require_tensorboard()
         self.logdir, self.fresh = Path(logdir), fresh
-        self.writer = None  # opened at the first value: a resumed run's first step is known
+        self.writer: Any = None  # opened at the first value: a resumed run's first step is known
         self.steps_seen, self.failed = 0, False
 
     def on_step(self, phase, epoch, step, loss) -> None:
@@ -144,20 +144,21 @@ class TensorBoardWriter(LoggedValues):
 
     def record(self, values: dict[str, float]) -> None:
         def add() -> None:
-            if self.writer is None:
-                self._open()
+            writer = self.writer if self.writer is not None else self._open()
             for name, value in values.items():
-                self.writer.add_scalar(name, value, self.step)
+                writer.add_scalar(name, value, self.step)
 
         self._guard(add)
 
-    def _open(self) -> None:
+    def _open(self) -> Any:
+        """The event writer, opened now (a fresh run's earlier events cleared first)."""
         if self.fresh:
             _clear(self.logdir)
         # this attempt's first step: what an earlier attempt logged from there on is purged
         first = max(self.step - self.steps_seen + 1, 1)
         purge = None if self.fresh else first
         self.writer = self._summary_writer(str(self.logdir), purge_step=purge)
+        return self.writer
 
     def flush(self) -> None:
         """Write the queued events to disk."""

@@ -71,16 +71,16 @@ def collate(samples: list[Sample | None]) -> Batch | None:
     Skipped images (None, see ``ImageDataset(skip_bad=True)``) are left out; a batch of nothing
     but skipped images is None.
     """
-    samples = [s for s in samples if s is not None]
-    if not samples:
+    kept = [s for s in samples if s is not None]
+    if not kept:
         return None
     return Batch(
-        images=normalize(torch.stack([s.image for s in samples])),
-        boxes=[s.boxes for s in samples],
-        box_labels=[s.box_labels for s in samples],
-        labels=torch.stack([s.labels for s in samples]),
-        label_mask=torch.stack([s.label_mask for s in samples]),
-        image_ids=torch.tensor([s.image_id for s in samples], dtype=torch.int64),
-        flipped=torch.tensor([s.flipped for s in samples], dtype=torch.bool),
-        indices=torch.tensor([s.index for s in samples], dtype=torch.int64),
+        images=normalize(torch.stack([s.image for s in kept])),
+        boxes=[s.boxes for s in kept],
+        box_labels=[s.box_labels for s in kept],
+        labels=torch.stack([s.labels for s in kept]),
+        label_mask=torch.stack([s.label_mask for s in kept]),
+        image_ids=torch.tensor([s.image_id for s in kept], dtype=torch.int64),
+        flipped=torch.tensor([s.flipped for s in kept], dtype=torch.bool),
+        indices=torch.tensor([s.index for s in kept], dtype=torch.int64),
     )

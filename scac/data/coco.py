@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
 from pycocotools.coco import COCO
@@ -41,7 +42,7 @@ def load_coco(ann_file: Path) -> COCO:
             raise DatasetError(f"cannot read COCO annotations {ann_file}: {err}") from None
 
 
-def is_box(box) -> bool:
+def is_box(box: object) -> TypeGuard[list[float] | tuple[float, ...]]:
     """A COCO box: a list of 4 numbers ``[x, y, w, h]`` (not booleans, not strings)."""
     return (
         isinstance(box, list | tuple)

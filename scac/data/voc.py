@@ -48,6 +48,14 @@ def split_names(root: Path, split: str) -> list[str]:
     return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
 
 
+def _text(node: ET.Element | None, tag: str, default: str | None = None) -> str:
+    """The text of ``node``'s child ``tag`` (or ``default``); a missing one raises, naming it."""
+    text = None if node is None else node.findtext(tag, default)
+    if text is None:
+        raise ValueError(f"no <{tag}> element")
+    return text
+
+
 def parse_annotation(
     path: Path,
 ) -> tuple[int, int, list[tuple[str, bool, tuple[float, float, float, float]]]]:
@@ -57,16 +65,16 @@ def parse_annotation(
     try:
         root = ET.parse(path).getroot()
         size = root.find("size")
-        width, height = int(size.findtext("width")), int(size.findtext("height"))
+        width, height = int(_text(size, "width")), int(_text(size, "height"))
         objects = []
         for obj in root.iter("object"):
             box = obj.find("bndbox")
-            coords = tuple(float(box.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
+            x1, y1, x2, y2 = (float(_text(box, k)) for k in ("xmin", "ymin", "xmax", "ymax"))
             objects.append(
                 (
-                    obj.findtext("name").strip(),
-                    obj.findtext("difficult", "0").strip() == "1",
-                    coords,
+                    _text(obj, "name").strip(),
+                    _text(obj, "difficult", "0").strip() == "1",
+                    (x1, y1, x2, y2),
                 )
             )
     except (ET.ParseError, AttributeError, TypeError, ValueError) as err:
@@ -97,7 +105,8 @@ def read_voc(root: str | Path, split: str, *, difficult: str = "positive") -> Da
         width, height, objects = parse_annotation(xml)
         labels = np.zeros(len(VOC_CLASSES), dtype=np.float32)
         mask = np.ones(len(VOC_CLASSES), dtype=bool)
-        easy, hard = set(), set()
+        easy: set[int] = set()
+        hard: set[int] = set()
         boxes, box_labels, flags = [], [], []
         for cls, is_difficult, (x1, y1, x2, y2) in objects:
             if cls not in index_of:

@@ -60,6 +60,7 @@ def pretrained_files(
     for part in pretrained_parts(cfg):
         if part.source == "none":
             continue
+        path: Path | None
         if part.part == "backbone":
             if part.source == "synthetic":
                 path = synthetic_backbone_weights(
@@ -68,6 +69,7 @@ def pretrained_files(
             else:
                 path = resolve_weights(part.source, part.backbone)
         elif part.source == "synthetic":
+            assert part.model is not None, "a synthetic detector names the model it trains"
             backbone = out.get("backbone")
             identity = source_identity(cfg.model.weights)
             path = synthetic_detector_weights(

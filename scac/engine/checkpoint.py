@@ -22,7 +22,7 @@ import time
 import warnings
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -64,7 +64,8 @@ def _check_plain(value: Any, where: str) -> None:
 def rng_state() -> dict[str, Any]:
     """The state of every random generator a run draws from, as tensors and plain values."""
     # NumPy's legacy state: ("MT19937", (624,) uint32 keys, position, has_gauss, cached_gaussian)
-    name, keys, pos, has_gauss, cached = np.random.get_state()
+    legacy = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state(legacy=True))
+    name, keys, pos, has_gauss, cached = legacy
     state = {
         "torch": torch.get_rng_state(),
         "numpy": {

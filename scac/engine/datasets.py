@@ -176,7 +176,8 @@ def build_datasets(
             bad_log=bad_log,
         )
 
-    train, val = images(train_index, True), images(val_index, False)
+    train: ImageDataset | PartialLabels = images(train_index, True)
+    val = images(val_index, False)
     fp = annotations_fingerprint(train_index.source, val_index.source)
     if cfg.drop_labels > 0:
         train = PartialLabels(train, cfg.drop_labels, cfg.drop_labels_seed)

@@ -45,10 +45,10 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from scac import RunWarning
 from scac import numerics as paths
@@ -62,6 +62,7 @@ from scac.engine.feature_files import (
     open_folder,
     size_text,
 )
+from scac.models.contract import MultiLabelModel
 from scac.sections import PhaseConfig
 
 DEFAULT_LIMIT_GB = float(os.environ.get("SCAC_FEATURE_CACHE_GB", "50"))
@@ -78,7 +79,7 @@ def _base_indices(dataset, indices: torch.Tensor) -> np.ndarray:
     return np.asarray(dataset.indices)[idx] if hasattr(dataset, "indices") else idx
 
 
-def cacheable_stage(model: nn.Module, frozen: tuple[str, ...]) -> str | None:
+def cacheable_stage(model: MultiLabelModel, frozen: tuple[str, ...]) -> str | None:
     """The last of ``model.cacheable_stages`` whose parts are all frozen, or None."""
     stage = None
     for name in model.cacheable_stages:
@@ -88,7 +89,7 @@ def cacheable_stage(model: nn.Module, frozen: tuple[str, ...]) -> str | None:
     return stage
 
 
-def weights_digest(model: nn.Module, parts: tuple[str, ...]) -> str:
+def weights_digest(model: MultiLabelModel, parts: tuple[str, ...]) -> str:
     """Hash of the named parts' parameters and buffers (names, dtypes, shapes, bytes)."""
     h = hashlib.sha256()
     for part in parts:
@@ -107,7 +108,7 @@ def images_digest(dataset) -> str:
 
 
 def _fill(
-    model: nn.Module,
+    model: MultiLabelModel,
     dataset,
     stage: str,
     folder: Path,
@@ -124,7 +125,7 @@ def _fill(
     pairs = [(i, f) for i in range(n) for f in range(flips)]
     load_images = ds.load_images
     ds.serve_images(True)
-    levels: dict[str, np.ndarray] = {}
+    levels: dict[str, np.memmap] = {}
     missing = np.zeros(n, dtype=bool)
     model_was_training = model.training
     model.eval()  # frozen parts: FrozenBatchNorm, no dropout; eval only to be explicit
@@ -139,10 +140,11 @@ def _fill(
             if not readable:
                 continue
             # (size, 3, H, W): the training batch's size, so torch picks the training's kernels
-            batch: Batch = collate(readable + readable[-1:] * (size - len(readable)))
+            batch = collate(readable + readable[-1:] * (size - len(readable)))
+            assert batch is not None  # readable images only
             with torch.no_grad(), autocast():
-                feats = model.features(stage, batch.images.to(device))
-            feats = {name: t[: len(readable)] for name, t in feats.items()}
+                computed = model.features(stage, batch.images.to(device))
+            feats = {name: t[: len(readable)] for name, t in computed.items()}
             if not levels:  # first batch: the shapes are known, check the size, allocate
                 per_pair = sum(int(np.prod(t.shape[1:])) * 4 for t in feats.values())
                 need = per_pair * n * flips
@@ -188,7 +190,7 @@ def _fill(
 
 
 def open_or_build(
-    model: nn.Module,
+    model: MultiLabelModel,
     dataset,
     stage: str,
     root: Path,
@@ -270,7 +272,7 @@ class FrozenFeatures:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: MultiLabelModel,
         dataset,
         root: Path,
         *,
@@ -283,7 +285,7 @@ class FrozenFeatures:
     ) -> None:
         self.model, self.dataset, self.root = model, dataset, Path(root)
         # passed as they are to open_or_build for every phase
-        self.options = {
+        self.options: dict[str, Any] = {
             "amp": amp,
             "autocast": autocast,
             "device": device,
@@ -293,7 +295,7 @@ class FrozenFeatures:
         }
         self.used: list[Path] = []
 
-    def for_phase(self, phase: PhaseConfig) -> Callable[[nn.Module, Batch], object] | None:
+    def for_phase(self, phase: PhaseConfig) -> Callable[[MultiLabelModel, Batch], object] | None:
         """A ``(model, batch) -> output`` for ``phase``, or None when nothing it freezes caches.
 
         A cache too large for its limit or disk is reported as a warning and the phase runs
@@ -313,7 +315,7 @@ class FrozenFeatures:
         image_dataset(self.dataset).unreadable = set(np.flatnonzero(cache.missing).tolist())
         dataset = self.dataset
 
-        def forward(model: nn.Module, batch: Batch):
+        def forward(model: MultiLabelModel, batch: Batch) -> object:
             feats = cache.features(
                 _base_indices(dataset, batch.indices),
                 batch.flipped.cpu().numpy(),

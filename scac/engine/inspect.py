@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -19,6 +20,9 @@ from scac.engine.run import Assembly, assemble, own_random_state
 from scac.models.contract import MultiLabelModel
 from scac.models.patches import ExpandPatches
 from scac.models.pooling import AGGREGATIONS
+
+if TYPE_CHECKING:
+    from scac.models.scac import SCAC
 
 
 @dataclass
@@ -107,19 +111,21 @@ def patch_view(model: MultiLabelModel, dataset, image_id: int) -> PatchView:
     if sample is None:
         raise KeyError(f"image {image_id} could not be read")
     batch = collate([sample])
+    assert batch is not None
+    scac = cast("SCAC", model)  # what a model that shows patches computes (the contract)
     model.eval()
-    out = model(batch.images)
+    out = scac(batch.images)
     branches = {"object": out.object_logits, "context": out.context_logits}
     image_logits = {"object": out.image_object_logits, "context": out.image_context_logits}
     patch_probs, image_probs, deciding = {}, {}, {}
     for name, logits in branches.items():
         if logits is None:
             continue
-        scores = model.scoring.patch_scores(logits, out.patch_logits)  # (P, C) as pooled
+        scores = scac.scoring.patch_scores(logits, out.patch_logits)  # (P, C) as pooled
         patch_probs[name] = torch.sigmoid(scores).numpy()
         image_probs[name] = torch.sigmoid(image_logits[name][0]).numpy()
         deciding[name] = scores.argmax(0).numpy() if len(scores) else np.zeros(0, np.int64)
-    expand = model.context_patches
+    expand = scac.context_patches
     return PatchView(
         image=sample.image.permute(1, 2, 0).numpy(),
         image_id=int(image_id),
@@ -137,7 +143,7 @@ def patch_view(model: MultiLabelModel, dataset, image_id: int) -> PatchView:
         deciding=deciding,
         ratio=None if expand is None else float(expand.ratio),
         aggregation=next(
-            (n for n in AGGREGATIONS.names() if AGGREGATIONS.get(n) is model.scoring.aggregation),
+            (n for n in AGGREGATIONS.names() if AGGREGATIONS.get(n) is scac.scoring.aggregation),
             "custom",
         ),
     )
@@ -174,7 +180,9 @@ def attention_view(model: MultiLabelModel, dataset, image_id: int) -> AttentionV
     if sample is None:
         raise KeyError(f"image {image_id} could not be read")
     model.eval()
-    out = model(collate([sample]).images)
+    batch = collate([sample])
+    assert batch is not None
+    out = model(batch.images)
     return AttentionView(
         image=sample.image.permute(1, 2, 0).numpy(),
         image_id=int(image_id),

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -66,7 +67,7 @@ def pretrain_detector(
         (state dict of the ``neck`` and ``object_patches`` parts, report with proposal recall).
     """
     torch.manual_seed(settings.seed)
-    model = make_model(backbone_path)
+    model: Any = make_model(backbone_path)  # a SCAC: backbone, neck, object_patches
     set_frozen(model, ("backbone",))
     params = [p for n, p in model.named_parameters() if n.split(".")[0] in DETECTOR_PARTS]
     images, boxes = _scenes(settings, 0, settings.images, image_size)

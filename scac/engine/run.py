@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from scac import numerics as paths
 from scac.config import RunConfig, to_dict
@@ -39,7 +38,7 @@ from scac.engine.train import Runtime, TrainLog, train
 from scac.engine.validation import ValidateEachEpoch
 from scac.families import FAMILIES
 from scac.metrics import summarize
-from scac.models.contract import check_model
+from scac.models.contract import MultiLabelModel, check_model
 from scac.models.dense import use_onednn
 
 
@@ -159,14 +158,14 @@ class Assembly:
     """
 
     data: DataBundle
-    model: nn.Module
+    model: MultiLabelModel
     objective: Callable[[Any, Batch], dict[str, torch.Tensor]]
     pretrained: dict[str, Path]
 
 
 def model_and_objective(
     cfg: RunConfig, num_classes: int, pretrained: dict[str, Path], device: torch.device
-) -> tuple[nn.Module, Callable[[Any, Batch], dict[str, torch.Tensor]]]:
+) -> tuple[MultiLabelModel, Callable[[Any, Batch], dict[str, torch.Tensor]]]:
     """The model of ``cfg`` (random parts drawn after seeding with ``cfg.seed``, pretrained
     parts loaded from ``pretrained``) on ``device``, and its family's objective.
 
@@ -257,7 +256,7 @@ class _Setup:
     ctx: Any  # this process's place in a torchrun job, or None
     runtime: Runtime
     parts: Assembly
-    model: nn.Module
+    model: MultiLabelModel
     resume: dict | None  # the checkpoint to continue from
     checkpoint: Path
     skipped_file: Path

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -24,6 +25,7 @@ from scac.data.batch import Batch, collate
 from scac.engine.callbacks import Callbacks, ForwardingCallbacks  # noqa: F401 - API too
 from scac.engine.checkpoint import save_checkpoint, set_rng_state
 from scac.engine.distributed import DistContext, all_finite
+from scac.models.contract import MultiLabelModel
 from scac.sections import PhaseConfig, TrainConfig
 
 AMP_MODES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -113,15 +115,15 @@ def _objective(terms: dict[str, torch.Tensor], phase: PhaseConfig) -> torch.Tens
         raise ValueError(
             f"phase {phase.name!r}: unknown loss terms {unknown}; this model's terms: {known}"
         )
-    return sum(terms[t] for t in phase.loss_terms)
+    return cast(torch.Tensor, sum(terms[t] for t in phase.loss_terms))
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+def _param_groups(model: MultiLabelModel, weight_decay: float) -> list[dict[str, Any]]:
     """The trainable parameters, those the model exempts from weight decay (``no_weight_decay``,
     as timm's models name them: a learnable scale) in a group of their own."""
     exempt = model.no_weight_decay()
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    groups = [{"params": [p for n, p in named if n not in exempt]}]
+    groups: list[dict[str, Any]] = [{"params": [p for n, p in named if n not in exempt]}]
     if any(n in exempt for n, _ in named):
         groups.append({"params": [p for n, p in named if n in exempt], "weight_decay": 0.0})
     return groups
@@ -138,14 +140,16 @@ def epoch_batches(
     """Shuffled batches of one epoch, in an order fixed by (seed, epoch); this rank's share."""
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(epoch)
+    sampler: RandomSampler | DistributedSampler[Any]
     if ctx is None:
         gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
         sampler = RandomSampler(dataset, generator=gen)
     else:
-        sampler = DistributedSampler(
+        shard: DistributedSampler[Any] = DistributedSampler(
             dataset, ctx.world_size, ctx.rank, shuffle=True, seed=seed, drop_last=True
         )
-        sampler.set_epoch(epoch)
+        shard.set_epoch(epoch)
+        sampler = shard
     drop_last = len(sampler) > batch_size
     loader = DataLoader(
         dataset,
@@ -180,13 +184,13 @@ class _Phase:
     opt: torch.optim.Optimizer
     sched: torch.optim.lr_scheduler.LambdaLR
     net: nn.Module  # the model, or its DDP wrapper under torchrun
-    forward: Callable[[nn.Module, Batch], object]
+    forward: Callable[[Any, Batch], object]  # from images, or from cached features
     steps_per_epoch: int
     first_epoch: int
 
 
 def _setup_phase(
-    model: nn.Module,
+    model: MultiLabelModel,
     phase: PhaseConfig,
     index: int,
     first_epoch: int,
@@ -206,7 +210,7 @@ def _setup_phase(
         weight_decay=phase.weight_decay,
     )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(phase, spe * phase.epochs))
-    net = model
+    net: nn.Module = model
     if runtime.dist is not None:  # re-wrapped per phase: DDP registers the parameters that train
         ids = [runtime.device.index] if runtime.device.type == "cuda" else None
         net = DistributedDataParallel(
@@ -277,6 +281,7 @@ class _Telemetry:
 
     def values(self, log: TrainLog, out: _Step) -> dict[str, float]:
         seen = time.perf_counter()
+        assert out.grad_norm is not None, "a logged step computes its gradient norm"
         values = {"loss": out.loss, "lr": out.lr, "grad_norm": float(out.grad_norm)}
         values |= {f"loss/{k}": float(v.detach()) for k, v in out.terms.items() if k != "total"}
         values["images_per_s"] = (log.images - self.last[0]) / max(seen - self.last[1], 1e-9)
@@ -285,7 +290,7 @@ class _Telemetry:
         return values
 
 
-def _resume(model: nn.Module, resume: dict | None) -> tuple[TrainLog, int, int, int]:
+def _resume(model: MultiLabelModel, resume: dict | None) -> tuple[TrainLog, int, int, int]:
     """``(log, phase, epoch, global epoch)`` to start from: a checkpoint's, or the start."""
     if resume is None:
         return TrainLog(), 0, 0, 0
@@ -295,7 +300,7 @@ def _resume(model: nn.Module, resume: dict | None) -> tuple[TrainLog, int, int, 
 
 
 def train(
-    model: nn.Module,
+    model: MultiLabelModel,
     objective: Callable[[object, Batch], dict[str, torch.Tensor]],
     dataset,
     settings: TrainConfig,
@@ -305,8 +310,7 @@ def train(
     callbacks: Callbacks | None = None,
     checkpoint: Path | None = None,
     resume: dict | None = None,
-    phase_forward: Callable[[PhaseConfig], Callable[[nn.Module, Batch], object] | None]
-    | None = None,
+    phase_forward: Callable[[PhaseConfig], Callable[[Any, Batch], object] | None] | None = None,
 ) -> TrainLog:
     """Run every phase of ``settings`` over ``dataset``.
 
@@ -378,7 +382,7 @@ def train(
 
 def _save(
     path: Path,
-    model: nn.Module,
+    model: MultiLabelModel,
     p: _Phase,
     scaler: torch.amp.GradScaler,
     epoch: int,

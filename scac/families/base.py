@@ -105,20 +105,23 @@ class ModelFamily:
         """The model of ``cfg`` for ``num_classes`` labels, with pretrained files by part."""
         raise NotImplementedError
 
-    def objective(self, output: Any, batch: Batch, settings: LossConfig) -> dict[str, torch.Tensor]:
+    # A family's methods take its own config classes (subclasses of ModelConfig and
+    # LossConfig), so their parameters are typed Any here and precisely in each family.
+
+    def objective(self, output: Any, batch: Batch, settings: Any) -> dict[str, torch.Tensor]:
         """Every weighted loss term of one forward pass, and their sum under ``"total"``."""
         raise NotImplementedError
 
-    def check(self, model: ModelConfig, data: DataConfig) -> None:
+    def check(self, model: Any, data: DataConfig) -> None:
         """Raise ``ValueError`` naming the keys when the ``model`` section cannot work with the
         run's data (e.g. a model sized for another image size). Nothing to check by default."""
 
-    def pretrained_parts(self, model: ModelConfig, data: DataConfig) -> tuple[PretrainedPart, ...]:
+    def pretrained_parts(self, model: Any, data: DataConfig) -> tuple[PretrainedPart, ...]:
         """The pretrained parts the model loads; by default its backbone's ``model.weights``."""
         return (PretrainedPart("backbone", model.weights, model.backbone),)
 
 
-def check_input_size(model: ModelConfig, data: DataConfig) -> None:
+def check_input_size(model: Any, data: DataConfig) -> None:
     """A model whose layers are sized from its input (SRN's conv4 kernels, the latent-context
     model's spatial tokens) must be sized for the run's images: a mismatch would only fail at
     the first batch, after the data and weights were prepared."""

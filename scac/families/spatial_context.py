@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 from scac.config_fields import (
     Backbone,
@@ -128,7 +128,7 @@ def build_scac(
     from scac.models.weights import build_backbone, load_parts
 
     pretrained = pretrained or {}
-    branches = set(cfg.branches)
+    branches: set[str] = set(cfg.branches)
     if not branches:
         raise ValueError("model.branches must be a non-empty subset of ['object', 'context']")
     backbone = build_backbone(cfg.backbone, pretrained.get("backbone"))
@@ -257,7 +257,7 @@ def scac_objective(
     if output.image_context_logits is not None:
         ll = label_loss(output.image_context_logits, batch.labels, mask, reduction)
         terms["Ll_ctx"] = settings.gamma * ll
-    terms["total"] = sum(terms.values())
+    terms["total"] = cast("torch.Tensor", sum(terms.values()))
     return terms
 
 

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torchvision.models.detection import _utils as det_utils
@@ -158,5 +160,5 @@ def rpn_loss(
 
 def with_total(terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``terms`` with their sum under ``"total"`` (every term already weighted)."""
-    terms["total"] = sum(terms.values())
+    terms["total"] = cast(torch.Tensor, sum(terms.values()))
     return terms

@@ -188,7 +188,7 @@ def evaluate(
     ap = ev.per_class_ap()
     names = classes or [str(i) for i in range(ap.shape[0])]
     for group in sorted({g for g in class_groups or [] if g}):
-        idx = [i for i, g in enumerate(class_groups) if g == group]
+        idx = [i for i, g in enumerate(class_groups or []) if g == group]
         sub = reduce_ap(ap[idx], ev.protocol.no_positive, [names[i] for i in idx], warn=False)
         metrics[f"mAP_{group}"] = 100 * float(sub)
     metrics.update(values)

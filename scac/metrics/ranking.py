@@ -17,6 +17,8 @@ Ignored entries (mask False) count neither as positives nor as entries seen.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import sparse
 
@@ -63,7 +65,8 @@ class RankedPositives:
         check_choice("ties", ties, TIES)
         self.ties, self.shape = ties, scores.shape
         self.scores, self.positive, self.valid = scores, positive, valid
-        self._fast = self._full = None
+        self._fast: tuple[np.ndarray, ...] | None = None
+        self._full: dict[str, Any] | None = None
         self._scores32: np.ndarray | bool | None = None  # False: float32 would not be exact
 
     def ap(self, formula: str = "noninterp", weights: np.ndarray | None = None) -> np.ndarray:
@@ -98,13 +101,15 @@ class RankedPositives:
             s = self.scores
             s32 = s if s.dtype == np.float32 else s.astype(np.float32)
             self._scores32 = s32 if s32 is s or (s32 == s).all() else False
-        return None if self._scores32 is False else self._scores32
+        return self._scores32 if isinstance(self._scores32, np.ndarray) else None
 
     def _sorted_points(self) -> tuple[np.ndarray, ...]:
         """(row, slot, tp, seen) per positive, from one sort of integer keys and searches."""
         if self._fast is None:
             n, c = self.shape
-            s = np.array(self._float32().T, order="C")  # (C, N), a copy: edited below
+            s32 = self._float32()
+            assert s32 is not None, "the fast path is taken only for exact float32 scores"
+            s = np.array(s32.T, order="C")  # (C, N), a copy: edited below
             s += np.float32(0.0)  # -0.0 -> 0.0: equal scores must get equal keys
             if self.valid is not None:
                 s[~self.valid.T] = -np.inf  # ignored entries sort below every score
@@ -132,7 +137,7 @@ class RankedPositives:
             self._fast = row, slot, tp.astype(np.float64), seen.astype(np.float64)
         return self._fast
 
-    def _ranked(self) -> dict[str, np.ndarray]:
+    def _ranked(self) -> dict[str, Any]:
         """Every entry ranked: the points and what weighted resamples need, computed once."""
         if self._full is None:
             n, c = self.shape

@@ -74,7 +74,7 @@ class StudyModel:
         targets = (rng.random((self.pool, self.classes)) < self.prevalence).astype(np.uint8)
         return targets, rng.normal(0, self.difficulty, (self.pool, self.classes))
 
-    def _runs(self, images: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    def _runs(self, images: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """A seed-matched pair of runs' logits on the pool's ``images``."""
         targets, shared = self.population
         y, u = targets[images].astype(float), shared[images]

@@ -78,9 +78,11 @@ def counts(
         pred = pred & valid
     parts = (pred & positive, pred, positive)
     if weights is None:
-        return tuple(np.count_nonzero(x, axis=0).astype(np.float64) for x in parts)
+        tp, n_pred, n_true = (np.count_nonzero(x, axis=0).astype(np.float64) for x in parts)
+        return tp, n_pred, n_true
     w = weights.astype(np.float64)
-    return tuple(w @ x.astype(np.float64) for x in parts)  # (B, N) @ (N, C)
+    tp, n_pred, n_true = (w @ x.astype(np.float64) for x in parts)  # (B, N) @ (N, C)
+    return tp, n_pred, n_true
 
 
 def _ratio(num: np.ndarray, den: np.ndarray, zero_division: float) -> np.ndarray:

@@ -145,8 +145,8 @@ def seed_differences(
     full, boot = [], []
     for i, ((a, b), t, m) in enumerate(zip(pairs, targets, masks, strict=True)):
         draw = seed if shared else [seed, i]  # one test set: the same resamples for every pair
-        options = {"metric": metric, "protocol": protocol, "n_boot": n_boot, "seed": draw,
-                   "score_kind": score_kind}  # fmt: skip
+        options: dict[str, Any] = {"metric": metric, "protocol": protocol, "n_boot": n_boot,
+                                   "seed": draw, "score_kind": score_kind}  # fmt: skip
         if np.shape(a) != np.shape(b):
             raise ValueError(f"a pair's scores differ in shape: {np.shape(a)} {np.shape(b)}")
         va, ra = replicate_metric(a, t, m, **options)

@@ -24,7 +24,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 from scac.models.spec import FeatureSpec
 from scac.registry import Registry
 
-BACKBONES: Registry[Callable[..., nn.Module]] = Registry("backbone")
+BACKBONES: Registry[Callable[..., Backbone]] = Registry("backbone")
 
 
 class _BasicBlock(nn.Module):
@@ -68,7 +68,14 @@ class _ShallowStage(nn.Module):
         return self.relu(x + self.mix(x))
 
 
-class FourStageNet(nn.Module):
+class Backbone(nn.Module):
+    """What every backbone is: a module from images to C2..C5 (an ordered dict by level name),
+    with ``features`` saying each level's name, channels and stride."""
+
+    features: list[FeatureSpec]
+
+
+class FourStageNet(Backbone):
     """A stride-2 stem and four stride-2 stages, C2..C5 at strides 4-32: the synthetic
     default's small backbones, which differ only in their stage.
 
@@ -105,10 +112,12 @@ class FourStageNet(nn.Module):
 
 def _out_channels(layer: nn.Sequential) -> int:
     last = layer[-1]  # Bottleneck ends in conv3, BasicBlock in conv2
-    return (last.conv3 if hasattr(last, "conv3") else last.conv2).out_channels
+    conv = last.conv3 if isinstance(last, tv_resnet.Bottleneck) else last.conv2
+    assert isinstance(conv, nn.Conv2d)
+    return conv.out_channels
 
 
-class TorchvisionResNet(nn.Module):
+class TorchvisionResNet(Backbone):
     """A torchvision ResNet/ResNeXt trunk returning C2..C5 (pooling and classifier removed).
 
     Args:
@@ -127,13 +136,13 @@ class TorchvisionResNet(nn.Module):
 
 
 @BACKBONES.register("tiny")
-def tiny(norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d) -> nn.Module:
+def tiny(norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d) -> Backbone:
     """A small residual network (two basic blocks per stage, about 0.5 M parameters)."""
     return FourStageNet(_residual_stage, (24, 32, 64, 96), 16, norm_layer)
 
 
 @BACKBONES.register("shallow")
-def shallow(norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d) -> nn.Module:
+def shallow(norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d) -> Backbone:
     """The synthetic default's backbone (about 0.1 M parameters): each stage one 3x3 stride-2
     convolution and a 1x1 residual one, so a feature at C_k sees exactly a (2^(k+1) - 1)-pixel
     window (7, 15, 31, 63 px at C2..C5), and context at a known distance is out of reach of an
@@ -141,8 +150,8 @@ def shallow(norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d) -> nn.Mo
     return FourStageNet(_ShallowStage, (32, 64, 96, 128), 24, norm_layer)
 
 
-def _torchvision(factory: Callable[..., tv_resnet.ResNet]) -> Callable[..., nn.Module]:
-    def build(norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d) -> nn.Module:
+def _torchvision(factory: Callable[..., tv_resnet.ResNet]) -> Callable[..., Backbone]:
+    def build(norm_layer: Callable[[int], nn.Module] = FrozenBatchNorm2d) -> Backbone:
         return TorchvisionResNet(factory(weights=None, norm_layer=norm_layer))
 
     build.__doc__ = f"torchvision's {factory.__name__}, C2..C5, randomly initialised."

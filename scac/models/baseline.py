@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import Bottleneck
 
+from scac.models.backbones import Backbone
 from scac.models.contract import MultiLabelModel
 
 
@@ -102,7 +103,7 @@ class ResNetBaseline(MultiLabelModel):
     """
 
     def __init__(
-        self, *, backbone: nn.Module, classifier: nn.Linear, extra_blocks: nn.Module | None = None
+        self, *, backbone: Backbone, classifier: nn.Linear, extra_blocks: nn.Module | None = None
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -131,7 +132,7 @@ class ResNetSemantic(MultiLabelModel):
     """
 
     def __init__(
-        self, *, backbone: nn.Module, classifier: nn.Linear, semantic: SemanticLayers
+        self, *, backbone: Backbone, classifier: nn.Linear, semantic: SemanticLayers
     ) -> None:
         super().__init__()
         self.backbone = backbone

@@ -11,9 +11,10 @@ subclass (checked when it is built). What a subclass provides:
   (B, C) (the probabilities predictions and metrics read); in training it carries whatever the
   family's ``objective`` needs for its loss terms, which that objective alone reads.
 * ``cacheable_stages``: in forward order, the stages (top-level parts) whose output depends on
-  the frozen parts alone, so the feature cache may store it; with any, ``forward_from(stage,
-  features, gt_boxes=None)`` resumes the forward pass from a stage's cached output. Default:
-  none (the model is always trained from images).
+  the frozen parts alone, so the feature cache may store it; with any, ``features(stage,
+  images)`` computes a stage's output (an ordered dict of tensors by level) and
+  ``forward_from(stage, features, images, gt_boxes=None)`` resumes the forward pass from it
+  (``images`` for their shape only). Default: none (the model is always trained from images).
 * ``no_weight_decay()``: names of parameters the optimiser must not decay (e.g. a learnable
   sigma); default none.
 * ``shows``: what ``bench plot patches`` can draw for it: ``"patches"`` (object and context
@@ -26,8 +27,10 @@ subclass (checked when it is built). What a subclass provides:
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, ClassVar, Literal
 
+import torch
 from torch import nn
 
 Shows = Literal["patches", "attention", "nothing"]
@@ -39,7 +42,17 @@ class MultiLabelModel(nn.Module):
     cacheable_stages: ClassVar[tuple[str, ...]] = ()
     shows: ClassVar[Shows] = "nothing"
 
-    def forward_from(self, stage: str, features: Any, gt_boxes: Any = None) -> Any:
+    def features(self, stage: str, images: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        """The output of cacheable stage ``stage`` for ``images``."""
+        raise NotImplementedError(f"{type(self).__name__} has no cacheable stage")
+
+    def forward_from(
+        self,
+        stage: str,
+        features: OrderedDict[str, torch.Tensor],
+        images: torch.Tensor,
+        gt_boxes: list[torch.Tensor] | None = None,
+    ) -> Any:
         """The forward pass from ``stage``'s cached output (models with cacheable stages)."""
         raise NotImplementedError(f"{type(self).__name__} has no cacheable stage")
 

@@ -15,6 +15,8 @@ linear layers compute through oneDNN on the CPU, in every numerics mode, and thr
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
@@ -63,6 +65,9 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> 
     return out.reshape(*lead, weight.shape[0])
 
 
+M = TypeVar("M", bound=nn.Module)
+
+
 class Linear(nn.Linear):
     """``nn.Linear`` computed by :func:`linear` (same parameters, same initialisation)."""
 
@@ -70,7 +75,7 @@ class Linear(nn.Linear):
         return linear(x, self.weight, self.bias)
 
 
-def use_onednn(model: nn.Module) -> nn.Module:
+def use_onednn(model: M) -> M:
     """Make every plain ``nn.Linear`` of ``model`` a :class:`Linear`, in place; returns it.
 
     Subclasses of ``nn.Linear`` (the projections inside ``nn.MultiheadAttention``, read by

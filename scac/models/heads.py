@@ -50,6 +50,7 @@ class ObjectPatchProcessors(nn.Module):
 
     def labels(self, x: torch.Tensor) -> torch.Tensor:
         """The object label predictor alone on other patches' features: (N, F, R, R) -> (N, C)."""
+        assert self.label_predictor is not None, "the object branch predicts no labels"
         return self.label_predictor(self.trunk(x))
 
 
@@ -112,7 +113,7 @@ class LabelScale(nn.Module):
     def value(self) -> torch.Tensor:
         """sigma now (a 0-d tensor)."""
         if not self.learnable:
-            return self.sigma
+            return self.get_buffer("sigma")
         return self.free.exp() if self.reading == "logit" else torch.sigmoid(self.free)
 
     def no_weight_decay(self) -> set[str]:

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scac.models.backbones import Backbone
 from scac.models.contract import MultiLabelModel
 from scac.models.label_transformer import CrossAttentionLayer, GroupLinear
 from scac.models.spec import FeatureSpec, check_stage
@@ -178,6 +180,7 @@ class MaskedInference(nn.Module):
         masked = tokens.gather(1, kept.unsqueeze(-1).expand(-1, -1, d))  # L^mask (B, N, dim)
         sequence = torch.cat([self.token.expand(b, -1, -1), masked], dim=1)  # (B, 1 + N, dim)
         encoder = self.encoder if self.encoder is not None else shared
+        assert encoder is not None, "without an encoder of its own the branch shares Full's"
         return self.fc(encoder(sequence)[:, 0])  # f_select: the inference token's output
 
 
@@ -197,7 +200,7 @@ class LatentContext(MultiLabelModel):
     def __init__(
         self,
         *,
-        backbone: nn.Module,
+        backbone: Backbone,
         fusion: MultiLevelFusion,
         classifier: nn.Linear | None,
         lcie: ContextEmbedding | None,
@@ -263,7 +266,7 @@ class LatentContext(MultiLabelModel):
         if self.partial is not None and self.training:
             shared = self.full.encoder if self.full is not None else None
             infer = self.partial(fused, shared)  # eq. 9-10: an auxiliary target only
-        logits = sum(heads.values())  # eq. 11
+        logits = cast(torch.Tensor, sum(heads.values()))  # eq. 11
         return LatentContextOutput(logits, torch.sigmoid(logits), infer, heads)
 
 

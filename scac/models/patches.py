@@ -25,7 +25,7 @@ from torchvision.ops import boxes as box_ops
 from scac.losses.terms import PATCH_CODER
 from scac.registry import Registry
 
-CONTEXT_PATCHES: Registry[Callable[..., nn.Module]] = Registry("context patch generator")
+CONTEXT_PATCHES: Registry[Callable[..., ExpandPatches]] = Registry("context patch generator")
 
 
 @dataclass

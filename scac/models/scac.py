@@ -23,9 +23,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from scac.models.backbones import Backbone
 from scac.models.contract import MultiLabelModel
 from scac.models.heads import ContextLabelPredictor, ImageScoring, ObjectPatchProcessors
-from scac.models.patches import ObjectPatchGenerator, Proposals
+from scac.models.patches import ExpandPatches, ObjectPatchGenerator, Proposals
 from scac.models.spec import check_stage
 
 
@@ -87,10 +88,10 @@ class SCAC(MultiLabelModel):
     def __init__(
         self,
         *,
-        backbone: nn.Module,
+        backbone: Backbone,
         neck: nn.Module,
         object_patches: ObjectPatchGenerator,
-        context_patches: nn.Module | None,
+        context_patches: ExpandPatches | None,
         roi_pool: nn.Module,
         object_head: ObjectPatchProcessors,
         context_head: ContextLabelPredictor | None,

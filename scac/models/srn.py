@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from scac.models.backbones import Backbone
 from scac.models.contract import MultiLabelModel
 from scac.models.spec import FeatureSpec
 
@@ -156,7 +157,7 @@ class SRN(MultiLabelModel):
     def __init__(
         self,
         *,
-        backbone: nn.Module,
+        backbone: Backbone,
         classifier: nn.Linear,
         attention: AttentionEstimator,
         regulariser: SpatialRegulariser,

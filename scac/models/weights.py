@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torchvision.models import get_model_weights
 
-from scac.models.backbones import BACKBONES
+from scac.models.backbones import BACKBONES, Backbone
 
 
 def imagenet_checkpoint(backbone: str, version: str = "IMAGENET1K_V1") -> tuple[Path, str]:
@@ -137,7 +137,7 @@ def load_backbone_weights(backbone: nn.Module, path: Path) -> None:
     backbone.load_state_dict(state)
 
 
-def build_backbone(name: str, weights_path: Path | None = None) -> nn.Module:
+def build_backbone(name: str, weights_path: Path | None = None) -> Backbone:
     """A registered backbone (frozen batch norm), with weights loaded from ``weights_path``."""
     backbone = BACKBONES.get(name)()
     if weights_path is not None:
