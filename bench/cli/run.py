@@ -55,14 +55,16 @@ def study(
     ),
     storage: str = typer.Option(
         None,
+        "--queue",
         "--storage",
-        help="Optuna storage of the run queue (with --workers; other hosts join with "
-        "`bench worker --storage URL`) \\[default: optuna-journal.log beside the store].",
+        help="Where the run queue lives, an Optuna storage (with --workers; other hosts join "
+        "with `bench worker --queue URL`); --store is where results go \\[default: "
+        "optuna-journal.log beside the store].",
     ),
     enqueue_only: bool = typer.Option(
         False,
         "--enqueue-only",
-        help="Only put the unfinished runs in the queue of --storage, for `bench worker`s.",
+        help="Only put the unfinished runs in the queue of --queue, for `bench worker`s.",
     ),
     tensorboard: Path = TENSORBOARD_OPTION,
     ci: str = CI_OPTION,
@@ -195,7 +197,8 @@ def _run_and_print(
             typer.echo(table.markdown(detail))
         else:
             console.print(render.study_table(table, detail=detail))
-    # this invocation's runs, and only those, decide the exit code
+    # this invocation's runs, and only those, decide the exit code; read from the store, which
+    # also knows the outcomes of runs that workers (other processes) trained
     left = [spec for spec in plan.distinct if st.status(spec.key) != "finished"]
     if left:
         failed = sum(st.status(spec.key) in ("failed", "pruned") for spec in left)

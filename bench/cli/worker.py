@@ -22,7 +22,11 @@ from bench.cli.common import (
 
 def worker(
     storage: str = typer.Option(
-        ..., "--storage", help="Optuna storage: PostgreSQL URL, or a journal file path."
+        ...,
+        "--queue",
+        "--storage",
+        help="The run queue's Optuna storage: a PostgreSQL URL, or a journal file path "
+        "(--store is where results go).",
     ),
     study: str = typer.Option(
         None, "--study", help="Only this study's runs \\[default: every queued study]."

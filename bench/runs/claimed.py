@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import threading
 import time
 import traceback
 import warnings
@@ -29,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.runs.beats import beating
 from bench.runs.plan import RunSpec
 from bench.runs.progress import Reporter
 from bench.runs.provenance import git_commit, versions
@@ -132,24 +132,18 @@ def _heartbeat(store: Store | None, run_key: str, owner: Owner) -> Iterator[None
     if store is None:
         yield
         return
-    stop = threading.Event()
 
-    def beat() -> None:
-        while not stop.wait(HEARTBEAT_INTERVAL):
-            try:
-                store.heartbeat(run_key, owner)
-            except LostClaim:
-                return  # taken over: recording the outcome will say so
-            except StoreError:
-                continue  # a busy or unreachable database: try again next beat
+    def beat() -> bool:
+        try:
+            store.heartbeat(run_key, owner)
+        except LostClaim:
+            return False  # taken over: recording the outcome will say so
+        except StoreError:
+            pass  # a busy or unreachable database: try again next beat
+        return True
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-{run_key[:8]}", daemon=True)
-    thread.start()
-    try:
+    with beating(beat, HEARTBEAT_INTERVAL, name=f"heartbeat-{run_key[:8]}"):
         yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 def claim(spec: RunSpec, store: Store, owner: Owner, ctx: RunContext):

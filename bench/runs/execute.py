@@ -27,11 +27,6 @@ class PlanOutcome:
     plan: Plan
     outcomes: list[RunOutcome]
 
-    @property
-    def unfinished(self) -> list[RunOutcome]:
-        """The runs of this invocation that did not end finished (the exit code's business)."""
-        return list({o.run_key: o for o in self.outcomes if not o.ok}.values())
-
 
 def record_spec(spec: RunSpec, store: Store, reporter: Reporter | None = None) -> None:
     """Record which run a study (variant) arm and seed asks for, creating the run's row."""

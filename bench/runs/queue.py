@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from bench.runs.beats import beating
 from bench.runs.parallel import default_storage  # noqa: F401 - this module's API too
 from bench.store import StoreError, masked_url
 from bench.store.owner import HEARTBEAT_GRACE, HEARTBEAT_INTERVAL, pid_alive, process_started
@@ -187,23 +187,17 @@ class RunQueue:
     @contextlib.contextmanager
     def heartbeat(self, job: Job) -> Iterator[None]:
         """Beat for ``job`` while the block runs (RDB storages; the journal relies on pids)."""
-        if not isinstance(self.storage, RDBStorage):
+        storage = self.storage
+        if not isinstance(storage, RDBStorage):
             yield
             return
-        stop = threading.Event()
-
-        def beat() -> None:
-            while not stop.is_set():
-                self.storage.record_heartbeat(job.trial_id)
-                stop.wait(HEARTBEAT_INTERVAL)
-
-        thread = threading.Thread(target=beat, daemon=True)
-        thread.start()
-        try:
+        with beating(
+            lambda: storage.record_heartbeat(job.trial_id),
+            HEARTBEAT_INTERVAL,
+            name=f"trial-heartbeat-{job.trial_id}",
+            now=True,
+        ):
             yield
-        finally:
-            stop.set()
-            thread.join(timeout=5)
 
 
 def this_worker() -> dict:

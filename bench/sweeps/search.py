@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, Literal, cast
 
 import optuna
 from optuna.trial import TrialState
@@ -74,7 +74,7 @@ def open_sweep(
         study_name=name,
         storage=storage,
         load_if_exists=True,
-        direction=sweep.direction,
+        direction=cast(Literal["minimize", "maximize"], sweep.direction),
         sampler=optuna.samplers.TPESampler(seed=sweep.seed + 1000 * existing),
         pruner=_pruner(sweep.pruner),
     )
@@ -122,7 +122,7 @@ class _Reporting(Callbacks):
             raise Pruned(f"pruned after epoch {step}: {self.metric} {value:.2f}")
 
 
-def _objective(sweep: Sweep, store: Store, base: RunConfig, *, smoke: bool, ctx: RunContext):
+def _trial_runner(sweep: Sweep, store: Store, base: RunConfig, *, smoke: bool, ctx: RunContext):
     def objective(trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", this_worker())
         params = {p.key: p.suggest(trial) for p in sweep.space}
@@ -186,13 +186,13 @@ def run_sweep(
     remaining = target - done_trials(study)
     if remaining <= 0:
         return study
-    objective = _objective(sweep, store, base_config(sweep, smoke=smoke), smoke=smoke, ctx=ctx)
+    run_trial = _trial_runner(sweep, store, base_config(sweep, smoke=smoke), smoke=smoke, ctx=ctx)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         stop = optuna.study.MaxTrialsCallback(
             target, states=(TrialState.COMPLETE, TrialState.PRUNED)
         )
-        study.optimize(objective, n_trials=remaining, callbacks=[stop], catch=(Exception,))
+        study.optimize(run_trial, n_trials=remaining, callbacks=[stop], catch=(Exception,))
     return study
 
 

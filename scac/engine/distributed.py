@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
+import torch.distributed as torch_dist
 
 
 @dataclass(frozen=True)
@@ -40,47 +40,49 @@ def init_distributed(device: torch.device) -> DistContext | None:
     if world <= 1 and "TORCHELASTIC_RUN_ID" not in os.environ:
         return None
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
         torch.cuda.set_device(local)
-    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local)
+    return DistContext(
+        rank=torch_dist.get_rank(), world_size=torch_dist.get_world_size(), local_rank=local
+    )
 
 
-def local_device(device: torch.device, ctx: DistContext | None) -> torch.device:
+def local_device(device: torch.device, dist: DistContext | None) -> torch.device:
     """This process's device: its own GPU under torchrun."""
-    if ctx is not None and device.type == "cuda":
-        return torch.device("cuda", ctx.local_rank)
+    if dist is not None and device.type == "cuda":
+        return torch.device("cuda", dist.local_rank)
     return device
 
 
-def all_finite(value: torch.Tensor, ctx: DistContext | None) -> bool:
+def all_finite(value: torch.Tensor, dist: DistContext | None) -> bool:
     """Whether the loss is finite on every rank (so one rank's NaN stops all, never hangs them)."""
     ok = torch.tensor(1.0 if bool(torch.isfinite(value)) else 0.0, device=value.device)
-    if ctx is not None:
-        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+    if dist is not None:
+        torch_dist.all_reduce(ok, op=torch_dist.ReduceOp.MIN)
     return bool(ok.item() > 0)
 
 
-def barrier(ctx: DistContext | None) -> None:
+def barrier(dist: DistContext | None) -> None:
     """Wait for every rank (no-op in one process)."""
-    if ctx is not None:
-        dist.barrier()
+    if dist is not None:
+        torch_dist.barrier()
 
 
-def broadcast_object(obj, ctx: DistContext | None):
+def broadcast_object(obj, dist: DistContext | None):
     """Rank 0's ``obj`` on every rank."""
-    if ctx is None:
+    if dist is None:
         return obj
     box = [obj]
-    dist.broadcast_object_list(box, src=0)
+    torch_dist.broadcast_object_list(box, src=0)
     return box[0]
 
 
-def gather_objects(obj, ctx: DistContext | None) -> list:
+def gather_objects(obj, dist: DistContext | None) -> list:
     """Every rank's ``obj``, in rank order, on every rank."""
-    if ctx is None:
+    if dist is None:
         return [obj]
-    out = [None] * ctx.world_size
-    dist.all_gather_object(out, obj)
+    out = [None] * dist.world_size
+    torch_dist.all_gather_object(out, obj)
     return out

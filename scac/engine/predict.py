@@ -36,9 +36,11 @@ def predict(
     log-odds (every family's output does).
     """
     model.eval()
-    ctx = runtime.dist
+    dist = runtime.dist
     part = (
-        dataset if ctx is None else Subset(dataset, range(ctx.rank, len(dataset), ctx.world_size))
+        dataset
+        if dist is None
+        else Subset(dataset, range(dist.rank, len(dataset), dist.world_size))
     )
     loader = DataLoader(
         part,
@@ -68,7 +70,7 @@ def predict(
                 batch.image_ids.numpy(),
             )
         )
-    parts = [r for rank_rows in gather_objects(rows, ctx) for r in rank_rows]
+    parts = [r for rank_rows in gather_objects(rows, dist) for r in rank_rows]
     if not parts:
         raise ValueError("no image of the evaluation split could be read")
     columns = (np.concatenate(col) for col in zip(*parts, strict=True))

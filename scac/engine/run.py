@@ -25,7 +25,7 @@ import torch
 from scac import numerics as paths
 from scac.config import RunConfig, to_dict
 from scac.data.batch import Batch
-from scac.engine.assets import ensure_assets
+from scac.engine.assets import Assets, ensure_assets
 from scac.engine.callbacks import Callbacks
 from scac.engine.checkpoint import resume_state
 from scac.engine.datasets import DataBundle, build_datasets, content_digest
@@ -180,7 +180,12 @@ def model_and_objective(
 
 
 def assemble(
-    cfg: RunConfig, cache_dir: Path, device: torch.device, *, bad_log: Path | None = None
+    cfg: RunConfig,
+    cache_dir: Path,
+    device: torch.device,
+    *,
+    bad_log: Path | None = None,
+    assets: Assets | None = None,
 ) -> Assembly:
     """Everything a run trains, made in one order: assets (made on first use), datasets (read
     once), the global seed, the model (random parts drawn from it, pretrained ones loaded).
@@ -190,8 +195,9 @@ def assemble(
         cache_dir: where datasets and pretrained weights are generated once and reused.
         device: where the model goes.
         bad_log: where skipped unreadable images are listed (``data.skip_bad``).
+        assets: the run's assets when the caller has them (else they are ensured here).
     """
-    assets = ensure_assets(cfg, cache_dir)
+    assets = assets or ensure_assets(cfg, cache_dir)
     data = build_datasets(cfg.data, cfg.seed, assets.data_root, bad_log=bad_log)
     model, objective = model_and_objective(cfg, len(data.classes), assets.pretrained, device)
     return Assembly(data, model, objective, assets.pretrained)
@@ -224,9 +230,9 @@ def run_experiment(
         return _run(cfg, Path(artifacts_dir), Path(cache_dir), options)
 
 
-def log_interval(cfg: RunConfig, images: int, points: int, ctx=None) -> int:
+def log_interval(cfg: RunConfig, images: int, points: int, dist=None) -> int:
     """Optimiser steps between two logged points, for about ``points`` over the whole run."""
-    world = 1 if ctx is None else ctx.world_size
+    world = 1 if dist is None else dist.world_size
     per_epoch = math.ceil(images / (cfg.train.batch_size * world))
     steps = per_epoch * sum(p.epochs for p in cfg.train.phases)
     return max(1, math.ceil(steps / max(points, 1)))
@@ -253,7 +259,7 @@ def check_numerics(expected: str | None, device: torch.device) -> None:
 class _Setup:
     """A run made ready to train: where it computes, what it trains, where it writes."""
 
-    ctx: Any  # this process's place in a torchrun job, or None
+    dist: Any  # this process's place in a torchrun job, or None
     runtime: Runtime
     parts: Assembly
     model: MultiLabelModel
@@ -263,38 +269,39 @@ class _Setup:
 
     @property
     def main(self) -> bool:
-        return self.ctx is None or self.ctx.is_main
+        return self.dist is None or self.dist.is_main
 
 
 def _setup(cfg: RunConfig, artifacts_dir: Path, cache_dir: Path, options: RunOptions) -> _Setup:
     """Numerics checked, the process group joined, assets made (rank 0, once), the model and
     data assembled, the checkpoint to resume from read."""
     check_numerics(options.numerics, resolve_device(options.device))
-    ctx = init_distributed(resolve_device(options.device))
+    dist = init_distributed(resolve_device(options.device))
     runtime = Runtime(
-        device=local_device(resolve_device(options.device), ctx),
+        device=local_device(resolve_device(options.device), dist),
         num_workers=options.num_workers,
         amp=cfg.train.amp,
         channels_last=cfg.train.channels_last,
-        dist=ctx,
+        dist=dist,
     )
-    main = ctx is None or ctx.is_main
+    main = dist is None or dist.is_main
     checkpoint = artifacts_dir / "checkpoint.pt"
     skipped_file = artifacts_dir / "skipped_images.txt"
+    assets = None
     if main:
         artifacts_dir.mkdir(parents=True, exist_ok=True)
         skipped_file.unlink(missing_ok=True)
-        ensure_assets(cfg, cache_dir)  # made once, on rank 0, before the other ranks look
-    barrier(ctx)
-    parts = assemble(cfg, cache_dir, runtime.device, bad_log=skipped_file)
-    runtime.log_every = log_interval(cfg, len(parts.data.train), options.history_points, ctx)
+        assets = ensure_assets(cfg, cache_dir)  # made once, on rank 0, before the others look
+    barrier(dist)
+    parts = assemble(cfg, cache_dir, runtime.device, bad_log=skipped_file, assets=assets)
+    runtime.log_every = log_interval(cfg, len(parts.data.train), options.history_points, dist)
     model = parts.model
     if runtime.channels_last:
         model = model.to(memory_format=torch.channels_last)
     state = resume_state(checkpoint, options.resume)
     if main:
         (artifacts_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
-    return _Setup(ctx, runtime, parts, model, state, checkpoint, skipped_file)
+    return _Setup(dist, runtime, parts, model, state, checkpoint, skipped_file)
 
 
 def _fit(cfg: RunConfig, s: _Setup, options: RunOptions) -> TrainLog:
@@ -304,7 +311,7 @@ def _fit(cfg: RunConfig, s: _Setup, options: RunOptions) -> TrainLog:
     if options.validate_every_epoch:
         hooks = ValidateEachEpoch(hooks or Callbacks(), s.model, s.parts.data.val, cfg, s.runtime)
     frozen = None
-    if options.feature_cache is not None and s.ctx is None:
+    if options.feature_cache is not None and s.dist is None:
         frozen = FrozenFeatures(
             s.model,
             s.parts.data.train,
@@ -348,7 +355,7 @@ def _run(cfg: RunConfig, artifacts_dir: Path, cache_dir: Path, options: RunOptio
         torch.save(s.model.state_dict(), artifacts_dir / "model.pt")
         (artifacts_dir / "train_log.json").write_text(json.dumps(asdict(log), indent=1))
         s.checkpoint.unlink(missing_ok=True)  # finished: model.pt holds the weights
-    barrier(s.ctx)
+    barrier(s.dist)
     provenance = {
         "weights": {part: file_digest(path) for part, path in s.parts.pretrained.items()},
         "data": content_digest(cfg.data, s.parts.data),
@@ -363,6 +370,6 @@ def _run(cfg: RunConfig, artifacts_dir: Path, cache_dir: Path, options: RunOptio
         train_seconds,
         eval_seconds,
         skipped,
-        s.ctx.world_size if s.ctx else 1,
+        s.dist.world_size if s.dist else 1,
         provenance,
     )

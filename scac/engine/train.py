@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -19,12 +19,12 @@ from typing import Any, cast
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from scac.data.batch import Batch, collate
+from scac.data.batch import Batch
 from scac.engine.callbacks import Callbacks, ForwardingCallbacks  # noqa: F401 - API too
 from scac.engine.checkpoint import save_checkpoint, set_rng_state
 from scac.engine.distributed import DistContext, all_finite
+from scac.engine.epochs import epoch_batches, steps_per_epoch
 from scac.models.contract import MultiLabelModel
 from scac.sections import PhaseConfig, TrainConfig
 
@@ -105,8 +105,8 @@ def _schedule(phase: PhaseConfig, total_steps: int) -> Callable[[int], float]:
     return factor
 
 
-def _objective(terms: dict[str, torch.Tensor], phase: PhaseConfig) -> torch.Tensor:
-    """The phase's objective: the total, or the sum of the weighted terms it names."""
+def _phase_loss(terms: dict[str, torch.Tensor], phase: PhaseConfig) -> torch.Tensor:
+    """The loss a phase optimises: the total, or the sum of the weighted terms it names."""
     if not phase.loss_terms:
         return terms["total"]
     unknown = [t for t in phase.loss_terms if t not in terms or t == "total"]
@@ -127,47 +127,6 @@ def _param_groups(model: MultiLabelModel, weight_decay: float) -> list[dict[str,
     if any(n in exempt for n, _ in named):
         groups.append({"params": [p for n, p in named if n in exempt], "weight_decay": 0.0})
     return groups
-
-
-def epoch_batches(
-    dataset,
-    batch_size: int,
-    seed: int,
-    epoch: int,
-    num_workers: int = 0,
-    ctx: DistContext | None = None,
-) -> Iterator[Batch]:
-    """Shuffled batches of one epoch, in an order fixed by (seed, epoch); this rank's share."""
-    if hasattr(dataset, "set_epoch"):
-        dataset.set_epoch(epoch)
-    sampler: RandomSampler | DistributedSampler[Any]
-    if ctx is None:
-        gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
-        sampler = RandomSampler(dataset, generator=gen)
-    else:
-        shard: DistributedSampler[Any] = DistributedSampler(
-            dataset, ctx.world_size, ctx.rank, shuffle=True, seed=seed, drop_last=True
-        )
-        shard.set_epoch(epoch)
-        sampler = shard
-    drop_last = len(sampler) > batch_size
-    loader = DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        collate_fn=collate,
-        num_workers=num_workers,
-        drop_last=drop_last,
-    )
-    for batch in loader:
-        if batch is not None:  # None: every image of the batch was unreadable and skipped
-            yield batch
-
-
-def steps_per_epoch(dataset, batch_size: int, ctx: DistContext | None = None) -> int:
-    """Optimiser steps in one epoch (per process)."""
-    n = len(dataset) // (ctx.world_size if ctx else 1)
-    return max(1, n // batch_size) if n > batch_size else 1
 
 
 def _forward(model: nn.Module, batch: Batch) -> object:
@@ -246,7 +205,7 @@ def _optimise(
         batch.images = batch.images.contiguous(memory_format=torch.channels_last)
     with runtime.autocast():
         terms = objective(p.forward(p.net, batch), batch)
-        loss = _objective(terms, p.config)
+        loss = _phase_loss(terms, p.config)
     if not all_finite(loss.detach(), runtime.dist):
         detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
         raise NonFiniteLossError(f"non-finite loss in {where}: {detail}")
@@ -333,20 +292,20 @@ def train(
         NonFiniteLossError: a loss became NaN or infinite.
     """
     callbacks = callbacks or Callbacks()
-    ctx = runtime.dist
+    dist = runtime.dist
     log, start_phase, start_epoch, global_epoch = _resume(model, resume)
     scaler = torch.amp.GradScaler(enabled=runtime.amp == "fp16")
     for index, phase in enumerate(settings.phases):
         if index < start_phase or (index == start_phase and start_epoch >= phase.epochs):
             continue
-        spe = steps_per_epoch(dataset, settings.batch_size, ctx)
+        spe = steps_per_epoch(dataset, settings.batch_size, dist)
         first = start_epoch if index == start_phase else 0
         p = _setup_phase(model, phase, index, first, spe, runtime)
         if resume is not None and index == start_phase and first > 0:
             p.opt.load_state_dict(resume["optimizer"])
             p.sched.load_state_dict(resume["scheduler"])
             scaler.load_state_dict(resume["scaler"])
-        cached = phase_forward(phase) if phase_forward is not None and ctx is None else None
+        cached = phase_forward(phase) if phase_forward is not None and dist is None else None
         p.forward = cached or _forward
         dataset.serve_images(cached is None)
         callbacks.on_phase_start(phase, index, spe)
@@ -354,7 +313,7 @@ def train(
         model.train()
         for epoch in range(first, phase.epochs):
             batches = epoch_batches(
-                dataset, settings.batch_size, seed, global_epoch, runtime.num_workers, ctx
+                dataset, settings.batch_size, seed, global_epoch, runtime.num_workers, dist
             )
             total, count = 0.0, 0
             for step, batch in enumerate(batches):
@@ -373,7 +332,7 @@ def train(
             mean = total / max(count, 1)
             log.epoch_loss.append({"phase": phase.name, "epoch": epoch + 1, "loss": mean})
             global_epoch += 1
-            if checkpoint is not None and (ctx is None or ctx.is_main):
+            if checkpoint is not None and (dist is None or dist.is_main):
                 _save(checkpoint, model, p, scaler, epoch, global_epoch, log)
             callbacks.on_epoch_end(phase, epoch, mean)
     dataset.serve_images(True)
