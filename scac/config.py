@@ -19,13 +19,12 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import tomllib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
-
-import tomllib
 
 from scac.config_fields import Range, Registered
 from scac.families import FAMILIES, LossConfig, ModelConfig

@@ -232,7 +232,7 @@ def export_tb(
         db = Store(store, create=False)
         if study:
             selected = study_runs(db, load_study(study), variant=variant or "", smoke=smoke)
-            chosen = [r for r in selected.rows if r["state"] != "pending"]
+            chosen: list = [r for r in selected.rows if r["state"] != "pending"]
             if not chosen:
                 raise ValueError(selected.nothing_finished())
         else:

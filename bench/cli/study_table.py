@@ -60,7 +60,7 @@ def study_table(table: StudyTable, *, detail: bool = False) -> Table:
                 cells.append("reference" if ref is None and arm.name in references else "-")
             if detail:
                 ci = comparison.ci if comparison else None
-                cells.append(comparison.per_seed_text() if ci else "")
+                cells.append(comparison.per_seed_text() if comparison and ci else "")
                 cells.append(f"{ci.p_improve:.2f}" if ci else "")
         t.add_row(escape(str(row["arm"])), str(row["n"]), *cells)
     return t

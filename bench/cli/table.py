@@ -99,6 +99,7 @@ def table(
         st = Store(store, create=False) if runs or study else None
         selected = None
         if study:
+            assert st is not None
             selected = study_runs(
                 st, load_study(study), variant=variant or "", seeds=parse_seeds(seeds), smoke=smoke
             )

@@ -54,9 +54,10 @@ def read(folder: Path, key: str) -> tuple[SeedImageCI, tuple] | None:
         seeds = tuple(None if s is None else int(s) for s in data["seeds"])
         if len(seeds) != len(per_seed) or not isinstance(ci["seed_variance_known"], bool):
             return None
+        delta, low, high, confidence, p_value, p_improve, image_variance = values
         interval = SeedImageCI(
-            ci["metric"], ci["method"], *values[:4], per_seed, values[4], values[5],
-            int(ci["n_boot"]), ci["seed_variance_known"], values[6],
+            ci["metric"], ci["method"], delta, low, high, confidence, per_seed, p_value,
+            p_improve, int(ci["n_boot"]), ci["seed_variance_known"], image_variance,
         )  # fmt: skip
         return interval, seeds
     except (OSError, ValueError, KeyError, TypeError):

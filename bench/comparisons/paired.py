@@ -204,7 +204,7 @@ def _compute(prepared: _Prepared, cache: Path | None, loaded: dict) -> Compariso
             ra = _replicates(a, prepared.replicate_settings, draw, loaded)
             rb = _replicates(b, prepared.replicate_settings, draw, loaded)
             if isinstance(ra, str) or isinstance(rb, str):
-                return Comparison(None, reason=ra if isinstance(ra, str) else rb)
+                return Comparison(None, reason=ra if isinstance(ra, str) else str(rb))
             if ra[2] != rb[2]:
                 return Comparison(None, reason="the runs were not scored on the same images")
             full.append(ra[0] - rb[0])
@@ -214,7 +214,7 @@ def _compute(prepared: _Prepared, cache: Path | None, loaded: dict) -> Compariso
     seeds = tuple(_seed(a) for a, _ in pairs)
     ci = from_differences(np.array(full), np.stack(boot), settings["method"],
                           settings["metric"], settings["confidence"], settings["seed"])  # fmt: skip
-    if prepared.key is not None:
+    if prepared.key is not None and cache is not None:
         write(cache, prepared.key, ci, seeds)
     return _starred(ci, seeds)
 
@@ -281,7 +281,7 @@ def compare_many(
     loaded: dict[str, Predictions] = {}
     prepared = {name: _prepare(runs, ref, options, cache, loaded)
                 for name, (runs, ref) in jobs.items()}  # fmt: skip
-    tasks = {}
+    tasks: dict[tuple, tuple] = {}
     for p in prepared.values():
         if isinstance(p, _Prepared):
             for pair, draw in zip(p.pairs, p.draws, strict=True):

@@ -60,7 +60,7 @@ def curves(
         keyed = {r["run_key"]: (r["arm"], r["seed"]) for r in study.finished}
     else:
         keyed = {}
-        for run in runs:
+        for run in runs or []:
             key = store.get(run).run_key
             keyed[key] = (key[:10], None)
     rows = pd.DataFrame(store.history(list(keyed)))

@@ -95,9 +95,9 @@ def _per_class(
         values = {c: v for c, v in (run.per_class_ap or {}).items() if v is not None}
         return f"run {run.run_key[:10]}", values, run
     values = {
-        class_for(c): row.number(c)
+        class_for(c): v
         for c in table.columns
-        if metric_for(c) is None and row.number(c) is not None
+        if metric_for(c) is None and (v := row.number(c)) is not None
     }
     return row.method or row.label, values, None
 
@@ -205,11 +205,12 @@ def study_curve(
     for arm in arms:
         for run, seed in zip(arm.runs, arm.seeds, strict=True):
             x = _lookup(run.config, study.parameter)
+            measured = run.metrics or {}
             for m in metrics:
-                if m not in (run.metrics or {}):
-                    known = ", ".join(run.metrics or {})
+                if m not in measured:
+                    known = ", ".join(measured)
                     raise ValueError(f"no metric {m!r} in run {run.run_key[:10]}; known: {known}")
-                records.append(_point(arm.label, seed, x, m, "metric", run.metrics[m]))
+                records.append(_point(arm.label, seed, x, m, "metric", measured[m]))
             if per_class:
                 for cls, ap in (run.per_class_ap or {}).items():
                     records.append(_point(arm.label, seed, x, f"AP {cls}", "class", ap))
@@ -295,7 +296,7 @@ def _draw_study(data: pd.DataFrame, selected: StudyRuns, arms, numeric: bool) ->
     if not numeric:
         ax.set_xticks(range(len(arms)), [a.label for a in arms], rotation=20, ha="right")
     seeds = int(data[data["kind"] == "metric"]["n"].max())
-    ax.set_xlabel(study.parameter)
+    ax.set_xlabel(study.parameter or "")
     ax.set_ylabel("value (%)")
     ax.set_title(f"{selected.title()}: {seeds} seed{'s' * (seeds > 1)} per arm", loc="left")
     if len(classes):  # many lines: the legend goes beside the axes

@@ -46,7 +46,7 @@ def class_heatmap(selected: StudyRuns) -> Plot:
     minus the reference's (which classes an arm helps and which it costs)."""
     ap = class_ap_by_arm(selected)
     reference = selected.study.reference
-    panels = [("mean AP (%)", ap, "crest", None)]
+    panels: list[tuple[str, pd.DataFrame, str, float | None]] = [("mean AP (%)", ap, "crest", None)]
     if reference in ap.columns and len(ap.columns) > 1:
         delta = ap.sub(ap[reference], axis=0).drop(columns=reference)
         panels.append((f"AP − AP of {reference!r} (points)", delta, "vlag_r", 0.0))
@@ -64,8 +64,8 @@ def class_heatmap(selected: StudyRuns) -> Plot:
             ratios = [frame.shape[1] + 1.5 for _, frame, _, _ in panels]
             axes = fig.subplots(1, len(panels), width_ratios=ratios, squeeze=False)[0]
     for k, (ax, (title, frame, cmap, center)) in enumerate(zip(axes, panels, strict=True)):
-        limit = float(frame.abs().max().max()) if center is not None else math.nan
-        limit = limit if math.isfinite(limit) and limit > 0 else None  # None: seaborn's range
+        largest = float(frame.abs().max().max()) if center is not None else math.nan
+        limit = largest if math.isfinite(largest) and largest > 0 else None  # None: seaborn's
         with warnings.catch_warnings():  # seaborn's own use of a matplotlib API on its way out
             warnings.simplefilter("ignore", PendingDeprecationWarning)
             sns.heatmap(
@@ -132,15 +132,15 @@ def difference_figure(table: StudyTable) -> Plot:
     Seeds that disagree in sign show at once as dots on both sides of the line.
     """
     rows = [
-        (arm, c) for arm, c in table.comparisons.items() if c.ci is not None
-    ]  # the table's order: the study's arms
+        (arm, c, c.ci) for arm, c in table.comparisons.items() if c.ci is not None
+    ]  # the table's order: the study's arms, with each one's interval
     if not rows:
         raise ValueError(f"study {table.runs.title()} has no arm compared with a reference")
     data = pd.DataFrame(
         [
-            {"arm": arm, "delta": c.ci.delta, "low": c.ci.low, "high": c.ci.high,
-             "star": c.star, "p_improve": c.ci.p_improve, "per_seed": list(c.ci.per_seed)}
-            for arm, c in rows
+            {"arm": arm, "delta": ci.delta, "low": ci.low, "high": ci.high,
+             "star": c.star, "p_improve": ci.p_improve, "per_seed": list(ci.per_seed)}
+            for arm, c, ci in rows
         ]
     )  # fmt: skip
     height = 0.42 * len(rows) + 1.3
@@ -148,18 +148,18 @@ def difference_figure(table: StudyTable) -> Plot:
         fig = Figure(figsize=(7.4, height), layout="constrained")
         ax = fig.subplots()
         y = list(range(len(rows)))[::-1]
-        for yi, (_, c) in zip(y, rows, strict=True):
-            ax.plot([c.ci.low, c.ci.high], [yi, yi], color="#4c72b0", lw=2.2, solid_capstyle="butt")
+        for yi, (_, c, ci) in zip(y, rows, strict=True):
+            ax.plot([ci.low, ci.high], [yi, yi], color="#4c72b0", lw=2.2, solid_capstyle="butt")
             ax.scatter(
-                c.ci.per_seed, [yi] * len(c.ci.per_seed), s=16, color="#555555", zorder=3,
+                ci.per_seed, [yi] * len(ci.per_seed), s=16, color="#555555", zorder=3,
                 alpha=0.8, label=None,
             )  # fmt: skip
             ax.scatter(
-                [c.ci.delta], [yi], marker="D", s=42, zorder=4, edgecolor="#4c72b0",
+                [ci.delta], [yi], marker="D", s=42, zorder=4, edgecolor="#4c72b0",
                 facecolor="#4c72b0" if c.star else "white",
             )  # fmt: skip
         ax.axvline(0, color="#999999", lw=1)
-        ax.set_yticks(y, [f"{arm}  (P>ref {c.ci.p_improve:.2f})" for arm, c in rows])
+        ax.set_yticks(y, [f"{arm}  (P>ref {ci.p_improve:.2f})" for arm, _, ci in rows])
         ax.set_xlabel(f"Δ{table.metrics[0]} to the reference (points)")
         ax.set_title(
             f"{table.runs.title()}: bar = {table.caption_interval().split(' (')[0]}; "

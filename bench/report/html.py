@@ -117,12 +117,12 @@ def key_values(
     items = list(values.items())
     height = -(-len(items) // per_row)  # ceil: rows of the table
     columns = [items[i : i + height] for i in range(0, len(items), height)]
-    rows = [
+    rows: list[list[Cell | str]] = [
         [cell for col in columns if r < len(col) for cell in (Cell(col[r][0]),
                                                               Cell(col[r][1], num=numbers))]
         for r in range(height)
     ]  # fmt: skip
-    head = ["key", Cell("value", num=numbers)] * len(columns)
+    head: list[Cell | str] = ["key", Cell("value", num=numbers)] * len(columns)
     return table(head, rows, caption=caption, long=height > 6, pairs=len(columns) > 1)
 
 

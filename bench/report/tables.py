@@ -54,7 +54,7 @@ def study_table_html(table: StudyTable) -> str:
                 text = "reference" if ref is None and arm.name in references else "-"
             cells.append(h.Cell(text, num=True))
             ci = comparison.ci if comparison else None
-            cells.append(h.Cell(comparison.per_seed_text() if ci else "", num=True))
+            cells.append(h.Cell(comparison.per_seed_text() if comparison and ci else "", num=True))
             cells.append(h.Cell(f"{ci.p_improve:.2f}" if ci else "", num=True))
         rows.append(cells)
     return h.table(header, rows, caption=_caption(table))

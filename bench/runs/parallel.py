@@ -13,7 +13,7 @@ from bench.store import Store
 from scac import numerics as paths
 
 
-def default_storage(store_url: str) -> str:
+def default_storage(store_url: str | None) -> str:
     """The journal file beside the results store (``optuna-journal.log``)."""
     return str(Store.artifacts_root_for(store_url).parent / "optuna-journal.log")
 

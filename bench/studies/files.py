@@ -174,11 +174,12 @@ def load_study(name: str) -> Study:
     """
     path = Path(name)
     if not (path.suffix == ".toml" and path.is_file()):
-        path = find_file(name)
-        if path is None:
+        found = find_file(name)
+        if found is None:
             raise ConfigError(
                 f"unknown study {name!r}; known: {', '.join(known_studies()) or '(none)'}"
             )
+        path = found
     data = read_toml(path)
     _check_keys(data, _STUDY_KEYS, str(path))
     for required in ("question", "recipe", "arms"):

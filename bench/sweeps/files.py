@@ -71,13 +71,15 @@ class Param:
     choices: tuple[Any, ...] = ()
 
     def suggest(self, trial: optuna.Trial) -> Any:
+        if self.type == "categorical":
+            return trial.suggest_categorical(self.key, list(self.choices))
+        low, high = self.low, self.high
+        assert low is not None and high is not None, "a numeric range is checked when read"
         if self.type == "float":
-            return trial.suggest_float(self.key, self.low, self.high, log=self.log, step=self.step)
-        if self.type == "int":
-            return trial.suggest_int(
-                self.key, int(self.low), int(self.high), log=self.log, step=int(self.step or 1)
-            )
-        return trial.suggest_categorical(self.key, list(self.choices))
+            return trial.suggest_float(self.key, low, high, log=self.log, step=self.step)
+        return trial.suggest_int(
+            self.key, int(low), int(high), log=self.log, step=int(self.step or 1)
+        )
 
 
 @dataclass(frozen=True)
@@ -145,11 +147,12 @@ def load_sweep(name: str) -> Sweep:
     """
     path = Path(name)
     if not (path.suffix == ".toml" and path.is_file()):
-        path = find_file(name, "sweeps")
-        if path is None:
+        found = find_file(name, "sweeps")
+        if found is None:
             raise ConfigError(
                 f"unknown sweep {name!r}; known: {', '.join(known_sweeps()) or '(none)'}"
             )
+        path = found
     data = read_toml(path)
     unknown = sorted(set(data) - _KEYS)
     if unknown:
@@ -194,7 +197,7 @@ def load_sweep(name: str) -> Sweep:
                 {
                     p.key: p.choices[0]
                     if p.type == "categorical"
-                    else (int(p.low) if p.type == "int" else p.low)
+                    else (int(p.low or 0) if p.type == "int" else p.low)
                 },
             )
         except ConfigError as err:

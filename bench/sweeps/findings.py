@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import matplotlib
 
@@ -61,7 +63,7 @@ def sweep_findings(
         for t in trials
         if t.state == TrialState.COMPLETE and t.value is not None and not math.isnan(t.value)
     ]
-    complete.sort(key=lambda t: t.value, reverse=sweep.direction == "maximize")
+    complete.sort(key=lambda t: cast(float, t.value), reverse=sweep.direction == "maximize")
     report.best = [
         {
             "number": t.number,
@@ -78,7 +80,7 @@ def sweep_findings(
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        plots = [
+        plots: list[tuple[str, Callable[[optuna.Study], Any]]] = [
             ("history", ovm.plot_optimization_history),
             ("parallel", ovm.plot_parallel_coordinate),
         ]

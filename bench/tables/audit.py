@@ -162,7 +162,7 @@ def check_class_mean(table: ReportedTable) -> list[Finding]:
         aps = [row.values.get(c, "") for c in classes]
         if not printed or not all(aps):
             continue
-        mean = sum(_d(a) for a in aps) / len(aps)
+        mean = sum((_d(a) for a in aps), Decimal(0)) / len(aps)
         slack = max(_half(a) for a in aps) + _half(printed)
         rounded = mean.quantize(Decimal(10) ** -decimals(printed), rounding=ROUND_HALF_UP)
         said = f"mean of the {len(aps)} printed APs = {_fmt(mean, 3)} vs printed mAP {printed}"
@@ -242,7 +242,7 @@ def check_claims(name: str | None = None) -> list[Finding]:
         if c.kind == "gain":
             ref = table.find(c.reference)
             other = _cell(ref, c.metric, c.group)
-            actual = _d(value) - _d(other)
+            actual: Decimal | None = _d(value) - _d(other)
             said = (
                 f"{quote} claims {where} {row.label} - {ref.label} = {c.value}; the table gives "
                 f"{value} - {other} = {actual}"

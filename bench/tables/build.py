@@ -103,9 +103,9 @@ def _measured_row(m: MeasuredRow, columns: list[Column]) -> Row:
 def _rank(view: TableView) -> None:
     for j in range(len(view.columns)):
         ranked = [
-            (row.cells[j].value, i)
+            (v, i)
             for i, row in enumerate(view.rows)
-            if row.kind == "value" and row.cells[j].value is not None
+            if row.kind == "value" and (v := row.cells[j].value) is not None
         ]
         levels = sorted({round(v, 6) for v, _ in ranked}, reverse=True)
         if levels:
@@ -184,7 +184,7 @@ def _footnotes(view: TableView, ci: str) -> list[str]:
             f"Δ{metric}: mean of the seed-matched differences to {ref!r}, {INTERVALS[ci]}; "
             f"* = the interval excludes 0{holm}"
         )
-        if any(not c.ci.seed_variance_known for c in tested):
+        if any(c.ci is not None and not c.ci.seed_variance_known for c in tested):
             notes.append("a row of one seed: run-to-run chance is not measured, so no star")
         reasons = sorted({r.comparison.reason for r in view.rows
                           if r.comparison and r.comparison.ci is None})  # fmt: skip
@@ -246,6 +246,7 @@ def build_table(
     if (runs or study) and store is None:
         raise ValueError("measured rows need a results store")
     if runs:
+        assert store is not None  # refused above
         measured += rows_from_runs(store, runs, table)
     if study is not None:
         measured += rows_from_study(study, table)

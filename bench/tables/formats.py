@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
@@ -29,6 +30,7 @@ def _has_measured(view: TableView) -> bool:
 
 
 def _delta_header(view: TableView) -> str:
+    assert view.significance is not None
     metric, ref = view.significance
     return f"Δ{metric} vs {ref} [95% CI]"
 
@@ -217,7 +219,7 @@ def to_csv(view: TableView) -> str:
     w.writerow(header)
     for row in view.rows:
         cells = [row.label]
-        cells += [row.protocol, row.seeds or ""] if _has_measured(view) else []
+        cells += [row.protocol, str(row.seeds) if row.seeds else ""] if _has_measured(view) else []
         cells += ["" if c.text == "-" else c.text for c in row.cells]
         cells += [row.marks] if marks else []
         cells += [_delta_cell(row)] if view.significance else []
@@ -229,4 +231,7 @@ def render(view: TableView, fmt: str) -> str | Table:
     """``view`` in format ``fmt`` (one of ``FORMATS``); rich gives a ``rich.table.Table``."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
-    return {"rich": to_rich, "markdown": to_markdown, "latex": to_latex, "csv": to_csv}[fmt](view)
+    renderers: dict[str, Callable[[TableView], str | Table]] = {
+        "rich": to_rich, "markdown": to_markdown, "latex": to_latex, "csv": to_csv,
+    }  # fmt: skip
+    return renderers[fmt](view)

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bench.store import RunRecord, Store
 from bench.studies.selection import StudyRuns
 from bench.tables.reported import Column, ReportedTable
+
+if TYPE_CHECKING:
+    from scac.metrics.evaluation import Evaluation
 
 # printed header -> our metric name
 METRICS = {
@@ -56,7 +61,7 @@ def _dropped_percent(column: Column) -> int | None:
     return int(text[:-1]) if text.endswith("%") and text[:-1].isdigit() else None
 
 
-def run_value(run: RunRecord, column: Column) -> float | None:
+def run_value(run: RunRecord | FileResult, column: Column) -> float | None:
     """A finished run's value for a printed column (None if the run has no such number)."""
     dropped = _dropped_percent(column)
     if dropped is not None:
@@ -69,7 +74,7 @@ def run_value(run: RunRecord, column: Column) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def check_classes(run: RunRecord, table: ReportedTable | None) -> None:
+def check_classes(run: RunRecord | FileResult, table: ReportedTable | None) -> None:
     """A per-class table needs a run with exactly its classes (no table: nothing to check).
 
     Raises:
@@ -104,7 +109,7 @@ class MeasuredRow:
     """
 
     label: str
-    runs: list[RunRecord]
+    runs: Sequence[RunRecord | FileResult]  # a predictions file: one FileResult
     seeds: list[int | None]
     protocol: str
     dataset: str
@@ -163,7 +168,7 @@ def rows_from_study(selected: StudyRuns, table: ReportedTable | None) -> list[Me
         for run in runs:
             check_classes(run, table)
         protocol, dataset = _describe(runs)
-        seeds = [int(r.config["seed"]) for r in runs]
+        seeds: list[int | None] = [int(r.config["seed"]) for r in runs]
         rows.append(MeasuredRow(arm.name + suffix, runs, seeds, protocol, dataset))
     return rows
 
@@ -180,7 +185,7 @@ class FileResult:
 
 
 def rows_from_files(
-    files: dict[str, tuple[str, object]], table: ReportedTable | None
+    files: dict[str, tuple[str, Evaluation]], table: ReportedTable | None
 ) -> list[MeasuredRow]:
     """One row per predictions file: ``{label: (path, Evaluation)}`` (see
     :func:`scac.metrics.evaluate_predictions`); the data column says ``file``.

@@ -116,7 +116,9 @@ def row_label(method: str, setting: str) -> str:
 
 def decimals(text: str) -> int:
     """Digits after the decimal point of a printed number (``"86.0"`` -> 1)."""
-    return -Decimal(text).as_tuple().exponent if "." in text else 0
+    exponent = Decimal(text).as_tuple().exponent
+    assert isinstance(exponent, int), f"not a finite number: {text!r}"
+    return -exponent if "." in text else 0
 
 
 @dataclass(frozen=True)

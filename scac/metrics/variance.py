@@ -32,6 +32,7 @@ which the arm beats its reference, Bouthillier et al.'s probability of outperfor
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -318,7 +319,7 @@ def holm(p_values: list[float | None], alpha: float = 0.05) -> list[bool]:
 
 
 def seeds_needed(
-    per_seed: np.ndarray | list[float],
+    per_seed: np.ndarray | Sequence[float],
     image_variance: float,
     difference: float,
     confidence: float = 0.95,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 import tomllib
+
+import pytest
 from typer.testing import CliRunner
 
 from bench.cli.main import app
