@@ -48,6 +48,7 @@ def study(
     workers: int = typer.Option(
         None,
         "--workers",
+        min=0,
         help="Run with K worker processes side by side (one GPU each, if any); 0: all in this "
         "process \\[default: on a CPU one per train.cpu_threads cores, on GPUs one per GPU; "
         "with --smoke, 0].",
@@ -55,16 +56,16 @@ def study(
     ),
     storage: str = typer.Option(
         None,
-        "--queue",
+        "--queue-storage",
         "--storage",
         help="Where the run queue lives, an Optuna storage (with --workers; other hosts join "
-        "with `bench worker --queue URL`); --store is where results go \\[default: "
+        "with `bench worker --queue-storage URL`); --store is where results go \\[default: "
         "optuna-journal.log beside the store].",
     ),
     enqueue_only: bool = typer.Option(
         False,
         "--enqueue-only",
-        help="Only put the unfinished runs in the queue of --queue, for `bench worker`s.",
+        help="Only put the unfinished runs in the queue of --queue-storage, for `bench worker`s.",
     ),
     tensorboard: Path = TENSORBOARD_OPTION,
     ci: str = CI_OPTION,
@@ -115,6 +116,7 @@ def grid(
     workers: int = typer.Option(
         None,
         "--workers",
+        min=0,
         help="Worker processes, as `bench run study --workers`.",
         show_default=False,
     ),

@@ -86,7 +86,10 @@ def _on_sweep(
 def run(
     name: str = typer.Argument(..., help="Sweep name (studies/sweeps/NAME.toml) or path."),
     trials: int = typer.Option(
-        None, "--trials", help="Target number of complete + pruned trials \\[default: the file's]."
+        None,
+        "--trials",
+        min=1,
+        help="Target number of complete + pruned trials \\[default: the file's].",
     ),
     smoke: bool = typer.Option(
         False, "--smoke", help="Tiny data (the recipe's and the sweep's \\[smoke])."

@@ -23,7 +23,7 @@ from bench.cli.common import (
 def worker(
     storage: str = typer.Option(
         ...,
-        "--queue",
+        "--queue-storage",
         "--storage",
         help="The run queue's Optuna storage: a PostgreSQL URL, or a journal file path "
         "(--store is where results go).",

@@ -84,6 +84,17 @@ ROWS = [
     ("table coco --study context_ratio --smoke --ci bayes --store {store}", 2, "--ci must be"),
     ("table coco --study context_ratio --smoke --store {root}/bare/s.sqlite", 0,
      "n/a: run"),
+    # a fresh round (issue 33): nonsense counts refused, grids named, the queue's own option
+    ("run study context_ratio --workers -3 --smoke --store {store}", 2, "--workers"),
+    ("sweep loss_weights --trials -1 --smoke --store {store}", 2, "--trials"),
+    ("run grid synth --vary model.context_ratio=1,abc --name g --smoke --store {store}", 2,
+     "must be a number"),
+    ("run grid synth --vary model.context_ratio=1,2 --name ../g --store {store}", 2,
+     "a plain study name"),
+    ("run grid synth --vary model.context_ratio --name g --store {store}", 2, "key=value1"),
+    ("run grid synth --vary model.context_ratio=1,2 --name context_ratio --store {store}", 2,
+     "already exists"),
+    ("worker --queue-storage {journal} --store {store}", 2, "is damaged"),
 ]
 # fmt: on
 
