@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.runs import points
 from bench.runs.beats import beating
 from bench.runs.plan import RunSpec
 from bench.runs.progress import Reporter
@@ -204,37 +205,6 @@ def finished_metrics(store: Store, run_key: str) -> dict[str, float]:
     return {k: v for k, v in (store.get(run_key).metrics or {}).items() if v is not None}
 
 
-def _test_hold(spec: RunSpec, point: str = "claimed") -> None:
-    """A point where tests stop a run, so a signal lands mid-run, never by a race.
-
-    With ``BENCH_TEST_HOLD=DIR``, each run that reaches the point named in ``DIR/at`` (default
-    ``claimed``: claimed, before training; ``epoch``: after each epoch's checkpoint) takes the
-    next arrival number ``i`` (file ``DIR/arrival-i`` holds its pid and run key); the first
-    ``N`` arrivals (``DIR/free`` holds N, default 0) go on, the others wait until
-    ``DIR/release`` exists. Unset, this does nothing.
-    """
-    folder = os.environ.get("BENCH_TEST_HOLD")
-    if not folder:
-        return
-    root = Path(folder)
-    at = (root / "at").read_text().strip() if (root / "at").is_file() else "claimed"
-    if at != point:
-        return
-    note = root / f".note-{os.getpid()}-{spec.key}"
-    note.write_text(f"{os.getpid()} {spec.key}")
-    index = 0
-    while True:
-        try:  # a hard link appears whole or not at all, and only once per name
-            os.link(note, root / f"arrival-{index}")
-            break
-        except FileExistsError:
-            index += 1
-    note.unlink()
-    free = int((root / "free").read_text()) if (root / "free").is_file() else 0
-    while index >= free and not (root / "release").exists():
-        time.sleep(0.05)
-
-
 @contextlib.contextmanager
 def _board(inner: Callbacks, spec: RunSpec, root: Path, fresh: bool) -> Iterator[Callbacks]:
     """``inner``, with the run's scalars written as TensorBoard events under ``root``."""
@@ -251,12 +221,12 @@ def _board(inner: Callbacks, spec: RunSpec, root: Path, fresh: bool) -> Iterator
         writer.close()
 
 
-def _held(callbacks: Callbacks, spec: RunSpec) -> Callbacks:
-    return _HeldAtEpochs(callbacks, spec) if os.environ.get("BENCH_TEST_HOLD") else callbacks
+def _announcing(callbacks: Callbacks, spec: RunSpec) -> Callbacks:
+    return _AnnouncingEpochs(callbacks, spec) if points.listening() else callbacks
 
 
-class _HeldAtEpochs(ForwardingCallbacks):
-    """The run's callbacks, with :func:`_test_hold`'s ``epoch`` point after each epoch."""
+class _AnnouncingEpochs(ForwardingCallbacks):
+    """The run's callbacks, announcing the ``epoch`` point (:mod:`bench.runs.points`)."""
 
     def __init__(self, inner: Callbacks, spec: RunSpec) -> None:
         super().__init__(inner)
@@ -264,7 +234,7 @@ class _HeldAtEpochs(ForwardingCallbacks):
 
     def on_epoch_end(self, phase, epoch, mean_loss) -> None:
         self.inner.on_epoch_end(phase, epoch, mean_loss)
-        _test_hold(self.spec, "epoch")  # after the epoch's checkpoint is written
+        points.announce("epoch", self.spec.key)  # after the epoch's checkpoint is written
 
 
 def run_claimed(
@@ -290,7 +260,7 @@ def run_claimed(
             _heartbeat(store, spec.key, owner),
             contextlib.ExitStack() as closing,
         ):
-            _test_hold(spec)
+            points.announce("claimed", spec.key)
             fresh = not (ctx.resume and (artifacts / "checkpoint.pt").is_file())
             hooks = recording(callbacks or ctx.reporter.run_callbacks(spec), store, spec.key, fresh)
             if ctx.tensorboard is not None and store is not None:  # rank 0 only, as the store
@@ -298,7 +268,7 @@ def run_claimed(
             options = RunOptions(
                 device=ctx.device,
                 num_workers=ctx.num_workers,
-                callbacks=_held(hooks, spec),
+                callbacks=_announcing(hooks, spec),
                 resume=ctx.resume,
                 validate_every_epoch=validate,
                 feature_cache=feature_cache_dir(store) if ctx.feature_cache and store else None,

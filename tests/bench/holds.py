@@ -1,18 +1,44 @@
 """Stopping runs at a point the run layer announces, so tests signal them without racing.
 
-``BENCH_TEST_HOLD=DIR`` makes every run that reaches a point the run layer announces (``at``:
-``claimed``, before it trains, or ``epoch``, after each epoch's checkpoint) take an arrival
-number ``i`` (the file ``DIR/arrival-i`` holds ``"PID RUN_KEY"``); the first ``free`` arrivals go
-on, the others wait until ``DIR/release`` exists (``bench.runs.claimed._test_hold``).
+The run layer announces points (``claimed``, before a run trains; ``epoch``, after each
+epoch's checkpoint) to the listener ``BENCH_RUN_HOOK`` names (:mod:`bench.runs.points`). A
+:class:`Hold` names :func:`at_point` and a folder (``BENCH_TEST_HOLD=DIR``): every run that
+reaches the folder's point (``DIR/at``) takes an arrival number ``i`` (the file
+``DIR/arrival-i`` holds ``"PID RUN_KEY"``); the first ``free`` arrivals go on, the others wait
+until ``DIR/release`` exists. The hold lives here, in the tests, not in the run layer.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def at_point(point: str, run_key: str) -> None:
+    """The listener: hold the run at ``BENCH_TEST_HOLD``'s point (see the module docstring)."""
+    root = Path(os.environ["BENCH_TEST_HOLD"])
+    at = (root / "at").read_text().strip() if (root / "at").is_file() else "claimed"
+    if at != point:
+        return
+    note = root / f".note-{os.getpid()}-{run_key}"
+    note.write_text(f"{os.getpid()} {run_key}")
+    index = 0
+    while True:
+        try:  # a hard link appears whole or not at all, and only once per name
+            os.link(note, root / f"arrival-{index}")
+            break
+        except FileExistsError:
+            index += 1
+    note.unlink()
+    free = int((root / "free").read_text()) if (root / "free").is_file() else 0
+    while index >= free and not (root / "release").exists():
+        time.sleep(0.05)
 
 
 class Hold:
@@ -32,7 +58,14 @@ class Hold:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"BENCH_TEST_HOLD": str(self.folder)}
+        """The environment of a command whose runs this hold stops (the repository on the
+        path, so the command's process can import the listener)."""
+        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        return {
+            "BENCH_TEST_HOLD": str(self.folder),
+            "BENCH_RUN_HOOK": "tests.bench.holds:at_point",
+            "PYTHONPATH": path,
+        }
 
     def wait_for(
         self, index: int, *procs: subprocess.Popen, timeout: float = 300

@@ -1,6 +1,6 @@
 """A study killed mid-run leaves a consistent store; the re-run does only what is missing.
 
-The signal lands at a point the run layer announces (``BENCH_TEST_HOLD``: the second run waits,
+The signal lands at a point the run layer announces (a ``Hold``: the second run waits,
 claimed, until released), never after a poll that races the code under test.
 """
 
