@@ -5,6 +5,7 @@ from __future__ import annotations
 import scac  # noqa: F401 - first: it sets the default numerics path before torch loads
 
 import contextlib
+import json
 import os
 import random
 import shutil
@@ -18,27 +19,26 @@ import pytest
 import torch
 
 from scac.config import load_recipe, with_overrides
+from scac.testing import small_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # The recipe's [smoke] shrunk further: a few images, one step per phase, no pretraining.
-TINY = {
-    "data.synth.train": 12,
-    "data.synth.val": 8,
-    "data.image_size": 64,
-    "data.synth.canvas": 64,
-    "model.weights": "none",
-    "model.detector_weights": "none",
-    "model.fpn_channels": 16,
-    "model.representation_size": 32,
-    "model.anchor_sizes": [8, 16, 32, 64],
-    "model.roi_canonical_scale": 28,
-    "model.rpn_post_nms_top_n": 8,
-    "train.batch_size": 4,
-    "train.eval_batch_size": 8,
-    "train.phases.0.epochs": 1,
-    "train.phases.1.epochs": 1,
-}
+TINY = small_overrides(
+    "scac",
+    {
+        "model.detector_weights": "none",
+        "train.batch_size": 4,
+        "train.eval_batch_size": 8,
+        "train.phases.0.epochs": 1,
+        "train.phases.1.epochs": 1,
+    },
+)
+
+
+def as_set_options(overrides: dict) -> list[str]:
+    """``--set key=value`` options (values as TOML literals) for the command line."""
+    return [a for k, v in overrides.items() for a in ("--set", f"{k}={json.dumps(v)}")]
 
 
 @pytest.fixture(autouse=True)

@@ -25,52 +25,23 @@ import tempfile
 from pathlib import Path
 
 import scac  # noqa: F401 - first: the default numerics path, set before torch loads
+from scac.testing import small_overrides  # noqa: E402 - after scac, as above
 
 GOLDEN = Path(__file__).with_name("golden.json")
 ROOT = Path(__file__).resolve().parents[1]
 
-# (recipe, overrides): the recipe's [smoke] and test sizes, one thread
-_SMALL = {
-    "data.synth.train": 12,
-    "data.synth.val": 8,
-    "data.image_size": 64,
-    "data.synth.canvas": 64,
-    "model.weights": "none",
-    "train.cpu_threads": 1,
+# (recipe, overrides): each family's synthetic recipe, its [smoke], at the family's test size
+# (scac.testing.small_overrides), one thread
+RECIPES = {
+    "scac": "synth",
+    "resnet_baseline": "baseline-synth",
+    "resnet_semantic": "baseline-synth",
+    "srn": "srn-synth",
+    "latent_context": "lc-synth",
 }
 RUNS = {
-    "scac": (
-        "synth",
-        {
-            **_SMALL,
-            "model.fpn_channels": 16,
-            "model.representation_size": 32,
-            "model.anchor_sizes": [8, 16, 32, 64],
-            "model.roi_canonical_scale": 28,
-            "model.rpn_post_nms_top_n": 8,
-        },
-    ),
-    "resnet_baseline": ("baseline-synth", _SMALL),
-    "resnet_semantic": (
-        "baseline-synth",
-        {
-            **_SMALL,
-            "model.name": "resnet_semantic",
-            "model.backbone": "shallow",
-            "model.hidden": 16,
-        },
-    ),
-    "srn": ("srn-synth", {**_SMALL, "model.input_size": 64}),
-    "latent_context": (
-        "lc-synth",
-        {
-            **_SMALL,
-            "model.input_size": 64,
-            "model.decoder_layers": 1,
-            "model.encoder_layers": 1,
-            "model.ffn_dim": 64,
-        },
-    ),  # fmt: skip
+    name: (recipe, small_overrides(name, {"train.cpu_threads": 1}))
+    for name, recipe in RECIPES.items()
 }
 METRICS = ("mAP", "CF1", "OF1", "mAP_ambiguous")
 

@@ -15,7 +15,9 @@ its variants, SRN, the latent-context transformer), in one file of ``scac/famili
   (``scac.engine.assets`` finds, trains on first use, and identifies them);
 * :meth:`ModelFamily.check`: constraints between the model section and the rest of the run;
 * ``tiny``: the overrides that make the family's model test-sized on 64 px images
-  (``scac.testing.tiny_config``).
+  (``scac.testing.tiny_config``);
+* ``small``: the overrides that shrink the family's synthetic recipe to test size, its backbone
+  kept (``scac.testing.small_overrides``: the golden values and the command-line tests).
 
 Generic code (config parsing, the engine, the toolkit) asks the family, never the config's
 attributes by name. A new model is one new file here plus its line in ``scac/families/__init__``.
@@ -98,6 +100,7 @@ class ModelFamily:
     config: ClassVar[type[ModelConfig]]
     loss_config: ClassVar[type[LossConfig]]
     tiny: ClassVar[dict[str, Any]] = {}
+    small: ClassVar[dict[str, Any]] = {}
 
     def build(
         self, cfg: ModelConfig, num_classes: int, pretrained: dict[str, Path] | None = None

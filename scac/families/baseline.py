@@ -139,6 +139,7 @@ class ResNetSemanticFamily(ModelFamily):
     config = ResNetSemanticConfig
     loss_config = ResNetSemanticLossConfig
     tiny = {"model.backbone": "tiny", "model.hidden": 16}
+    small = {"model.backbone": "shallow", "model.hidden": 16}
 
     def build(self, cfg, num_classes, pretrained=None):
         return build_resnet_semantic(cfg, num_classes, pretrained)

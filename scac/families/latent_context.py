@@ -141,6 +141,12 @@ class LatentContextFamily(ModelFamily):
     config = LatentContextConfig
     loss_config = LatentContextLossConfig
     tiny = {"model.backbone": "tiny", "model.input_size": 64, "model.ffn_dim": 32}
+    small = {
+        "model.input_size": 64,
+        "model.decoder_layers": 1,
+        "model.encoder_layers": 1,
+        "model.ffn_dim": 64,
+    }
 
     def build(self, cfg, num_classes, pretrained=None):
         return build_latent_context(cfg, num_classes, pretrained)

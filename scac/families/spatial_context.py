@@ -279,6 +279,13 @@ class SCACFamily(ModelFamily):
     name = "scac"
     config = SCACConfig
     loss_config = SCACLossConfig
+    small = {
+        "model.fpn_channels": 16,
+        "model.representation_size": 32,
+        "model.anchor_sizes": [8, 16, 32, 64],
+        "model.roi_canonical_scale": 28,
+        "model.rpn_post_nms_top_n": 8,
+    }
     tiny = {
         "model.backbone": "tiny",
         "model.fpn_channels": 16,

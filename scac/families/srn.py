@@ -103,6 +103,7 @@ class SRNFamily(ModelFamily):
     name = "srn"
     config = SRNConfig
     loss_config = SRNLossConfig
+    small = {"model.input_size": 64}
     tiny = {
         "model.backbone": "tiny",
         "model.input_size": 64,

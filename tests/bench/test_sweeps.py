@@ -17,26 +17,21 @@ from bench.store import Store, StoreError
 from bench.sweeps.files import SweepError, load_sweep
 from bench.sweeps.search import open_sweep
 from scac.config import ConfigError
+from scac.testing import small_overrides
 from tests.bench.holds import Hold
 
 runner = CliRunner()
 
-TINY = {
-    "data.synth.train": 24,
-    "data.synth.val": 8,
-    "data.image_size": 64,
-    "data.synth.canvas": 64,
-    "model.weights": "none",
-    "model.detector_weights": "none",
-    "model.fpn_channels": 16,
-    "model.representation_size": 32,
-    "model.anchor_sizes": [8, 16, 32, 64],
-    "model.roi_canonical_scale": 28,
-    "model.rpn_post_nms_top_n": 8,
-    "train.batch_size": 4,
-    "train.phases.0.epochs": 2,
-    "train.phases.1.epochs": 1,
-}
+TINY = small_overrides(
+    "scac",
+    {
+        "data.synth.train": 24,
+        "model.detector_weights": "none",
+        "train.batch_size": 4,
+        "train.phases.0.epochs": 2,
+        "train.phases.1.epochs": 1,
+    },
+)
 
 
 def _sweep_file(tmp_path, name="tiny", pruner='kind = "none"', space=None, trials=3) -> str:

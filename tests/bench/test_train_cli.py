@@ -13,41 +13,27 @@ from typer.testing import CliRunner
 
 from bench.cli.main import app
 from bench.store import Store
+from scac.testing import small_overrides
 from tests.bench.holds import Hold
+from tests.conftest import as_set_options
 from tests.formats import write_coco_tree, write_voc_tree
 
 runner = CliRunner()
 
 # the synthetic recipe at test size, with enough epochs to interrupt between two of them
 TINY = [
-    "--set",
-    "data.synth.train=16",
-    "--set",
-    "data.synth.val=8",
-    "--set",
-    "data.image_size=64",
-    "--set",
-    "data.synth.canvas=64",
-    "--set",
-    "model.weights='none'",
-    "--set",
-    "model.detector_weights='none'",
-    "--set",
-    "model.fpn_channels=16",
-    "--set",
-    "model.representation_size=32",
-    "--set",
-    "model.anchor_sizes=[8, 16, 32, 64]",
-    "--set",
-    "model.roi_canonical_scale=28",
-    "--set",
-    "model.rpn_post_nms_top_n=8",
-    "--set",
-    "train.batch_size=4",
-    "--set",
-    "train.phases.0.epochs=3",
-    "--set",
-    "train.phases.1.epochs=2",
+    *as_set_options(
+        small_overrides(
+            "scac",
+            {
+                "data.synth.train": 16,
+                "model.detector_weights": "none",
+                "train.batch_size": 4,
+                "train.phases.0.epochs": 3,
+                "train.phases.1.epochs": 2,
+            },
+        )
+    ),
     "--device",
     "cpu",
 ]
