@@ -161,7 +161,7 @@ def _run_and_print(
     from bench.tables.study import study_table
 
     with errors_as_messages():
-        s = load_study(name)
+        s = load_study(name, validate=False)  # planning builds (and checks) every config
         plan = plan_study(
             s,
             smoke=smoke,

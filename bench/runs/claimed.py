@@ -184,21 +184,56 @@ def execute(
             dies or fails) instead of returning ``held``.
     """
     owner = Owner.this_process()
-    announced = False
-    while True:
-        got = claim(spec, store, owner, ctx)
-        if got.result == "finished":
-            return RunOutcome(spec, "skipped", metrics=finished_metrics(store, spec.key))
-        if got.result == "claimed":
-            return run_claimed(
-                spec, store, owner, ctx, callbacks=callbacks, validate=validate_every_epoch
-            )
-        if not wait:
-            return RunOutcome(spec, "held", error=f"run by {got.holder}")
-        if not announced:
-            ctx.reporter.line(f"{spec.label()}: run by {got.holder}; waiting for it")
-            announced = True
+    got = claim(spec, store, owner, ctx)
+    if got.result == "finished":
+        return RunOutcome(spec, "skipped", metrics=finished_metrics(store, spec.key))
+    if got.result == "claimed":
+        return run_claimed(
+            spec, store, owner, ctx, callbacks=callbacks, validate=validate_every_epoch
+        )
+    if not wait:
+        return RunOutcome(spec, "held", error=f"run by {got.holder}")
+    ctx.reporter.line(f"{spec.label()}: run by {got.holder}; waiting for it")
+    waited = wait_for(
+        [spec], store, ctx, retry_failed=True, callbacks=callbacks,
+        validate_every_epoch=validate_every_epoch,
+    )  # fmt: skip
+    return next(waited)
+
+
+def wait_for(
+    held: list[RunSpec],
+    store: Store,
+    ctx: RunContext,
+    *,
+    retry_failed: bool = False,
+    callbacks: Callbacks | None = None,
+    validate_every_epoch: bool = False,
+) -> Iterator[RunOutcome]:
+    """The outcomes of runs other processes hold, as each is released (the run layer's one wait
+    loop): finished (its metrics); failed or pruned (reported, or run again here with
+    ``retry_failed``); left by a dead or stopped owner (taken over and run here)."""
+    waiting = list(held)
+    while waiting:
         time.sleep(ctx.poll)
+        for spec in list(waiting):
+            run = store.get(spec.key)
+            if run.state == "running":
+                continue
+            if run.state == "finished":
+                outcome = RunOutcome(spec, "skipped", metrics=finished_metrics(store, spec.key))
+            elif run.state in ("failed", "pruned") and not retry_failed:
+                last = (run.error or run.state).strip().splitlines()[-1]
+                outcome = RunOutcome(spec, "failed", error=f"{run.state} in {run.owner}: {last}")
+            else:  # stale, interrupted or pending again (its owner stopped): run it here
+                outcome = execute(
+                    spec, store, ctx, callbacks=callbacks,
+                    validate_every_epoch=validate_every_epoch,
+                )  # fmt: skip
+                if outcome.status == "held":  # another process took it over first
+                    continue
+            waiting.remove(spec)
+            yield outcome
 
 
 def finished_metrics(store: Store, run_key: str) -> dict[str, float]:

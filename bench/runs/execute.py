@@ -8,11 +8,17 @@ live process holds, taking them over if their owner dies.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bench.runs.claimed import RunContext, RunOutcome, claim, execute, finished_metrics, run_claimed
+from bench.runs.claimed import (
+    RunContext,
+    RunOutcome,
+    claim,
+    execute,
+    finished_metrics,
+    run_claimed,
+    wait_for,
+)
 from bench.runs.plan import Plan, RunSpec
 from bench.runs.progress import Reporter
 from bench.store import Store
@@ -88,33 +94,11 @@ def run_plan(plan: Plan, store: Store, ctx: RunContext) -> PlanOutcome:
             outcomes[spec.key] = outcome
             done += 1
             reporter.run_finished(done, len(distinct), outcome.describe())
-        for outcome in _wait_for(held, store, ctx):
+        for outcome in wait_for(held, store, ctx):
             outcomes[outcome.run_key] = outcome
             done += 1
             reporter.run_finished(done, len(distinct), outcome.describe())
     return PlanOutcome(plan, [outcomes[s.key] for s in plan.runs])
-
-
-def _wait_for(held: list[RunSpec], store: Store, ctx: RunContext) -> Iterator[RunOutcome]:
-    """The outcomes of runs other processes hold, as they end (or are taken over here)."""
-    waiting = list(held)
-    while waiting:
-        time.sleep(ctx.poll)
-        for spec in list(waiting):
-            run = store.get(spec.key)
-            if run.state == "running":
-                continue
-            if run.state == "finished":
-                outcome = RunOutcome(spec, "skipped", metrics=finished_metrics(store, spec.key))
-            elif run.state in ("failed", "pruned"):
-                last = (run.error or run.state).strip().splitlines()[-1]
-                outcome = RunOutcome(spec, "failed", error=f"{run.state} in {run.owner}: {last}")
-            else:  # stale, interrupted or pending again: its owner stopped, run it here
-                outcome = execute(spec, store, ctx)
-                if outcome.status == "held":
-                    continue
-            waiting.remove(spec)
-            yield outcome
 
 
 def run_single(plan: Plan, store: Store | None, ctx: RunContext) -> RunOutcome:
