@@ -93,7 +93,7 @@ def weights_digest(model: MultiLabelModel, parts: tuple[str, ...]) -> str:
     """Hash of the named parts' parameters and buffers (names, dtypes, shapes, bytes)."""
     h = hashlib.sha256()
     for part in parts:
-        for name, t in getattr(model, part).state_dict().items():
+        for name, t in model.get_submodule(part).state_dict().items():
             h.update(f"{part}.{name}:{t.dtype}:{tuple(t.shape)}".encode())
             h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
