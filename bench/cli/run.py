@@ -25,6 +25,18 @@ from bench.cli.common import (
     use_numerics,
 )
 
+SMOKE_OPTION = typer.Option(False, "--smoke", help="Tiny data and one short epoch per phase.")
+DEVICE_OPTION = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1...")
+WORKERS_OPTION = typer.Option(
+    None,
+    "--workers",
+    min=0,
+    help="Run with K worker processes side by side (one GPU each, if any); 0: all in this "
+    "process \\[default: on a CPU one per train.cpu_threads cores, on GPUs one per GPU; "
+    "with --smoke, 0].",
+    show_default=False,
+)
+
 app = typer.Typer(
     help="Run studies (every arm x seed) into the results store.", no_args_is_help=True
 )
@@ -33,7 +45,7 @@ app = typer.Typer(
 @app.command("study")
 def study(
     name: str = typer.Argument(..., help="Study name (studies/NAME.toml) or path to a study file."),
-    smoke: bool = typer.Option(False, "--smoke", help="Tiny data and one short epoch per phase."),
+    smoke: bool = SMOKE_OPTION,
     seeds: str = SEEDS_OPTION,
     set_: list[str] = typer.Option(
         [],
@@ -42,18 +54,10 @@ def study(
         "study, kept beside its plain runs.",
     ),
     variant: str = VARIANT_OPTION,
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1..."),
+    device: str = DEVICE_OPTION,
     numerics: str = NUMERICS_OPTION,
     no_cache: bool = NO_CACHE_OPTION,
-    workers: int = typer.Option(
-        None,
-        "--workers",
-        min=0,
-        help="Run with K worker processes side by side (one GPU each, if any); 0: all in this "
-        "process \\[default: on a CPU one per train.cpu_threads cores, on GPUs one per GPU; "
-        "with --smoke, 0].",
-        show_default=False,
-    ),
+    workers: int = WORKERS_OPTION,
     storage: str = typer.Option(
         None,
         "--queue-storage",
@@ -109,17 +113,11 @@ def grid(
     set_: list[str] = typer.Option(
         [], "--set", help="A setting of every point, written into the study: key=value."
     ),
-    smoke: bool = typer.Option(False, "--smoke", help="Tiny data and one short epoch per phase."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1..."),
+    smoke: bool = SMOKE_OPTION,
+    device: str = DEVICE_OPTION,
     numerics: str = NUMERICS_OPTION,
     no_cache: bool = NO_CACHE_OPTION,
-    workers: int = typer.Option(
-        None,
-        "--workers",
-        min=0,
-        help="Worker processes, as `bench run study --workers`.",
-        show_default=False,
-    ),
+    workers: int = WORKERS_OPTION,
     tensorboard: Path = TENSORBOARD_OPTION,
     ci: str = CI_OPTION,
     store: str = STORE_OPTION,

@@ -15,7 +15,7 @@ from scac.data.index import DatasetIndex
 from scac.data.partial import PartialLabels
 from scac.data.synth import ensure_synth
 from scac.data.voc import VOC_CLASSES, read_voc
-from scac.engine.identity import annotations_fingerprint
+from scac.engine.identity import annotations_fingerprint, configured_root
 from scac.sections import DataConfig
 
 FORMATS = ("synth", "coco", "voc")
@@ -89,15 +89,7 @@ def dataset_root(
             canvas=s.canvas,
             announce=announce,
         )
-    if not cfg.root:
-        raise DatasetError(
-            f"data.root must name the dataset folder for data.format={cfg.format!r} "
-            f"(bench train RECIPE --data PATH)"
-        )
-    root = Path(cfg.root).expanduser()
-    if not root.is_dir():
-        raise DatasetError(f"dataset folder not found: {root}")
-    return root
+    return configured_root(cfg)
 
 
 def read_split(cfg: DataConfig, root: Path, split: str, train: bool) -> DatasetIndex:

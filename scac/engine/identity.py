@@ -60,6 +60,19 @@ def annotations_fingerprint(*sources: Path) -> str:
     return _FINGERPRINTS[key]
 
 
+def configured_root(cfg: DataConfig) -> Path:
+    """The dataset folder ``data.root`` names; a missing one is a ``DatasetError`` saying so."""
+    if not cfg.root:
+        raise DatasetError(
+            f"data.root must name the dataset folder for data.format={cfg.format!r} "
+            f"(bench train RECIPE --data PATH)"
+        )
+    root = Path(cfg.root).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder not found: {root}")
+    return root
+
+
 def data_fingerprint(cfg: DataConfig, root: Path | None = None) -> str:
     """What identifies a run's data: the synthetic generator's settings (the default benchmark,
     generated from them), or the hash of the annotation files under ``root`` (default: the
@@ -68,14 +81,7 @@ def data_fingerprint(cfg: DataConfig, root: Path | None = None) -> str:
         s = cfg.synth
         return f"synth-v{GENERATOR_VERSION}-{s.seed}-{s.train}-{s.val}-{s.canvas}"
     if root is None:
-        if not cfg.root:
-            raise DatasetError(
-                f"data.root must name the dataset folder for data.format={cfg.format!r} "
-                f"(bench train RECIPE --data PATH)"
-            )
-        root = Path(cfg.root).expanduser()
-        if not root.is_dir():
-            raise DatasetError(f"dataset folder not found: {root}")
+        root = configured_root(cfg)
     if cfg.format == "voc":
         return annotations_fingerprint(root)
     splits = (cfg.train_split, cfg.val_split)
