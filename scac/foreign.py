@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -282,14 +283,8 @@ def read_predictions(
     unknown = [c for c in names if c not in truth.classes]
     missing = [c for c in truth.classes if c not in names]
     if unknown or missing:
-        raise ForeignPredictionsError(
-            f"{path}: classes do not match {truth.source}: "
-            + "; ".join(
-                f"{what}: {', '.join(map(repr, c[:5]))}"
-                for what, c in (("unknown", unknown), ("missing", missing))
-                if c
-            )  # fmt: skip
-        )
+        listed = {"unknown": [repr(c) for c in unknown], "missing": [repr(c) for c in missing]}
+        raise _mismatch(path, "classes", truth.source, listed)
     scores = scores[:, [names.index(c) for c in truth.classes]]  # (N, C) in the truth's order
     if ids is None:
         if len(scores) != len(truth.ids):
@@ -299,23 +294,30 @@ def read_predictions(
         order = np.arange(len(truth.ids))
     else:
         row_of = {i: n for n, i in enumerate(ids)}
-        if len(row_of) != len(ids):
-            twice = sorted({i for i in ids if ids.count(i) > 1})[:5]
+        if len(row_of) != len(ids):  # counted once: a COCO-sized list must not go quadratic
+            twice = sorted(i for i, n in Counter(ids).items() if n > 1)[:5]
             raise ForeignPredictionsError(f"{path}: images listed twice: {', '.join(twice)}")
         absent = [i for i in truth.ids if i not in row_of]
         extra = sorted(set(ids) - set(truth.ids))
         if absent or extra:
-            raise ForeignPredictionsError(
-                f"{path}: images do not match {truth.source}: "
-                + "; ".join(
-                    f"{what} {len(c)} (e.g. {', '.join(c[:5])})"
-                    for what, c in (("missing", absent), ("not in the truth", extra))
-                    if c
-                )  # fmt: skip
-            )
+            listed = {"missing": absent, "not in the truth": extra}
+            raise _mismatch(path, "images", truth.source, listed)
         order = np.array([row_of[i] for i in truth.ids])
     scores = scores[order]
     return _as_predictions(path, scores, truth, kind)
+
+
+def _mismatch(
+    path: Path, what: str, source: object, listed: dict[str, list[str]]
+) -> ForeignPredictionsError:
+    """The error for ``what`` (classes, images) of ``path`` that ``source`` does not match:
+    each non-empty group named, counted, and its first five shown."""
+    groups = "; ".join(
+        f"{name} {len(items)} (e.g. {', '.join(items[:5])})"
+        for name, items in listed.items()
+        if items
+    )
+    return ForeignPredictionsError(f"{path}: {what} do not match {source}: {groups}")
 
 
 def _as_predictions(path: Path, scores: np.ndarray, truth: Truth, kind: str | None) -> Predictions:

@@ -107,7 +107,11 @@ def test_every_format_reads_the_same_scores(handmade):
     [
         (lambda rows: rows[:-1], "images do not match .* missing 1"),
         (lambda rows: [*rows, ["99999", "0.1", "0.1", "0.1", "0.1"]], "not in the truth 1"),
-        (lambda rows: [["img", "dog", "person", "cat", "bicycle"], *rows[1:]], "unknown: 'cat'"),
+        (lambda rows: [*rows, rows[1]], "images listed twice: "),
+        (
+            lambda rows: [["img", "dog", "person", "cat", "bicycle"], *rows[1:]],
+            r"classes do not match .* unknown 1 \(e.g. 'cat'\)",
+        ),
         (lambda rows: [rows[0], [rows[1][0], "3.5", *rows[1][2:]], *rows[2:]], "outside .0, 1."),
         (lambda rows: [rows[0], [rows[1][0], "x", *rows[1][2:]], *rows[2:]], "not a number"),
     ],
