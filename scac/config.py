@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
 import json
 import tomllib
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
-from scac.config_fields import Range, Registered
+from scac.config_fields import Range, Registered, Unkeyed
 from scac.families import FAMILIES, LossConfig, ModelConfig
 from scac.sections import DataConfig, EvalConfig, PhaseConfig, SynthConfig, TrainConfig
 
@@ -45,6 +46,7 @@ __all__ = [
     "TrainConfig",
     "config_hash",
     "flatten",
+    "key_dict",
     "from_dict",
     "load_recipe",
     "parse_override",
@@ -308,7 +310,40 @@ def load_recipe(path: str | Path) -> RunConfig:
         raise ConfigError(f"{path}: {err}") from None
 
 
+def key_dict(config: Any) -> dict[str, Any]:
+    """:func:`to_dict` without the fields that hold their :class:`~scac.config_fields.Unkeyed`
+    value: what a run key hashes."""
+
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value):
+            hints = _hints(cast(type, type(value)))
+            return {
+                f.name: plain(getattr(value, f.name))
+                for f in dataclasses.fields(value)
+                if not _unkeyed(hints[f.name], getattr(value, f.name))
+            }
+        if isinstance(value, tuple | list):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(config)
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls, include_extras=True)
+
+
+def _unkeyed(tp: Any, value: Any) -> bool:
+    """Whether a field of type ``tp`` holding ``value`` is left out of the run key."""
+    if typing.get_origin(tp) is not Annotated:
+        return False
+    marks = typing.get_args(tp)[1:]
+    return any(isinstance(m, Unkeyed) and m.value == value for m in marks)
+
+
 def config_hash(config: RunConfig, *extra: str) -> str:
-    """A stable 16-hex-digit hash of the resolved config and any extra identity strings."""
-    payload = json.dumps({"config": to_dict(config), "extra": list(extra)}, sort_keys=True)
+    """A stable 16-hex-digit hash of the resolved config (:func:`key_dict`) and any extra
+    identity strings."""
+    payload = json.dumps({"config": key_dict(config), "extra": list(extra)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

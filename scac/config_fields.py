@@ -86,6 +86,22 @@ class Registered:
         return live
 
 
+@dataclass(frozen=True)
+class Unkeyed:
+    """A field added after results version 4, left out of the run key while it holds ``value``.
+
+    ``value`` is what the code did before the field existed (the golden values pin that it still
+    does), so every run key computed before the field was added keeps naming its result, and a
+    store's finished runs stay finished. Set to anything else, the field is part of the key. A
+    later change of the field's default is keyed as well: ``value`` stays what it was.
+
+    Attributes:
+        value: the field's value under which it is not part of the key.
+    """
+
+    value: Any
+
+
 def _num(x: float | None) -> str:
     return f"{x:g}"
 

@@ -9,9 +9,17 @@ the model families (``scac.families``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
-from scac.config_fields import NonNegative, NonNegativeInt, Positive, Probability, Share
+from scac.config_fields import (
+    NonNegative,
+    NonNegativeInt,
+    Positive,
+    Probability,
+    Range,
+    Share,
+    Unkeyed,
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,9 @@ class PhaseConfig:
     freeze: tuple[str, ...] = ()
     schedule: Literal["constant", "cosine"] = "constant"
     warmup_steps: NonNegativeInt = 0
+    # a learning-rate decay per step on top of the schedule, lr / (1 + lr_decay * step) (Keras's
+    # SGD "decay"): a reading of §3.1's "decay rate of 0.01"; 0 = none
+    lr_decay: Annotated[float, Range(low=0.0), Unkeyed(0.0)] = 0.0
     # names of the (weighted) loss terms this phase optimises; empty = all of them (the total)
     loss_terms: tuple[str, ...] = ()
 

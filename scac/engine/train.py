@@ -96,6 +96,8 @@ def _schedule(phase: PhaseConfig, total_steps: int) -> Callable[[int], float]:
 
     def factor(step: int) -> float:
         warm = min(1.0, (step + 1) / phase.warmup_steps) if phase.warmup_steps else 1.0
+        if phase.lr_decay:  # Keras's SGD decay: lr / (1 + decay * step)
+            warm = warm / (1.0 + phase.lr_decay * step)
         if phase.schedule == "cosine":
             return (
                 warm * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))

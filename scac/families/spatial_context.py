@@ -28,6 +28,7 @@ from scac.config_fields import (
     Range,
     Reduction,
     Registered,
+    Unkeyed,
 )
 from scac.families.base import (
     DETECTOR_PARTS,
@@ -69,11 +70,16 @@ class SCACConfig(ModelConfig):
     # side of a context patch / side of its object patch: 1 = the object patch itself
     context_ratio: Annotated[float, Range(low=1.0)] = 2.0
     sigma: PositiveFloat = 0.5  # eq. 5: label probabilities are sigmoid(sigma * logit)
-    # eq. 5's "log(sigma * y)": sigma on the logits (sigmoid(sigma z)) or on the probability
-    sigma_reading: Literal["logit", "probability"] = "logit"
+    # eq. 5's "log(sigma * y)": sigma on the logits (sigmoid(sigma z)), on the probability
+    # (sigma sigmoid(z)), on the logits in the loss only (the prediction sigmoid(z)), or a plain
+    # weight of L_l (scac.models.heads.LabelScale)
+    sigma_reading: Literal["logit", "probability", "loss", "weight"] = "logit"
     learn_sigma: bool = False  # kept positive, not weight-decayed
-    # element-wise fusion of the two branches' image scores
+    # element-wise fusion of the two branches' scores
     fusion: Annotated[str, Registered("scac.models.pooling:FUSIONS", names.FUSIONS)] = "mean"
+    # what is fused: each branch's image scores (pooled over patches first), or each patch's two
+    # scores (fused first, then pooled over patches)
+    fusion_stage: Annotated[Literal["image", "patch"], Unkeyed("image")] = "image"
     # patch scores -> image scores
     aggregation: Annotated[
         str, Registered("scac.models.pooling:AGGREGATIONS", names.AGGREGATIONS)
@@ -86,6 +92,21 @@ class SCACConfig(ModelConfig):
     label_patches: Literal["proposals", "refined"] = "proposals"
     branches: tuple[Literal["object", "context"], ...] = ("object", "context")
     gt_patches_in_training: bool = True  # as Faster R-CNN: ground-truth boxes join the patches
+    # how an object patch becomes its context patch: scaled about its centre and clipped, shifted
+    # to stay inside the image, or scaled by area rather than side
+    context_patches: Annotated[
+        str,
+        Registered("scac.models.patches:CONTEXT_PATCHES", names.CONTEXT_PATCHES),
+        Unkeyed("expand"),
+    ] = "expand"
+    # the pyramid level a context patch pools from: the one its own size maps to, or its
+    # object patch's
+    context_level: Annotated[Literal["own", "object"], Unkeyed("own")] = "own"
+    # the FPN's input: the backbone's C2..C5 (four levels), or its last layer C5 alone (one level)
+    fpn_input: Annotated[Literal["pyramid", "c5"], Unkeyed("pyramid")] = "pyramid"
+    # the box regressor, patch classifier and object label predictor on one MLP trunk, or on
+    # one each ("four dense networks")
+    head_trunks: Annotated[Literal["shared", "separate"], Unkeyed("shared")] = "shared"
 
 
 @dataclass(frozen=True)
@@ -106,6 +127,9 @@ class SCACLossConfig(LossConfig):
     label_reduction: Reduction = "sum"  # eq. 5 sums over classes; "mean" divides by C
     # Lr divided by the sampled positive patches, or by every sampled patch (torchvision)
     box_normalisation: Literal["positives", "sampled"] = "positives"
+    # L_l on each image's pooled scores (eq. 5), or on each patch against the labels of the
+    # ground-truth box it matches (IoU >= patch_fg_iou; none: background)
+    label_targets: Annotated[Literal["image", "patch"], Unkeyed("image")] = "image"
 
 
 def build_scac(
@@ -132,19 +156,17 @@ def build_scac(
     if not branches:
         raise ValueError("model.branches must be a non-empty subset of ['object', 'context']")
     backbone = build_backbone(cfg.backbone, pretrained.get("backbone"))
-    neck = FPNNeck(backbone.features, cfg.fpn_channels)
-    levels = [f.name for f in neck.features]
-    if len(cfg.anchor_sizes) != len(levels):
-        raise ValueError(
-            f"model.anchor_sizes needs one size per pyramid level ({len(levels)}: {levels}), "
-            f"got {list(cfg.anchor_sizes)}"
-        )
-    rpn = _proposals(cfg, levels)
+    # eq. 1's f_F on C2..C5, or on "the last convolutional layer" alone (one level, P5)
+    inputs = backbone.features[-1:] if cfg.fpn_input == "c5" else backbone.features
+    neck = FPNNeck(inputs, cfg.fpn_channels)
+    rpn = _proposals(cfg, [f.name for f in neck.features])
     roi_pool = PyramidRoIAlign(
         neck.features, cfg.roi_size, sampling_ratio=2, canonical_scale=cfg.roi_canonical_scale
     )
     with_context = "context" in branches
-    context_patches = CONTEXT_PATCHES.get("expand")(cfg.context_ratio) if with_context else None
+    context_patches = (
+        CONTEXT_PATCHES.get(cfg.context_patches)(cfg.context_ratio) if with_context else None
+    )
     object_head, context_head = _patch_processors(cfg, num_classes, branches)
     model = SCAC(
         backbone=backbone,
@@ -159,9 +181,11 @@ def build_scac(
             PATCH_SCORES.get(cfg.patch_scores),
             AGGREGATIONS.get(cfg.aggregation),
             FUSIONS.get(cfg.fusion),
+            cfg.fusion_stage,
         ),
         refine_patches=RefinePatches() if cfg.label_patches == "refined" else None,
         gt_patches_in_training=cfg.gt_patches_in_training,
+        context_level=cfg.context_level,
     )
     if pretrained.get("detector") is not None:
         load_parts(model, pretrained["detector"], DETECTOR_PARTS)
@@ -169,22 +193,24 @@ def build_scac(
 
 
 def _proposals(cfg: SCACConfig, levels: list[str]) -> RegionProposalNetwork:
-    """The object branch's region proposal network: one anchor size per pyramid level."""
+    """The object branch's region proposal network: one anchor size per pyramid level (all of
+    them on the one level of a C5-only pyramid)."""
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 
-    if len(cfg.anchor_sizes) != len(levels):
+    if len(levels) == 1:  # one level: every anchor size there
+        sizes: tuple[tuple[int, ...], ...] = (tuple(cfg.anchor_sizes),)
+    elif len(cfg.anchor_sizes) == len(levels):
+        sizes = tuple((s,) for s in cfg.anchor_sizes)
+    else:
         raise ValueError(
             f"model.anchor_sizes needs one size per pyramid level ({len(levels)}: {levels}), "
             f"got {list(cfg.anchor_sizes)}"
         )
-    anchors = AnchorGenerator(
-        sizes=tuple((s,) for s in cfg.anchor_sizes),
-        aspect_ratios=(tuple(cfg.aspect_ratios),) * len(levels),
-    )
+    anchors = AnchorGenerator(sizes=sizes, aspect_ratios=(tuple(cfg.aspect_ratios),) * len(levels))
     return RegionProposalNetwork(
         anchors,
-        RPNHead(cfg.fpn_channels, len(cfg.aspect_ratios)),
+        RPNHead(cfg.fpn_channels, len(sizes[0]) * len(cfg.aspect_ratios)),
         # matching and sampling live in scac.losses.rpn_loss; these values are unused here
         fg_iou_thresh=0.7,
         bg_iou_thresh=0.3,
@@ -205,7 +231,9 @@ def _patch_processors(
     from scac.models.heads import ContextLabelPredictor, ObjectPatchProcessors
 
     size = (cfg.fpn_channels, cfg.roi_size, cfg.representation_size, num_classes)
-    object_head = ObjectPatchProcessors(*size, with_labels="object" in branches)
+    object_head = ObjectPatchProcessors(
+        *size, with_labels="object" in branches, separate_trunks=cfg.head_trunks == "separate"
+    )
     context_head = ContextLabelPredictor(*size) if "context" in branches else None
     return object_head, context_head
 
@@ -220,7 +248,7 @@ def scac_objective(
         batch: images, boxes and labels (``label_mask`` drops unknown labels from Ll).
         settings: weights and sampling of the terms.
     """
-    from scac.losses.terms import label_loss, patch_losses, rpn_loss
+    from scac.losses.terms import patch_losses, rpn_loss
 
     p = output.proposals
     rpn_obj, rpn_box = rpn_loss(
@@ -250,26 +278,54 @@ def scac_objective(
         "Lr": lr,
         "Lp": settings.alpha * lp,
     }
-    mask, reduction = batch.label_mask, settings.label_reduction
-    if output.image_object_logits is not None:
-        ll = label_loss(output.image_object_logits, batch.labels, mask, reduction)
-        terms["Ll_obj"] = settings.beta * ll
-    if output.image_context_logits is not None:
-        ll = label_loss(output.image_context_logits, batch.labels, mask, reduction)
-        terms["Ll_ctx"] = settings.gamma * ll
+    for name, weight, image, patch in (
+        ("Ll_obj", settings.beta, output.image_object_logits, output.object_patch_scores),
+        ("Ll_ctx", settings.gamma, output.image_context_logits, output.context_patch_scores),
+    ):
+        if image is not None and patch is not None:
+            ll = _label_term(output, batch, settings, image, patch)
+            terms[name] = weight * output.label_loss_weight * ll
     terms["total"] = cast("torch.Tensor", sum(terms.values()))
     return terms
 
 
+def _label_term(
+    output: SCACOutput,
+    batch: Batch,
+    settings: SCACLossConfig,
+    image: torch.Tensor,
+    patch: torch.Tensor,
+) -> torch.Tensor:
+    """L_l of one branch (eq. 5), unweighted: on its (B, C) image logits, or on its (N, C) patch
+    scores against the labels of the ground-truth boxes the label patches match."""
+    from scac.losses.terms import label_loss, patch_label_targets
+
+    mask, reduction = batch.label_mask, settings.label_reduction
+    if settings.label_targets == "image":
+        return label_loss(image, batch.labels, mask, reduction)
+    targets = patch_label_targets(
+        output.label_patches,
+        batch.boxes,
+        batch.box_labels,
+        batch.labels.shape[1],
+        fg_iou=settings.patch_fg_iou,
+    )  # (N, C)
+    patch_mask = None if mask is None else mask[output.patch_image]  # an image's unknown labels
+    return label_loss(patch, targets, patch_mask, reduction)
+
+
 def detector_shape(cfg: SCACConfig, image_size: int) -> dict:
     """The settings that shape the FPN and region proposal network's weights."""
-    return {
+    shape = {
         "backbone": cfg.backbone,
         "fpn_channels": cfg.fpn_channels,
         "anchor_sizes": list(cfg.anchor_sizes),
         "aspect_ratios": list(cfg.aspect_ratios),
         "image_size": image_size,
     }
+    if cfg.fpn_input != "pyramid":  # named only when set: the pyramid's weights keep their name
+        shape["fpn_input"] = cfg.fpn_input
+    return shape
 
 
 @register
@@ -298,6 +354,18 @@ class SCACFamily(ModelFamily):
 
     def build(self, cfg, num_classes, pretrained=None):
         return build_scac(cfg, num_classes, pretrained)
+
+    def check(self, model: SCACConfig, data: DataConfig) -> None:
+        if model.learn_sigma and model.sigma_reading == "weight":
+            raise ValueError(
+                "config key 'model.learn_sigma' cannot be true with 'model.sigma_reading' = "
+                "'weight': a learnable loss weight would learn to vanish"
+            )
+        if model.sigma_reading == "probability" and model.sigma >= 1:
+            raise ValueError(
+                f"config key 'model.sigma' must be < 1 when 'model.sigma_reading' is "
+                f"'probability' (sigma times a probability), got {model.sigma}"
+            )
 
     def objective(self, output, batch, settings):
         return scac_objective(output, batch, settings)

@@ -3,6 +3,8 @@
 * :func:`label_loss`: eq. 5, binary cross-entropy over the C labels of each image, summed over
   classes (or averaged) and averaged over images; a mask drops unknown labels (partial labels,
   VOC "difficult") so they count neither as positive nor as negative.
+* :func:`patch_label_targets`: each patch's labels from the ground-truth box it matches, for
+  the patch-level reading of L_l (``loss.label_targets = "patch"``).
 * :func:`patch_losses`: eq. 2-4, the box regressor's smooth-L1 (beta = 1, eq. 3) on positive
   patches and the patch classifier's binary cross-entropy on a balanced sample of patches, with
   p* = 1 when a patch's best IoU with a ground-truth box reaches ``fg_iou``.
@@ -50,6 +52,39 @@ def label_loss(
     if reduction == "mean":
         per_image = per_image / weight.sum(1).clamp(min=1)
     return per_image.mean() if len(per_image) else logits.sum() * 0
+
+
+def patch_label_targets(
+    patches: list[torch.Tensor],
+    gt_boxes: list[torch.Tensor],
+    gt_labels: list[torch.Tensor],
+    num_classes: int,
+    *,
+    fg_iou: float,
+) -> torch.Tensor:
+    """Label targets of each patch, for a patch-level L_l: the one-hot label of the ground-truth
+    box it overlaps most when that IoU reaches ``fg_iou``, all zeros (background) otherwise.
+
+    Args:
+        patches: B tensors (P_i, 4), the patches the label predictors saw.
+        gt_boxes: B tensors (G_i, 4) ground-truth boxes.
+        gt_labels: B tensors (G_i,) their class indices.
+        num_classes: C.
+        fg_iou: IoU with a ground-truth box from which a patch takes its label.
+
+    Returns:
+        (N, C) 0/1 targets, N = sum_i P_i, in the order of ``patches``.
+    """
+    matcher = det_utils.Matcher(fg_iou, fg_iou, allow_low_quality_matches=False)
+    out = []
+    for p, g, labels in zip(patches, gt_boxes, gt_labels, strict=True):
+        target = p.new_zeros(len(p), num_classes)
+        if len(g) and len(p):
+            matched = matcher(box_iou(g.to(p.dtype), p))  # (P,), -1 below the threshold
+            hit = torch.where(matched >= 0)[0]
+            target[hit, labels[matched[hit]].long()] = 1.0
+        out.append(target)
+    return torch.cat(out) if out else torch.zeros(0, num_classes)
 
 
 def patch_losses(

@@ -12,6 +12,8 @@ from __future__ import annotations
 BACKBONES = ("tiny", "shallow", "resnet18", "resnet50", "resnet101", "resnext50_32x4d",
              "resnext101_32x8d")  # fmt: skip
 # scac.models.pooling
-PATCH_SCORES = ("labels", "objectness")
+PATCH_SCORES = ("labels", "objectness", "objectness-detached", "objectness-filter")
 AGGREGATIONS = ("max", "mean", "lse", "topk")
 FUSIONS = ("mean", "max", "product")
+# scac.models.patches
+CONTEXT_PATCHES = ("expand", "expand-shifted", "expand-area")

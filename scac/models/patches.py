@@ -5,13 +5,16 @@
   computed here (torchvision's ``RegionProposalNetwork.forward`` would): the raw objectness and
   box deltas are returned for :func:`scac.losses.rpn_loss`.
 * Context patch generators, the context branch: each object patch expanded to see its
-  surroundings. ``expand`` scales every patch about its centre by ``ratio`` (1.0 = no context)
-  and clips it to the image. "The expanded context patch is only used to determine the label of
-  the object, but not for locating the object."
+  surroundings. ``expand`` scales every patch's sides about its centre by ``ratio`` (1.0 = no
+  context) and clips it to the image; ``expand-shifted`` moves the scaled patch inside the image
+  instead of clipping it (a patch at the border keeps its full context area); ``expand-area``
+  scales its area by ``ratio`` (its sides by the square root). "The expanded context patch is
+  only used to determine the label of the object, but not for locating the object."
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,7 +107,44 @@ class ExpandPatches(nn.Module):
         return f"ratio={self.ratio}"
 
 
+class ShiftedExpandPatches(ExpandPatches):
+    """Scale each box about its centre by ``ratio``, then shift it to lie inside the image; only
+    a patch wider (taller) than the image is clipped, centred on the image along that axis."""
+
+    def forward(
+        self, boxes: list[torch.Tensor], image_sizes: list[tuple[int, int]]
+    ) -> list[torch.Tensor]:
+        out = []
+        for b, (height, width) in zip(boxes, image_sizes, strict=True):
+            centre = (b[:, :2] + b[:, 2:]) / 2  # (P, 2) x, y
+            half = (b[:, 2:] - b[:, :2]) * (self.ratio / 2)  # (P, 2)
+            low, high = centre - half, centre + half
+            limit = b.new_tensor([width, height])  # (2,)
+            shift = (-low).clamp(min=0) - (high - limit).clamp(min=0)  # (P, 2) into the image
+            moved = torch.cat([low + shift, high + shift], 1)
+            out.append(box_ops.clip_boxes_to_image(moved, (height, width)))
+        return out
+
+
+class AreaExpandPatches(ExpandPatches):
+    """Scale each box's area by ``ratio`` (its sides by sqrt(ratio)) about its centre, clipped.
+
+    Args:
+        ratio: area of a context patch over the area of its object patch (>= 1).
+    """
+
+    def __init__(self, ratio: float) -> None:
+        super().__init__(ratio)
+        self.area_ratio = ratio
+        self.ratio = math.sqrt(ratio)  # the side ratio ExpandPatches.forward scales by
+
+    def extra_repr(self) -> str:
+        return f"area_ratio={self.area_ratio}"
+
+
 CONTEXT_PATCHES.add("expand", ExpandPatches)
+CONTEXT_PATCHES.add("expand-shifted", ShiftedExpandPatches)
+CONTEXT_PATCHES.add("expand-area", AreaExpandPatches)
 
 
 class RefinePatches(nn.Module):

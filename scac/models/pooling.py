@@ -5,7 +5,8 @@ are registries of pure functions:
 
 * patch scores: what a patch's label logits become before pooling (``labels``: as they are;
   ``objectness``: each label probability gated by the patch classifier's probability that the
-  patch holds an object, §2.4);
+  patch holds an object, §2.4; ``objectness-detached``: the same gate, through which L_l does not
+  train the patch classifier; ``objectness-filter``: a patch the classifier rejects is left out);
 * aggregations over an image's patches (``max`` default: an image holds a label if one of its
   patches does; ``mean``; ``lse``, a soft maximum; ``topk``, the mean of the 3 highest);
 * fusions of the branches' image-level probabilities (``mean`` default, ``max``, ``product``),
@@ -54,6 +55,27 @@ def objectness_gated(label_logits: torch.Tensor, patch_logits: torch.Tensor) -> 
     """(N, C) logits of sigmoid(z_nc) * sigmoid(o_n): a label counts as much as its patch holds
     an object, by the patch classifier's (N,) logits o."""
     return logit_of_product(label_logits, patch_logits[:, None])
+
+
+@PATCH_SCORES.register("objectness-detached")
+def objectness_gated_detached(
+    label_logits: torch.Tensor, patch_logits: torch.Tensor
+) -> torch.Tensor:
+    """(N, C) logits of sigmoid(z_nc) * sigmoid(o_n) with o detached: the gate weighs the labels,
+    but L_l does not train the patch classifier through it (Lp alone does)."""
+    return logit_of_product(label_logits, patch_logits.detach()[:, None])
+
+
+FILTER_LOGIT = -20.0  # a filtered patch's label logits: p = 2e-9, below any patch that counts
+
+
+@PATCH_SCORES.register("objectness-filter")
+def objectness_filtered(label_logits: torch.Tensor, patch_logits: torch.Tensor) -> torch.Tensor:
+    """(N, C) label logits of the patches the patch classifier accepts (sigmoid(o) >= 0.5), and
+    ``FILTER_LOGIT`` for every label of the others: under ``max`` pooling a rejected patch is left
+    out of its image's score (an image whose patches are all rejected scores about 0)."""
+    keep = (patch_logits >= 0)[:, None]  # (N, 1)
+    return torch.where(keep, label_logits, label_logits.new_full((), FILTER_LOGIT))
 
 
 @AGGREGATIONS.register("max")

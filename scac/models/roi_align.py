@@ -158,8 +158,13 @@ class PyramidRoIAlign(nn.Module):
         features: dict[str, torch.Tensor],
         boxes: list[torch.Tensor],
         image_sizes: list[tuple[int, int]] | None = None,
+        level_boxes: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """Pool ``boxes`` (B tensors (K_b, 4)) -> (sum K_b, C, R, R), in the order given."""
+        """Pool ``boxes`` (B tensors (K_b, 4)) -> (sum K_b, C, R, R), in the order given.
+
+        ``level_boxes`` (the same shapes), when given, choose each box's level in its place: a
+        context patch pooled at its object patch's level.
+        """
         flat = torch.cat(boxes)
         image_index = torch.cat(
             [
@@ -167,7 +172,7 @@ class PyramidRoIAlign(nn.Module):
                 for i, b in enumerate(boxes)
             ]
         )
-        level = self.level_of(flat)
+        level = self.level_of(flat if level_boxes is None else torch.cat(level_boxes))
         first = features[self.names[0]]
         out = first.new_zeros(len(flat), first.shape[1], self.output_size, self.output_size)
         fast = first.device.type == "cpu" and self.sampling_ratio > 0

@@ -3,7 +3,8 @@
 Feature extractor (ResNeXt-101 + FPN) -> two patch generators (object patches from a region
 proposal network; context patches, each object patch expanded by a ratio) -> RoIAlign -> four
 patch processors (box regressor, patch classifier, object and context label predictors) ->
-patch scores pooled to image scores per branch -> element-wise fusion of the two branches.
+patch scores pooled to image scores per branch -> element-wise fusion of the two branches (or
+each patch's two scores fused, then pooled).
 
 The model returns logits, boxes and probabilities, never a loss: its family's objective
 (``scac.families.spatial_context``) turns an :class:`SCACOutput` and the targets into
@@ -11,7 +12,8 @@ L = Lr + alpha Lp + beta Ll(obj) + gamma Ll(ctx) (eq. 6) plus the RPN's own term
 
 Where the paper is silent the model takes switches (``docs/readings.md``): whether ground-truth
 boxes join the patches in training, whether the label predictors see the proposals or the
-patches the box regressor refined, how patch scores become image scores (``ImageScoring``).
+patches the box regressor refined, which pyramid level a context patch pools from, how patch
+scores become image scores and the branches are fused (``ImageScoring``).
 """
 
 from __future__ import annotations
@@ -46,8 +48,13 @@ class SCACOutput:
         patch_logits: (N,) patch classifier logits: does the patch hold an object?
         object_logits: (N, C) sigma-scaled object-branch label logits, or None.
         context_logits: (N, C) sigma-scaled context-branch label logits, or None.
+        object_patch_scores: (N, C) the object branch's patch scores that L_l reads (its
+            logits after the patch score), or None.
+        context_patch_scores: (N, C) the same of the context branch, or None.
         image_object_logits: (B, C) object-branch logits pooled over patches, or None.
         image_context_logits: (B, C) context-branch logits pooled over patches, or None.
+        label_loss_weight: the weight of L_l from sigma (sigma when it is read as a loss weight,
+            else 1).
         logits: (B, C) log-odds of the fused label probabilities (exact in log space: they
             keep the order of scores that round to 0 or 1 in float32).
         scores: (B, C) fused label probabilities, the model's prediction: sigmoid(logits).
@@ -62,8 +69,11 @@ class SCACOutput:
     patch_logits: torch.Tensor
     object_logits: torch.Tensor | None
     context_logits: torch.Tensor | None
+    object_patch_scores: torch.Tensor | None
+    context_patch_scores: torch.Tensor | None
     image_object_logits: torch.Tensor | None
     image_context_logits: torch.Tensor | None
+    label_loss_weight: torch.Tensor | float
     logits: torch.Tensor
     scores: torch.Tensor
 
@@ -83,6 +93,8 @@ class SCAC(MultiLabelModel):
         refine_patches: (patches, box deltas, image sizes) -> the refined patches the label
             predictors see, or None: they see the proposals.
         gt_patches_in_training: ground-truth boxes join the patches in training (Faster R-CNN).
+        context_level: a context patch pools from the pyramid level its own size maps to
+            (``own``) or from its object patch's (``object``).
     """
 
     def __init__(
@@ -98,12 +110,15 @@ class SCAC(MultiLabelModel):
         scoring: ImageScoring,
         refine_patches: Callable[..., list[torch.Tensor]] | None = None,
         gt_patches_in_training: bool = True,
+        context_level: str = "own",
     ) -> None:
         super().__init__()
         if (context_patches is None) != (context_head is None):
             raise ValueError("context_patches and context_head must be given together")
         if context_head is None and object_head.label_predictor is None:
             raise ValueError("at least one branch (object or context) must predict labels")
+        if context_level not in ("own", "object"):
+            raise ValueError(f"context level must be 'own' or 'object', got {context_level!r}")
         self.backbone = backbone
         self.neck = neck
         self.object_patches = object_patches
@@ -114,6 +129,7 @@ class SCAC(MultiLabelModel):
         self.scoring = scoring
         self.refine_patches = refine_patches
         self.gt_patches_in_training = gt_patches_in_training
+        self.context_level = context_level
 
     # The parts that can be computed once and cached while frozen (scac.engine.feature_cache),
     # in order: each one's output is the next one's input.
@@ -191,20 +207,19 @@ class SCAC(MultiLabelModel):
         context_patches = context_logits = None
         if self.context_patches is not None and self.context_head is not None:
             context_patches = self.context_patches(label_patches, image_sizes)
-            context_features = self.roi_pool(features, context_patches, image_sizes)  # (N, F, R, R)
+            levels = label_patches if self.context_level == "object" else None
+            context_features = self.roi_pool(
+                features, context_patches, image_sizes, level_boxes=levels
+            )  # (N, F, R, R)
             context_logits = self.context_head(context_features)  # (N, C)
         # Label logits scaled by sigma (eq. 5), scored per patch, pooled to the image, fused
-        image_object_logits = image_context_logits = None
+        obj = ctx = None
         if object_logits is not None:
-            object_logits, image_object_logits = self.scoring.branch(
-                object_logits, patch_logits, patch_image, num_images
-            )
+            obj = self.scoring.branch(object_logits, patch_logits, patch_image, num_images)
         if context_logits is not None:
-            context_logits, image_context_logits = self.scoring.branch(
-                context_logits, patch_logits, patch_image, num_images
-            )
-        image_logits = [z for z in (image_object_logits, image_context_logits) if z is not None]
-        logits = self.scoring.fuse(image_logits)  # (B, C)
+            ctx = self.scoring.branch(context_logits, patch_logits, patch_image, num_images)
+        branches = [b for b in (obj, ctx) if b is not None]
+        logits = self.scoring.fuse(branches, patch_image, num_images)  # (B, C)
         return SCACOutput(
             proposals=proposals,
             patches=patches,
@@ -213,10 +228,13 @@ class SCAC(MultiLabelModel):
             patch_image=patch_image,
             box_deltas=box_deltas,
             patch_logits=patch_logits,
-            object_logits=object_logits,
-            context_logits=context_logits,
-            image_object_logits=image_object_logits,
-            image_context_logits=image_context_logits,
+            object_logits=obj.scaled if obj else None,
+            context_logits=ctx.scaled if ctx else None,
+            object_patch_scores=obj.patches if obj else None,
+            context_patch_scores=ctx.patches if ctx else None,
+            image_object_logits=obj.image if obj else None,
+            image_context_logits=ctx.image if ctx else None,
+            label_loss_weight=self.scoring.label_scale.loss_weight(),
             logits=logits,
             scores=torch.sigmoid(logits),
         )

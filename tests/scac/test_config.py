@@ -85,3 +85,44 @@ def test_hash_is_stable_and_sensitive():
     assert config_hash(a) == config_hash(RunConfig())
     assert config_hash(a) != config_hash(b)
     assert config_hash(a, "data-1") != config_hash(a, "data-2")
+
+
+def test_a_field_at_its_unkeyed_value_is_left_out_of_the_run_key():
+    from scac.config import key_dict, to_dict
+
+    base = from_dict({})
+    assert "fusion_stage" not in key_dict(base)["model"]
+    assert "lr_decay" not in key_dict(base)["train"]["phases"][0]
+    assert to_dict(base)["model"]["fusion_stage"] == "image"  # the stored config names it
+    for key, value in (("model.fusion_stage", "patch"), ("train.phases.0.lr_decay", 0.01)):
+        changed = with_overrides(base, {key: value})
+        assert config_hash(changed) != config_hash(base), key
+    # set back to the unkeyed value, the key is the one the config had before the field existed
+    again = with_overrides(with_overrides(base, {"model.fusion_stage": "patch"}),
+                           {"model.fusion_stage": "image"})  # fmt: skip
+    assert config_hash(again) == config_hash(base)
+
+
+def test_every_unkeyed_value_is_a_value_its_field_accepts():
+    """A mistyped Unkeyed value would key the default silently: each must be a valid value."""
+    import dataclasses
+    import typing
+
+    from scac.config_fields import Unkeyed, _problem
+    from scac.families import FAMILIES
+    from scac.sections import DataConfig, EvalConfig, PhaseConfig, SynthConfig, TrainConfig
+
+    classes = [DataConfig, EvalConfig, PhaseConfig, SynthConfig, TrainConfig]
+    for name in FAMILIES.names():
+        classes += [FAMILIES.get(name).config, FAMILIES.get(name).loss_config]
+    marked = 0
+    for cls in classes:
+        hints = typing.get_type_hints(cls, include_extras=True)
+        for f in dataclasses.fields(cls):
+            if typing.get_origin(hints[f.name]) is not typing.Annotated:
+                continue
+            for mark in typing.get_args(hints[f.name])[1:]:
+                if isinstance(mark, Unkeyed):
+                    marked += 1
+                    assert _problem(mark.value, hints[f.name]) is None, (cls.__name__, f.name)
+    assert marked >= 7

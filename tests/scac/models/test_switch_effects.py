@@ -49,6 +49,12 @@ REF_PATCH_SCORES = {
     "objectness": lambda z, o: _logit(
         torch.sigmoid(z.double()) * torch.sigmoid(o.double())[:, None]
     ),
+    "objectness-detached": lambda z, o: _logit(  # the same values; the gradient: see below
+        torch.sigmoid(z.double()) * torch.sigmoid(o.double())[:, None]
+    ),
+    "objectness-filter": lambda z, o: torch.where(  # rejected patches at the floor logit
+        (o >= 0)[:, None], z.double(), torch.full_like(z.double(), pooling.FILTER_LOGIT)
+    ),
 }
 
 
@@ -117,23 +123,33 @@ def check_sigma_learns(reading: str) -> None:
     assert not torch.allclose(after, reset, atol=1e-7), "sigma's move does not reach the scores"
 
 
-def check_scoring(aggregation: str, fusion: str, patch_scores: str) -> None:
-    """The image logits of both branches, and the fused ones, as the references compute them."""
-    model = _scac(aggregation=aggregation, fusion=fusion, patch_scores=patch_scores)
+def check_scoring(
+    aggregation: str, fusion: str, patch_scores: str, fusion_stage: str = "image"
+) -> None:
+    """The image logits of both branches, and the fused ones, as the references compute them:
+    the branches' image scores fused (``image``), or each patch's two scores fused and then
+    pooled (``patch``)."""
+    model = _scac(
+        aggregation=aggregation, fusion=fusion, patch_scores=patch_scores, fusion_stage=fusion_stage
+    )
     batch = _batch(64)
     with torch.no_grad():
         out = model.eval()(batch.images)
     n = batch.images.shape[0]
     assert len(out.patch_image) > n, "the tiny model should see several patches per image"
-    pooled = []
+    pooled, scores = [], []
     for z, image_z in ((out.object_logits, out.image_object_logits),
                        (out.context_logits, out.image_context_logits)):  # fmt: skip
         scored = REF_PATCH_SCORES[patch_scores](z, out.patch_logits)
         want = REF_AGGREGATIONS[aggregation](scored, out.patch_image, n)
         assert torch.allclose(image_z.double(), want, atol=1e-4), (aggregation, patch_scores)
         pooled.append(image_z)
-    want = REF_FUSIONS[fusion](*pooled)
-    assert torch.allclose(out.logits.double(), want, atol=1e-4), fusion
+        scores.append(scored)
+    if fusion_stage == "image":
+        want = REF_FUSIONS[fusion](*pooled)
+    else:
+        want = REF_AGGREGATIONS[aggregation](REF_FUSIONS[fusion](*scores), out.patch_image, n)
+    assert torch.allclose(out.logits.double(), want, atol=1e-4), (fusion, fusion_stage)
 
 
 def check_refined_patches() -> None:
@@ -181,7 +197,7 @@ def check_box_normalisation() -> None:
 # --- every switch does what it says -----------------------------------------------------
 
 
-@pytest.mark.parametrize("reading", ["logit", "probability"])
+@pytest.mark.parametrize("reading", ["logit", "probability"])  # "loss": sigma is not in scores
 def test_a_learnable_sigma_learns_and_reaches_the_scores(reading):
     check_sigma_learns(reading)
 
