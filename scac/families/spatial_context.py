@@ -102,7 +102,7 @@ class SCACConfig(ModelConfig):
     # the pyramid level a context patch pools from: the one its own size maps to, or its
     # object patch's
     context_level: Annotated[Literal["own", "object"], Unkeyed("own")] = "own"
-    # the FPN's input: the backbone's C2..C5 (four levels), or its last layer C5 alone (one level)
+    # the FPN's input: the backbone's C2..C5, or its last layer C5 alone (scac.models.neck)
     fpn_input: Annotated[Literal["pyramid", "c5"], Unkeyed("pyramid")] = "pyramid"
     # the box regressor, patch classifier and object label predictor on one MLP trunk, or on
     # one each ("four dense networks")
@@ -144,7 +144,7 @@ def build_scac(
             ``detector`` (FPN + region proposal network).
     """
     from scac.models.heads import ImageScoring, LabelScale
-    from scac.models.neck import FPNNeck
+    from scac.models.neck import C5Pyramid, FPNNeck
     from scac.models.patches import CONTEXT_PATCHES, ObjectPatchGenerator, RefinePatches
     from scac.models.pooling import AGGREGATIONS, FUSIONS, PATCH_SCORES
     from scac.models.roi_align import PyramidRoIAlign
@@ -156,9 +156,9 @@ def build_scac(
     if not branches:
         raise ValueError("model.branches must be a non-empty subset of ['object', 'context']")
     backbone = build_backbone(cfg.backbone, pretrained.get("backbone"))
-    # eq. 1's f_F on C2..C5, or on "the last convolutional layer" alone (one level, P5)
-    inputs = backbone.features[-1:] if cfg.fpn_input == "c5" else backbone.features
-    neck = FPNNeck(inputs, cfg.fpn_channels)
+    # eq. 1's f_F on C2..C5, or on "the last convolutional layer" alone (the same four levels)
+    pyramid = C5Pyramid if cfg.fpn_input == "c5" else FPNNeck
+    neck = pyramid(backbone.features, cfg.fpn_channels)
     rpn = _proposals(cfg, [f.name for f in neck.features])
     roi_pool = PyramidRoIAlign(
         neck.features, cfg.roi_size, sampling_ratio=2, canonical_scale=cfg.roi_canonical_scale
@@ -193,24 +193,22 @@ def build_scac(
 
 
 def _proposals(cfg: SCACConfig, levels: list[str]) -> RegionProposalNetwork:
-    """The object branch's region proposal network: one anchor size per pyramid level (all of
-    them on the one level of a C5-only pyramid)."""
+    """The object branch's region proposal network: one anchor size per pyramid level."""
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 
-    if len(levels) == 1:  # one level: every anchor size there
-        sizes: tuple[tuple[int, ...], ...] = (tuple(cfg.anchor_sizes),)
-    elif len(cfg.anchor_sizes) == len(levels):
-        sizes = tuple((s,) for s in cfg.anchor_sizes)
-    else:
+    if len(cfg.anchor_sizes) != len(levels):
         raise ValueError(
             f"model.anchor_sizes needs one size per pyramid level ({len(levels)}: {levels}), "
             f"got {list(cfg.anchor_sizes)}"
         )
-    anchors = AnchorGenerator(sizes=sizes, aspect_ratios=(tuple(cfg.aspect_ratios),) * len(levels))
+    anchors = AnchorGenerator(
+        sizes=tuple((s,) for s in cfg.anchor_sizes),
+        aspect_ratios=(tuple(cfg.aspect_ratios),) * len(levels),
+    )
     return RegionProposalNetwork(
         anchors,
-        RPNHead(cfg.fpn_channels, len(sizes[0]) * len(cfg.aspect_ratios)),
+        RPNHead(cfg.fpn_channels, len(cfg.aspect_ratios)),
         # matching and sampling live in scac.losses.rpn_loss; these values are unused here
         fg_iou_thresh=0.7,
         bg_iou_thresh=0.3,

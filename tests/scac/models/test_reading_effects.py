@@ -163,16 +163,28 @@ def check_context_patches(kind: str, ratio: float = 3.0) -> None:
 
 
 def check_fpn_on_c5() -> None:
-    """The pyramid is one level, made of C5 alone by the FPN's lateral and output convolutions."""
-    model = _scac(fpn_input="c5")
+    """Four levels with the pyramid's names, made of C5 alone: P5 the output convolution of its
+    1x1 lateral map, each finer level the nearest-neighbour upsampling of that map through its
+    own output convolution; C2..C4 give sizes only (noise in them changes nothing)."""
+    model, twin = _scac(fpn_input="c5"), _scac()
     images = _batch(64).images
     with torch.no_grad():
         c = model.features("backbone", images)
-        p = model.features("neck", images)
-        fpn = model.neck.fpn
-        want = fpn.layer_blocks[0](fpn.inner_blocks[0](c[next(reversed(c))]))
-    assert list(p) == model.roi_pool.names and len(p) == 1, f"levels {list(p)}"
-    assert torch.equal(p[next(iter(p))], want)
+        p = model.neck(c)
+        names = list(c)
+        noisy = {n: torch.randn_like(x) if n != names[-1] else x for n, x in c.items()}
+        again = model.neck(noisy)
+    assert list(p) == list(twin.neck(c)) and len(p) == 4, f"levels {list(p)}"
+    for got, other in zip(p.values(), again.values(), strict=True):
+        assert torch.equal(got, other), "a level reads C2..C4"
+    with torch.no_grad():
+        inner = model.neck.inner(c[names[-1]])
+        want = [
+            model.neck.layers[k](torch.nn.functional.interpolate(inner, size=c[n].shape[-2:]))
+            for k, n in enumerate(names)
+        ]
+    for got, ref in zip(p.values(), want, strict=True):
+        assert torch.allclose(got, ref, atol=1e-5), "a level is not made of C5 as described"
 
 
 def trunk_gradients(head_trunks: str) -> tuple[bool, bool]:
@@ -258,7 +270,7 @@ def test_every_context_patch_generator_makes_its_reference(kind):
     check_context_patches(kind)
 
 
-def test_the_fpn_on_c5_alone_is_one_level_made_of_c5():
+def test_the_fpn_on_c5_alone_makes_four_levels_of_c5():
     check_fpn_on_c5()
 
 
@@ -344,6 +356,14 @@ def test_a_shared_trunk_under_the_separate_name_fails(monkeypatch):
 
     monkeypatch.setattr(heads.ObjectPatchProcessors, "forward", shared)
     assert trunk_gradients("separate") != (False, True)
+
+
+def test_an_fpn_with_lateral_inputs_under_the_c5_name_fails(monkeypatch):
+    from scac.models import neck
+
+    monkeypatch.setattr(neck, "C5Pyramid", neck.FPNNeck)
+    with pytest.raises(AssertionError, match="reads C2"):
+        check_fpn_on_c5()
 
 
 def test_an_image_level_loss_under_the_patch_name_fails(monkeypatch):
