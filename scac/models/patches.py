@@ -91,13 +91,18 @@ class ExpandPatches(nn.Module):
             raise ValueError(f"context_ratio must be >= 1.0 (1.0 = no context), got {ratio}")
         self.ratio = ratio
 
+    @property
+    def side_ratio(self) -> float:
+        """Side of a context patch over the side of its object patch."""
+        return self.ratio
+
     def forward(
         self, boxes: list[torch.Tensor], image_sizes: list[tuple[int, int]]
     ) -> list[torch.Tensor]:
         out = []
         for b, size in zip(boxes, image_sizes, strict=True):
             centre = (b[:, :2] + b[:, 2:]) / 2  # (P, 2)
-            half = (b[:, 2:] - b[:, :2]) * (self.ratio / 2)  # (P, 2)
+            half = (b[:, 2:] - b[:, :2]) * (self.side_ratio / 2)  # (P, 2)
             out.append(
                 box_ops.clip_boxes_to_image(torch.cat([centre - half, centre + half], 1), size)
             )
@@ -117,7 +122,7 @@ class ShiftedExpandPatches(ExpandPatches):
         out = []
         for b, (height, width) in zip(boxes, image_sizes, strict=True):
             centre = (b[:, :2] + b[:, 2:]) / 2  # (P, 2) x, y
-            half = (b[:, 2:] - b[:, :2]) * (self.ratio / 2)  # (P, 2)
+            half = (b[:, 2:] - b[:, :2]) * (self.side_ratio / 2)  # (P, 2)
             low, high = centre - half, centre + half
             limit = b.new_tensor([width, height])  # (2,)
             shift = (-low).clamp(min=0) - (high - limit).clamp(min=0)  # (P, 2) into the image
@@ -127,19 +132,15 @@ class ShiftedExpandPatches(ExpandPatches):
 
 
 class AreaExpandPatches(ExpandPatches):
-    """Scale each box's area by ``ratio`` (its sides by sqrt(ratio)) about its centre, clipped.
+    """Scale each box's area by ``ratio`` (its sides by sqrt(ratio)) about its centre, clipped
+    (``ratio``: area of a context patch over the area of its object patch, >= 1)."""
 
-    Args:
-        ratio: area of a context patch over the area of its object patch (>= 1).
-    """
-
-    def __init__(self, ratio: float) -> None:
-        super().__init__(ratio)
-        self.area_ratio = ratio
-        self.ratio = math.sqrt(ratio)  # the side ratio ExpandPatches.forward scales by
+    @property
+    def side_ratio(self) -> float:
+        return math.sqrt(self.ratio)
 
     def extra_repr(self) -> str:
-        return f"area_ratio={self.area_ratio}"
+        return f"area ratio={self.ratio}"
 
 
 CONTEXT_PATCHES.add("expand", ExpandPatches)
