@@ -3,10 +3,14 @@ job's smoke study.
 
 A code change that moves any of these numbers changes what a given config produces, so it must
 bump ``scac.RESULTS_VERSION`` (old run keys then no longer name the new numbers) and rewrite the
-pinned values. ``tests/test_golden.py`` runs this module in a fresh process on the default
-numerics path (``scac.numerics``: pinned on every x86-64 CPU with AVX2 and FMA), so the values
-hold on every such CPU, not only the one that wrote them; the README names the CPUs they were
-checked on (``benchmarks/portability.py`` replays them under other CPU vendors and cache sizes).
+pinned values. A changed default is not such a change: it makes other configs (other keys),
+and ``scac_v4_defaults`` pins SCAC under its earlier defaults, set explicitly, at the values
+``scac`` had before the change.
+
+``tests/test_golden.py`` runs this module in a fresh process on the default numerics path
+(``scac.numerics``: pinned on every x86-64 CPU with AVX2 and FMA), so the values hold on every
+such CPU, not only the one that wrote them; the README names the CPUs they were checked on
+(``benchmarks/portability.py`` replays them under other CPU vendors and cache sizes).
 
 What is pinned: a tiny run of every model family (one thread); the synthetic backbone's
 pretraining (digest of its weights); and ``bench run study context_ratio --smoke`` (every arm,
@@ -43,6 +47,16 @@ RUNS = {
     name: (recipe, small_overrides(name, {"train.cpu_threads": 1}))
     for name, recipe in RECIPES.items()
 }
+# SCAC under the defaults before 2026-12-07 (sigma on the logits, one shared trunk), set
+# explicitly: the values "scac" pinned until its defaults changed, so a default change is seen
+# to change configs, not what a config computes
+RUNS["scac_v4_defaults"] = (
+    "synth",
+    small_overrides(
+        "scac",
+        {"train.cpu_threads": 1, "model.sigma_reading": "logit", "model.head_trunks": "shared"},
+    ),
+)
 METRICS = ("mAP", "CF1", "OF1", "mAP_ambiguous")
 
 

@@ -90,7 +90,7 @@ def check_sigma_reading(reading: str) -> None:
     """``loss``: L_l reads sigmoid(sigma z), the prediction sigmoid(z); ``weight``: both read
     sigmoid(z), and L_l is sigma times its BCE. z is read off a ``logit``-reading twin (the same
     weights: sigma is no random draw) as its sigma-scaled logits over sigma."""
-    twin, model = _scac(), _scac(sigma_reading=reading)
+    twin, model = _scac(sigma_reading="logit"), _scac(sigma_reading=reading)
     batch, n = _batch(64), 2
     with torch.no_grad():
         ref, out = twin.eval()(batch.images), model.eval()(batch.images)
@@ -124,7 +124,7 @@ def label_loss_reaches_the_patch_classifier(patch_scores: str) -> bool:
 def check_context_level(level: str) -> None:
     """Each context patch pooled (torchvision's roi_align) at the FPN level eq. 1 gives its own
     size (``own``) or its object patch's (``object``), then read by the context predictor."""
-    model = _scac(context_level=level, context_ratio=3.0)
+    model = _scac(context_level=level, context_ratio=3.0, sigma_reading="logit")
     images = _batch(64).images
     with torch.no_grad():
         out = model.eval()(images)
@@ -206,7 +206,7 @@ def check_patch_label_loss() -> None:
     """L_l(obj) is the BCE of each label patch's scores against the label of the ground-truth
     box it overlaps most (IoU >= 0.5; else none), summed over classes, averaged over patches."""
     settings = dataclasses.replace(SCAC.loss_config(), label_targets="patch")
-    model, batch = _scac(), _batch(64)
+    model, batch = _scac(sigma_reading="logit"), _batch(64)  # sigma on the logits: L_l unweighted
     torch.manual_seed(1)
     out = model.train()(batch.images, batch.boxes)
     terms = SCAC.objective(out, batch, settings)

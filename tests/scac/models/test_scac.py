@@ -141,7 +141,8 @@ def test_bad_settings_fail_at_build_naming_the_setting(change, message):
 
 def test_learnable_sigma_is_a_parameter_kept_positive_and_not_decayed():
     fixed = build_model(TINY, C)
-    learn = build_model(SCACConfig(**{**TINY.__dict__, "learn_sigma": True}), C)
+    learnable = {"learn_sigma": True, "sigma_reading": "logit"}  # a weight cannot be learned
+    learn = build_model(SCACConfig(**{**TINY.__dict__, **learnable}), C)
     name = "scoring.label_scale.free"
     assert name not in dict(fixed.named_parameters()) and fixed.no_weight_decay() == set()
     assert name in dict(learn.named_parameters()) and learn.no_weight_decay() == {name}

@@ -34,10 +34,12 @@ ALTERNATIVE = {
     "mask_ratio": 0.5,
     "input_size": 128,
 }
-# a sampling share matters only when the sample is full: set a small sample in both runs
+# a sampling share matters only when the sample is full: set a small sample in both runs; a
+# learnable sigma needs a reading that can learn (a loss weight would vanish)
 CONTEXT = {
     "patch_positive_fraction": {"patch_batch_size": 8},
     "rpn_positive_fraction": {"rpn_batch_size": 2},
+    "learn_sigma": {"sigma_reading": "logit"},
 }
 # values that only work together with another change (no partial branch without the full one)
 COMPANIONS = {"full": {"partial": False}}
@@ -145,6 +147,8 @@ def test_every_field_changes_what_the_model_computes(name, section, key, tmp_pat
     model_cfg, loss_cfg = tiny_model(name), family.loss_config()
     if section == "loss":
         loss_cfg = dataclasses.replace(loss_cfg, **CONTEXT.get(key, {}))
+    else:
+        model_cfg = dataclasses.replace(model_cfg, **CONTEXT.get(key, {}))
     base = _computes(name, model_cfg, loss_cfg)
     target = model_cfg if section == "model" else loss_cfg
     hints = typing.get_type_hints(type(target), include_extras=True)
