@@ -238,6 +238,20 @@ def test_sigma_in_the_loss_only_or_as_a_weight(reading):
     check_sigma_reading(reading)
 
 
+def test_sigma_as_a_weight_computes_sigma_one_on_the_logits_with_the_label_terms_halved():
+    """What docs/readings.md says of the adopted reading: the same scores and the same loss."""
+    batch = _batch(64)
+    weight, plain = _scac(sigma_reading="weight"), _scac(sigma_reading="logit", sigma=1.0)
+    halved = dataclasses.replace(SCAC.loss_config(), beta=0.5, gamma=0.5)
+    totals = []
+    for model, settings in ((weight, SCAC.loss_config()), (plain, halved)):
+        torch.manual_seed(1)
+        totals.append(SCAC.objective(model.train()(batch.images, batch.boxes), batch, settings))
+    assert torch.equal(totals[0]["total"], totals[1]["total"])
+    with torch.no_grad():
+        assert torch.equal(weight.eval()(batch.images).scores, plain.eval()(batch.images).scores)
+
+
 def test_a_learnable_loss_weight_is_refused():
     with pytest.raises(ValueError, match="vanish"):
         heads.LabelScale(0.5, learnable=True, reading="weight")
