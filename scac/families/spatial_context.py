@@ -69,7 +69,7 @@ class SCACConfig(ModelConfig):
     representation_size: Positive = 1024
     # side of a context patch / side of its object patch: 1 = the object patch itself
     context_ratio: Annotated[float, Range(low=1.0)] = 2.0
-    sigma: PositiveFloat = 0.5  # eq. 5: label probabilities are sigmoid(sigma * logit)
+    sigma: PositiveFloat = 0.5  # eq. 5's sigma, fixed at 0.5 (read as sigma_reading says)
     # eq. 5's "sigma ... a learnable weighting factor": a plain weight of L_l (the prediction
     # sigmoid(z)), a factor on the logits (sigmoid(sigma z)), on the probability (sigma
     # sigmoid(z)), or on the logits in the loss only (scac.models.heads.LabelScale). "weight"

@@ -102,16 +102,16 @@ class LabelScale(nn.Module):
     loss reads (:meth:`forward`), the logits of the prediction (:meth:`prediction`) and a weight
     of the loss (:meth:`loss_weight`):
 
-    * ``logit`` (default): a factor on the label logits, p = sigmoid(sigma * z), in the loss and
-      the prediction. Multiplying a probability by 0.5 would cap it at 0.5, so we read sigma as a
-      temperature; with a linear predictor before it, it rescales the logits' effective learning
-      rate and initial spread.
+    * ``logit`` (the config's default until 2026-12-07): a factor on the label logits,
+      p = sigmoid(sigma * z), in the loss and the prediction: a temperature; with a linear
+      predictor before it, it rescales the logits' effective learning rate and initial spread.
     * ``probability``: the literal reading, p = sigma * sigmoid(z), at most sigma. Returned as
       the logit of that probability, so the pooling and the BCE downstream are unchanged.
     * ``loss``: sigma acts in the loss only (L_l on sigmoid(sigma z)); the prediction is
       sigmoid(z).
-    * ``weight``: sigma is a plain weight of L_l (sigma times the BCE of sigmoid(z)); the
-      prediction is sigmoid(z).
+    * ``weight`` (the config's default since 2026-12-07): sigma is a plain weight of L_l
+      (sigma times the BCE of sigmoid(z)); the prediction is sigmoid(z). At sigma = 0.5 this is
+      ``logit`` at sigma = 1 with the label terms halved, bit for bit.
 
     Learnable, sigma is kept positive (trained through its logarithm; in the probability
     reading, through a sigmoid, in (0, 1)) and excluded from weight decay
