@@ -323,8 +323,15 @@ def detector_shape(cfg: SCACConfig, image_size: int) -> dict:
         "aspect_ratios": list(cfg.aspect_ratios),
         "image_size": image_size,
     }
-    if cfg.fpn_input != "pyramid":  # named only when set: the pyramid's weights keep their name
+    # Named only when set away from the code's earlier behaviour, so earlier weights keep their
+    # name: the FPN's input shapes the weights; the head's trunks do not, but building them
+    # draws from the random generator the pretraining's sampling then reads, so a model with
+    # separate trunks pretrains to other weights (the head's sizes do too, and are not named
+    # here: see docs/readings.md, "What the code does")
+    if cfg.fpn_input != "pyramid":
         shape["fpn_input"] = cfg.fpn_input
+    if cfg.head_trunks != "shared":
+        shape["head_trunks"] = cfg.head_trunks
     return shape
 
 

@@ -32,3 +32,22 @@ def test_it_trains_the_fpn_and_rpn_and_repeats_itself():
     assert 0.0 <= report["proposal_recall@0.5"] <= 1.0
     again, _ = pretrain_detector(_make, 64, None, SETTINGS)
     assert all(torch.equal(state[k], again[k]) for k in state)  # the same bits, run again
+
+
+def test_what_changes_the_pretrained_weights_is_in_their_cache_key():
+    """The head's trunks are not pretrained, but building them draws from the generator the
+    pretraining's sampling reads: separate trunks pretrain to other weights, so the detector's
+    shape (its cache key and part of every run key) names them."""
+    import dataclasses
+
+    from scac.families.spatial_context import detector_shape
+
+    shared = dataclasses.replace(tiny_model("scac"), head_trunks="shared")
+    separate = dataclasses.replace(shared, head_trunks="separate")
+    states = [
+        pretrain_detector(lambda _p, cfg=cfg: build_model(cfg, 3), 64, None, SETTINGS)[0]
+        for cfg in (shared, separate)
+    ]
+    assert any(not torch.equal(states[0][k], states[1][k]) for k in states[0])
+    assert detector_shape(shared, 64) != detector_shape(separate, 64)
+    assert "head_trunks" not in detector_shape(shared, 64)  # earlier weights keep their name
