@@ -106,9 +106,9 @@ class SCACConfig(ModelConfig):
     # the FPN's input: the backbone's C2..C5, or its last layer C5 alone (scac.models.neck)
     fpn_input: Annotated[Literal["pyramid", "c5"], Unkeyed("pyramid")] = "pyramid"
     # the box regressor, patch classifier and object label predictor on one MLP trunk, or on
-    # one each ("four dense networks"); "separate" since 2026-12-07: +1.0 mAP on every seed in
-    # the readings study (docs/readings.md). Unkeyed at "shared", the code before the switch
-    head_trunks: Annotated[Literal["shared", "separate"], Unkeyed("shared")] = "separate"
+    # one each ("four dense networks"; +1.3 [-0.4, +2.9] mAP in the readings study, for a fifth
+    # more time per run: not adopted, docs/readings.md)
+    head_trunks: Annotated[Literal["shared", "separate"], Unkeyed("shared")] = "shared"
 
 
 @dataclass(frozen=True)
