@@ -78,6 +78,7 @@ def test_roi_align_speed_times_both_and_they_agree():
     assert re.search(r"^all\s+(?:[\d.]+\s+){2}[\d.]+x", out, re.M)
 
 
+@pytest.mark.slow  # 21 s: the command line twice in fresh processes; CI runs the smoke study too
 def test_main_job_smoke_prints_every_stage_and_the_rerun(tmp_path):
     out = run_script("main_job.py", "--smoke", "--keep", str(tmp_path / "job"))
     stages = ("generating the synthetic dataset", "run ratio 1.0 seed 0", "table", "total")

@@ -64,7 +64,11 @@ def _ended(proc: subprocess.Popen, timeout: float = 120) -> int:
         pytest.fail(f"still running {timeout} s after the signal:\n{out[-6000:]}")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+@pytest.mark.parametrize(
+    "sig",
+    [pytest.param(signal.SIGKILL, marks=pytest.mark.slow), signal.SIGINT],  # SIGKILL: 14 s
+    ids=["SIGKILL", "SIGINT"],
+)
 def test_killed_study_resumes_with_only_the_missing_runs(tmp_path, sig, spawn):
     (tmp_path / "k.toml").write_text(STUDY)
     path = str(tmp_path / "s.sqlite")

@@ -173,6 +173,7 @@ def test_a_killed_workers_run_is_finished_by_another(tmp_path, backend, spawn):
     assert counts == {"COMPLETE": 3, "FAIL": 1}  # the killed try, failed and re-enqueued
 
 
+@pytest.mark.slow  # 23 s: two worker processes and a sequential run of the same study
 def test_workers_give_the_numbers_of_a_sequential_run(tmp_path):
     """Issue 15: one thread per worker gave other numbers than two threads in sequence, under
     the same run keys. The thread count is now fixed per run (``train.cpu_threads``, 1 by
