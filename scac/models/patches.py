@@ -96,17 +96,19 @@ class ExpandPatches(nn.Module):
         """Side of a context patch over the side of its object patch."""
         return self.ratio
 
+    def scaled(self, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(P, 4) boxes -> their (P, 2) low and high corners scaled about the centre."""
+        centre = (b[:, :2] + b[:, 2:]) / 2  # (P, 2)
+        half = (b[:, 2:] - b[:, :2]) * (self.side_ratio / 2)  # (P, 2)
+        return centre - half, centre + half
+
     def forward(
         self, boxes: list[torch.Tensor], image_sizes: list[tuple[int, int]]
     ) -> list[torch.Tensor]:
-        out = []
-        for b, size in zip(boxes, image_sizes, strict=True):
-            centre = (b[:, :2] + b[:, 2:]) / 2  # (P, 2)
-            half = (b[:, 2:] - b[:, :2]) * (self.side_ratio / 2)  # (P, 2)
-            out.append(
-                box_ops.clip_boxes_to_image(torch.cat([centre - half, centre + half], 1), size)
-            )
-        return out
+        return [
+            box_ops.clip_boxes_to_image(torch.cat(self.scaled(b), 1), size)
+            for b, size in zip(boxes, image_sizes, strict=True)
+        ]
 
     def extra_repr(self) -> str:
         return f"ratio={self.ratio}"
@@ -121,9 +123,7 @@ class ShiftedExpandPatches(ExpandPatches):
     ) -> list[torch.Tensor]:
         out = []
         for b, (height, width) in zip(boxes, image_sizes, strict=True):
-            centre = (b[:, :2] + b[:, 2:]) / 2  # (P, 2) x, y
-            half = (b[:, 2:] - b[:, :2]) * (self.side_ratio / 2)  # (P, 2)
-            low, high = centre - half, centre + half
+            low, high = self.scaled(b)  # (P, 2) x, y each
             limit = b.new_tensor([width, height])  # (2,)
             shift = (-low).clamp(min=0) - (high - limit).clamp(min=0)  # (P, 2) into the image
             moved = torch.cat([low + shift, high + shift], 1)

@@ -338,11 +338,9 @@ def test_an_attached_gate_under_the_detached_name_fails(monkeypatch):
 
 
 def test_a_filter_that_keeps_every_patch_fails(monkeypatch):
-    from tests.scac.models.test_switch_effects import check_scoring as check
-
     monkeypatch.setitem(pooling.PATCH_SCORES._items, "objectness-filter", pooling.label_scores)
     with pytest.raises(AssertionError):
-        check("max", "mean", "objectness-filter")
+        check_scoring("max", "mean", "objectness-filter")
 
 
 def test_a_level_switch_that_is_ignored_fails(monkeypatch):
